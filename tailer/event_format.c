@@ -1,0 +1,81 @@
+/*
+ * Format_description event: the stream's binlog version, server version,
+ * common-header length, per-type post-header lengths and checksum algorithm.
+ * Servers from MySQL 5.6.1 and MariaDB 5.3 on end it with a checksum
+ * algorithm byte and a 4-byte checksum slot; older ones do not.
+ */
+#include "tailer/binlog_event.h"
+#include "core/byte_reader.h"
+#include "core/errstr.h"
+#include "mcsqueal/error.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#define FDE_FIXED_LEN (2 + 50 + 4 + 1)
+
+/* Parses "X.Y.Z..." into a comparable number X*10000+Y*100+Z. */
+static unsigned version_number(const char *v)
+{
+    unsigned major = 0, minor = 0, patch = 0;
+    if (sscanf(v, "%u.%u.%u", &major, &minor, &patch) < 1)
+        return 0;
+    return major * 10000 + minor * 100 + patch;
+}
+
+static bool has_checksum_footer(const binlog_format *fmt)
+{
+    unsigned v = version_number(fmt->server_version);
+    return fmt->mariadb ? v >= 50300 : v >= 50601;
+}
+
+int binlog_fde_decode(binlog_decoder *dec, binlog_event *ev, char *errstr, size_t errstr_size)
+{
+    byte_reader br;
+    byte_reader_init(&br, ev->body, ev->body_len);
+    binlog_format fmt;
+    memset(&fmt, 0, sizeof(fmt));
+    fmt.binlog_version = byte_reader_u16(&br);
+    const uint8_t *ver = byte_reader_bytes(&br, 50);
+    byte_reader_skip(&br, 4); /* created */
+    fmt.header_len = byte_reader_u8(&br);
+    if (br.failed)
+        return errstr_set(errstr, errstr_size, MCSQ_ERR_TRUNCATED,
+                          "Format_description event body of %zu bytes, need at least %d",
+                          ev->body_len, FDE_FIXED_LEN);
+    memcpy(fmt.server_version, ver, 50);
+    fmt.server_version[50] = '\0';
+    fmt.mariadb = strstr(fmt.server_version, "MariaDB") != NULL;
+    if (fmt.binlog_version != 4)
+        return errstr_set(errstr, errstr_size, MCSQ_ERR_UNSUPPORTED,
+                          "binlog format version %u (server %s) is not supported; version 4 "
+                          "(MySQL 5.0 and later) is",
+                          fmt.binlog_version, fmt.server_version);
+    if (fmt.header_len < BINLOG_HEADER_LEN)
+        return errstr_set(errstr, errstr_size, MCSQ_ERR_CORRUPT,
+                          "Format_description event: header length %u is below %d",
+                          fmt.header_len, BINLOG_HEADER_LEN);
+    size_t ntypes = byte_reader_left(&br);
+    fmt.checksum_alg = BINLOG_CHECKSUM_OFF;
+    if (has_checksum_footer(&fmt)) {
+        if (ntypes < 1 + BINLOG_CHECKSUM_LEN)
+            return errstr_set(errstr, errstr_size, MCSQ_ERR_TRUNCATED,
+                              "Format_description event lacks its checksum footer");
+        ntypes -= 1 + BINLOG_CHECKSUM_LEN;
+        fmt.checksum_alg = br.p[ntypes];
+        if (fmt.checksum_alg != BINLOG_CHECKSUM_OFF && fmt.checksum_alg != BINLOG_CHECKSUM_CRC32)
+            return errstr_set(errstr, errstr_size, MCSQ_ERR_UNSUPPORTED,
+                              "Format_description event: unknown checksum algorithm %u",
+                              fmt.checksum_alg);
+    }
+    if (ntypes > 255)
+        ntypes = 255;
+    for (size_t i = 0; i < ntypes; i++)
+        fmt.post_header_len[i + 1] = br.p[i];
+    /* The footer of an FDE without checksum (alg OFF) is not stripped by
+     * the checksum step: shorten the body here instead. */
+    if (has_checksum_footer(&fmt) && fmt.checksum_alg == BINLOG_CHECKSUM_OFF)
+        ev->body_len -= BINLOG_CHECKSUM_LEN;
+    dec->fmt = fmt;
+    return MCSQ_OK;
+}

@@ -1,0 +1,162 @@
+/*
+ * Key set (see key_set.h): arena of 64 KiB blocks plus a linear-probing
+ * hash table kept under 50% load. Hash: FNV-1a, enough for short keys.
+ */
+#include "tailer/key_set.h"
+#include "mcsqueal/error.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define BLOCK_SIZE (64 * 1024)
+#define KEEP_SLOTS 4096 /* table size kept across reset */
+#define KEEP_KEYS 2048
+
+struct key_block {
+    key_block *next;
+    size_t used;
+    char data[BLOCK_SIZE];
+};
+
+void key_set_init(key_set *ks)
+{
+    memset(ks, 0, sizeof(*ks));
+}
+
+static void free_blocks(key_block *b)
+{
+    while (b != NULL) {
+        key_block *next = b->next;
+        free(b);
+        b = next;
+    }
+}
+
+void key_set_deinit(key_set *ks)
+{
+    free(ks->keys);
+    free(ks->slots);
+    free(ks->hashes);
+    free_blocks(ks->blocks);
+    memset(ks, 0, sizeof(*ks));
+}
+
+void key_set_reset(key_set *ks)
+{
+    if (ks->blocks != NULL) {
+        free_blocks(ks->blocks->next);
+        ks->blocks->next = NULL;
+        ks->blocks->used = 0;
+    }
+    if (ks->nslots > KEEP_SLOTS) {
+        free(ks->slots);
+        free(ks->hashes);
+        ks->slots = NULL;
+        ks->hashes = NULL;
+        ks->nslots = 0;
+    } else if (ks->nkeys > 0) {
+        memset(ks->slots, 0, ks->nslots * sizeof(*ks->slots));
+    }
+    if (ks->keys_cap > KEEP_KEYS) {
+        free(ks->keys);
+        ks->keys = NULL;
+        ks->keys_cap = 0;
+    }
+    ks->nkeys = ks->nmarkers = ks->bytes = 0;
+}
+
+static uint32_t hash_key(const char *key, size_t len)
+{
+    uint32_t h = 2166136261u;
+    for (size_t i = 0; i < len; i++)
+        h = (h ^ (uint8_t)key[i]) * 16777619u;
+    return h;
+}
+
+static int rehash(key_set *ks, size_t nslots)
+{
+    uint32_t *slots = calloc(nslots, sizeof(*slots));
+    uint32_t *hashes = malloc(nslots * sizeof(*hashes));
+    if (slots == NULL || hashes == NULL) {
+        free(slots);
+        free(hashes);
+        return MCSQ_ERR_NOMEM;
+    }
+    for (size_t i = 0; i < ks->nslots; i++) {
+        if (ks->slots[i] == 0)
+            continue;
+        size_t j = ks->hashes[i] & (nslots - 1);
+        while (slots[j] != 0)
+            j = (j + 1) & (nslots - 1);
+        slots[j] = ks->slots[i];
+        hashes[j] = ks->hashes[i];
+    }
+    free(ks->slots);
+    free(ks->hashes);
+    ks->slots = slots;
+    ks->hashes = hashes;
+    ks->nslots = nslots;
+    return MCSQ_OK;
+}
+
+static char *arena_copy(key_set *ks, const char *key, size_t len)
+{
+    key_block *b = ks->blocks;
+    if (b == NULL || BLOCK_SIZE - b->used < len) {
+        b = malloc(sizeof(*b));
+        if (b == NULL)
+            return NULL;
+        b->used = 0;
+        b->next = ks->blocks;
+        ks->blocks = b;
+    }
+    char *p = b->data + b->used;
+    memcpy(p, key, len);
+    b->used += len;
+    return p;
+}
+
+static int append_key(key_set *ks, const char *key, size_t len, int marker)
+{
+    if (ks->nkeys == ks->keys_cap) {
+        size_t cap = ks->keys_cap ? ks->keys_cap * 2 : 64;
+        mcsq_key *k = realloc(ks->keys, cap * sizeof(*k));
+        if (k == NULL)
+            return MCSQ_ERR_NOMEM;
+        ks->keys = k;
+        ks->keys_cap = cap;
+    }
+    char *copy = arena_copy(ks, key, len);
+    if (copy == NULL)
+        return MCSQ_ERR_NOMEM;
+    ks->keys[ks->nkeys] = (mcsq_key){copy, (uint32_t)len, marker ? 1u : 0u};
+    ks->nkeys++;
+    ks->nmarkers += marker ? 1 : 0;
+    ks->bytes += len;
+    return MCSQ_OK;
+}
+
+int key_set_add(key_set *ks, const char *key, size_t len, int marker)
+{
+    if ((ks->nkeys + 1) * 2 > ks->nslots &&
+        rehash(ks, ks->nslots ? ks->nslots * 2 : 256) != MCSQ_OK)
+        return MCSQ_ERR_NOMEM;
+    uint32_t h = hash_key(key, len);
+    size_t j = h & (ks->nslots - 1);
+    for (; ks->slots[j] != 0; j = (j + 1) & (ks->nslots - 1)) {
+        mcsq_key *k = &ks->keys[ks->slots[j] - 1];
+        if (ks->hashes[j] != h || k->len != len || memcmp(k->data, key, len) != 0)
+            continue;
+        if (marker && !k->marker) {
+            k->marker = 1;
+            ks->nmarkers++;
+        }
+        return MCSQ_OK;
+    }
+    int rc = append_key(ks, key, len, marker);
+    if (rc != MCSQ_OK)
+        return rc;
+    ks->slots[j] = (uint32_t)ks->nkeys;
+    ks->hashes[j] = h;
+    return MCSQ_OK;
+}

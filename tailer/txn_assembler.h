@@ -1,0 +1,74 @@
+/*
+ * Transaction assembler: groups decoded binlog events into transactions and
+ * emits each one once its commit has been read (Xid, COMMIT, an
+ * auto-committed statement or DDL, XA COMMIT of a prepared XA transaction, a
+ * one-phase XA prepare, or ROLLBACK of a group that changed
+ * non-transactional tables), never earlier. XA ROLLBACK emits nothing.
+ * Works for MariaDB and MySQL GTID styles and for servers without GTIDs.
+ */
+#ifndef MCSQ_TAILER_TXN_ASSEMBLER_H
+#define MCSQ_TAILER_TXN_ASSEMBLER_H
+
+#include "mcsqueal/scan.h"
+#include "tailer/annotation.h"
+#include "tailer/binlog_event.h"
+#include "tailer/key_set.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+typedef struct xa_prepared xa_prepared;
+
+/* Where an event sits: its binlog file and byte range. */
+typedef struct binlog_pos {
+    const char *file; /* (ref) */
+    uint64_t offset;
+    uint64_t end;
+} binlog_pos;
+
+typedef struct txn_stats {
+    uint64_t transactions;        /* emitted */
+    uint64_t groups_discarded;    /* groups cut off without a commit */
+    uint64_t xa_unknown_commits;  /* XA COMMIT of a transaction prepared before our start */
+    uint64_t xa_rollbacks;
+    uint64_t incidents;           /* Incident events: the server lost changes */
+} txn_stats;
+
+typedef struct txn_assembler {
+    char region[65];          /* this process's region, "" for none */
+    size_t region_len;
+    annotation_stats ann;
+    txn_stats stats;
+    key_set keys;             /* keys of the open group */
+    bool in_txn;              /* BEGIN, XA START or a MariaDB non-standalone GTID seen */
+    bool open;                /* a group has started (GTID or BEGIN seen, or keys pending) */
+    uint64_t group_pos;       /* offset of the group's first event */
+    uint64_t sql_mode;        /* of the group's last Query event */
+    char gtid[BINLOG_GTID_TEXT_MAX];
+    int64_t commit_us;        /* exact time from a MySQL GTID event, or 0 */
+    int64_t probe_us;         /* from @probe, or 0 */
+    xa_prepared *prepared;    /* XA transactions prepared and not yet decided */
+    size_t nprepared;
+    bool nomem;               /* a key could not be stored */
+    char file[256];           /* file of the emitted transaction */
+    char out_gtid[BINLOG_GTID_TEXT_MAX];
+    mcsq_txn out;             /* the emitted transaction */
+    key_set out_keys;         /* keys of the emitted transaction */
+} txn_assembler;
+
+/* region may be NULL or "" (then no key is marked). */
+void txn_assembler_init(txn_assembler *a, const char *region);
+void txn_assembler_deinit(txn_assembler *a);
+
+/* Feeds one decoded event at pos. Returns 1 when a transaction was
+ * committed (*txn points into the assembler, valid until the next call),
+ * 0 when not, or MCSQ_ERR_NOMEM with errstr filled. */
+int txn_assembler_feed(txn_assembler *a, const binlog_event *ev, const binlog_pos *pos,
+                       const mcsq_txn **txn, char *errstr, size_t errstr_size);
+
+/* Parses an XA xid as written in XA statements (X'hex',X'hex',N or
+ * 'text','text',N, with optional parts) into the normalised form of
+ * binlog_xid_format(). Returns 0 or MCSQ_ERR_INVALID. */
+int txn_xid_parse(const char *text, size_t len, char *out);
+
+#endif

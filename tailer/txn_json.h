@@ -1,0 +1,18 @@
+/*
+ * JSON form of a committed transaction, as in the bus message contract
+ * (a `txns` entry) and in `mcsqueal scan` output (plus file and end_pos).
+ */
+#ifndef MCSQ_TAILER_TXN_JSON_H
+#define MCSQ_TAILER_TXN_JSON_H
+
+#include "core/strbuf.h"
+#include "mcsqueal/scan.h"
+
+#include <stdbool.h>
+
+/* Appends {"gtid":...,"pos":"file:offset","commit_us":...,"read_us":...,
+ * "keys":[...],"markers":[...]} ("markers" only when non-empty; "gtid" only
+ * when known). With `scan_fields`, also "file" and "end_pos". */
+void txn_json_append(strbuf *sb, const mcsq_txn *txn, bool scan_fields);
+
+#endif
