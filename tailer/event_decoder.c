@@ -5,12 +5,12 @@
  */
 #include "tailer/binlog_event.h"
 #include "core/byte_reader.h"
+#include "core/crc32.h"
 #include "core/errstr.h"
 #include "mcsqueal/error.h"
 
 #include <stdlib.h>
 #include <string.h>
-#include <zlib.h>
 
 void binlog_decoder_init(binlog_decoder *dec)
 {
@@ -114,12 +114,12 @@ const char *binlog_event_type_name(uint8_t type)
 static uint32_t event_crc32(binlog_header hdr, const uint8_t *buf, size_t len)
 {
     if (hdr.type != BINLOG_FORMAT_DESCRIPTION_EVENT || !(hdr.flags & LOG_EVENT_BINLOG_IN_USE_F))
-        return (uint32_t)crc32(0, buf, (uInt)len);
+        return crc32_update(0, buf, len);
     uint8_t head[BINLOG_HEADER_LEN];
     memcpy(head, buf, sizeof(head));
     head[HEADER_FLAGS_OFFSET] &= (uint8_t)~LOG_EVENT_BINLOG_IN_USE_F;
-    uLong crc = crc32(0, head, sizeof(head));
-    return (uint32_t)crc32(crc, buf + sizeof(head), (uInt)(len - sizeof(head)));
+    uint32_t crc = crc32_update(0, head, sizeof(head));
+    return crc32_update(crc, buf + sizeof(head), len - sizeof(head));
 }
 
 /* Checks and strips the trailing CRC32 when the stream carries checksums. */

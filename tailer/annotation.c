@@ -1,0 +1,447 @@
+/*
+ * Annotation parser (see annotation.h and DESIGN.md "Annotation grammar").
+ *
+ * Runs on every statement of every binlog, so it is built for speed: a
+ * statement without "mcsqueal:" is dismissed by one search (tag_find(), a
+ * memmem() for this one needle that tests 16 positions per step); otherwise a quote- and
+ * comment-aware scan jumps between the few bytes that can change the lexer
+ * state (quotes, '-', '#', '/') 16 bytes at a time, skips string literals and
+ * comments with memchr(), and stops as soon as no "mcsqueal:" is left ahead.
+ * Nothing is allocated.
+ *
+ * Lexing follows the MySQL lexer: '...' and "..." strings (backslash escapes
+ * unless NO_BACKSLASH_ESCAPES, doubled quotes always), `...` identifiers (and
+ * "..." under ANSI_QUOTES: doubled quotes only), "-- " and "#" comments to
+ * the end of the line, and block comments to the first star-slash. Byte-wise
+ * scanning is right for ASCII-compatible character sets whose multibyte
+ * sequences hold no ASCII bytes (utf8mb3/utf8mb4, latin1, ...).
+ */
+#include "tailer/annotation.h"
+
+#include "core/cache_key.h"
+
+#include <assert.h>
+#include <stdbool.h>
+#include <string.h>
+
+#define ANNOTATION_TAG "mcsqueal:"
+#define ANNOTATION_TAG_LEN (sizeof(ANNOTATION_TAG) - 1)
+#define MARKER_MAX_LEN 64
+#define LOG_PREFIX_MAX 48 /* bytes of a rejected token shown in the log */
+
+/* What a byte means to the scanner outside strings and comments. */
+enum byte_class { BC_PLAIN = 0, BC_QUOTE, BC_DASH, BC_HASH, BC_SLASH };
+
+static const uint8_t top_class[256] = {
+    ['\''] = BC_QUOTE, ['"'] = BC_QUOTE, ['`'] = BC_QUOTE,
+    ['-'] = BC_DASH,   ['#'] = BC_HASH,  ['/'] = BC_SLASH,
+};
+
+/* ASCII whitespace: separates annotation tokens. */
+static const bool ascii_space[256] = {
+    [' '] = true, ['\t'] = true, ['\n'] = true, ['\v'] = true, ['\f'] = true, ['\r'] = true,
+};
+
+/* 16-byte vectors (GCC/Clang vector extensions: SSE2 on x86-64, NEON on
+ * arm64, portable code elsewhere) let the searches below test 16 bytes per
+ * step instead of one. */
+typedef uint8_t vec16 __attribute__((vector_size(16)));
+typedef int8_t vmask16 __attribute__((vector_size(16)));
+
+static inline vec16 vec_load(const char *p)
+{
+    vec16 v;
+    memcpy(&v, p, sizeof(v));
+    return v;
+}
+
+static inline bool vec_any(vmask16 m)
+{
+    uint64_t w[2];
+    memcpy(w, &m, sizeof(w));
+    return (w[0] | w[1]) != 0;
+}
+
+/* First ANNOTATION_TAG in [p, end), or NULL. Each step keeps the positions
+ * of 16 where both the tag's first byte and its last byte match, and only
+ * those are compared in full. */
+static const char *tag_find(const char *p, const char *end)
+{
+    const ptrdiff_t span = 16 + ANNOTATION_TAG_LEN - 1;
+    while (end - p >= span) {
+        vec16 first = vec_load(p), last = vec_load(p + ANNOTATION_TAG_LEN - 1);
+        vmask16 m = (vmask16)(first == 'm') & (vmask16)(last == ':');
+        for (int i = 0; vec_any(m) && i < 16; i++) {
+            if (m[i] && memcmp(p + i, ANNOTATION_TAG, ANNOTATION_TAG_LEN) == 0)
+                return p + i;
+        }
+        p += 16;
+    }
+    for (; end - p >= (ptrdiff_t)ANNOTATION_TAG_LEN; p++) {
+        if (*p == 'm' && memcmp(p, ANNOTATION_TAG, ANNOTATION_TAG_LEN) == 0)
+            return p;
+    }
+    return NULL;
+}
+
+/* First byte in [p, end) that top_class marks, or end. */
+static const char *special_find(const char *p, const char *end)
+{
+    while (end - p >= 16) {
+        vec16 v = vec_load(p);
+        vmask16 m = (vmask16)(v == '\'') | (vmask16)(v == '"') | (vmask16)(v == '`') |
+                    (vmask16)(v == '-') | (vmask16)(v == '#') | (vmask16)(v == '/');
+        if (vec_any(m))
+            break;
+        p += 16;
+    }
+    while (p < end && top_class[(uint8_t)*p] == BC_PLAIN)
+        p++;
+    return p;
+}
+
+/* The first star-slash in [p, end), or NULL. */
+static const char *close_find(const char *p, const char *end)
+{
+    for (;;) {
+        const char *star = memchr(p, '*', (size_t)(end - p));
+        if (star == NULL || star + 1 >= end)
+            return NULL;
+        if (star[1] == '/')
+            return star;
+        p = star + 1;
+    }
+}
+
+/* One annotation_parse() call. */
+typedef struct scanner {
+    const char *end;
+    const char *tag; /* a "mcsqueal:" at or after the scan position, or before */
+    unsigned flags;
+    const annotation_handler *h; /* (ref) */
+    annotation_stats *stats;     /* (ref) */
+    size_t delivered;
+} scanner;
+
+/* The @marker of one comment. */
+typedef struct marker_ref {
+    const char *ptr;
+    size_t len;
+} marker_ref;
+
+static const char *const reject_names[ANNOTATION_REJECT_COUNT] = {
+    "empty", "too_long", "control_char", "invalid_utf8", "bad_directive", "unterminated",
+};
+
+const char *annotation_reject_name(annotation_reject reason)
+{
+    if ((unsigned)reason >= ANNOTATION_REJECT_COUNT)
+        return "unknown";
+    return reject_names[reason];
+}
+
+void annotation_stats_init(annotation_stats *stats)
+{
+    memset(stats, 0, sizeof(*stats));
+    stats->log_limit = (log_ratelimit)LOG_RATELIMIT_INIT(10, 10);
+}
+
+/* Writes a printable, quoted-string-safe copy of the first LOG_PREFIX_MAX
+ * bytes of s into out (at least 4 * LOG_PREFIX_MAX + 1 bytes). */
+static void escape_prefix(char *out, const char *s, size_t len)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t n = len < LOG_PREFIX_MAX ? len : LOG_PREFIX_MAX;
+    for (size_t i = 0; i < n; i++) {
+        uint8_t c = (uint8_t)s[i];
+        if (c > 0x20 && c < 0x7f && c != '\\' && c != '"') {
+            *out++ = (char)c;
+            continue;
+        }
+        *out++ = '\\';
+        *out++ = 'x';
+        *out++ = hex[c >> 4];
+        *out++ = hex[c & 0xf];
+    }
+    *out = '\0';
+}
+
+/* Counts a rejection and logs it (rate-limited) with an escaped prefix. */
+static void reject(annotation_stats *stats, annotation_reject reason, const char *what,
+                   const char *s, size_t len)
+{
+    char shown[4 * LOG_PREFIX_MAX + 1];
+    stats->rejected[reason]++;
+    escape_prefix(shown, s, len);
+    log_ratelimited(&stats->log_limit, LOG_LEVEL_WARN,
+                    "annotation: rejected %s (%s, %zu bytes): \"%s\"%s", what,
+                    annotation_reject_name(reason), len, shown, len > LOG_PREFIX_MAX ? "..." : "");
+}
+
+static annotation_reject reject_of_verdict(cache_key_verdict v)
+{
+    switch (v) {
+    case CACHE_KEY_TOO_LONG:
+        return ANNOTATION_REJECT_TOO_LONG;
+    case CACHE_KEY_CONTROL_CHAR:
+        return ANNOTATION_REJECT_CONTROL_CHAR;
+    case CACHE_KEY_INVALID_UTF8:
+        return ANNOTATION_REJECT_INVALID_UTF8;
+    default:
+        return ANNOTATION_REJECT_EMPTY;
+    }
+}
+
+/* Returns the next whitespace-separated token of [*pp, end) and its length,
+ * advancing *pp past it; NULL when none is left. */
+static const char *next_token(const char **pp, const char *end, size_t *len)
+{
+    const char *p = *pp;
+    while (p < end && ascii_space[(uint8_t)*p])
+        p++;
+    if (p == end)
+        return NULL;
+    const char *tok = p;
+    while (p < end && !ascii_space[(uint8_t)*p])
+        p++;
+    *pp = p;
+    *len = (size_t)(p - tok);
+    return tok;
+}
+
+static bool name_is(const char *name, size_t len, const char *want)
+{
+    return len == strlen(want) && memcmp(name, want, len) == 0;
+}
+
+/* A region name: 1..64 bytes of [A-Za-z0-9_.-]. */
+static bool marker_valid(const char *s, size_t len)
+{
+    if (len == 0 || len > MARKER_MAX_LEN)
+        return false;
+    for (size_t i = 0; i < len; i++) {
+        char c = s[i];
+        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                  c == '_' || c == '.' || c == '-';
+        if (!ok)
+            return false;
+    }
+    return true;
+}
+
+/* Parses decimal digits into a positive int64; false if empty, not all
+ * digits, zero or too large. */
+static bool probe_parse(const char *s, size_t len, int64_t *out)
+{
+    int64_t v = 0;
+    if (len == 0)
+        return false;
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return false;
+        int d = s[i] - '0';
+        if (v > (INT64_MAX - d) / 10)
+            return false;
+        v = v * 10 + d;
+    }
+    *out = v;
+    return v > 0;
+}
+
+/* Applies one '@' token; a valid @marker replaces *marker. */
+static void directive_apply(scanner *sc, const char *tok, size_t len, marker_ref *marker)
+{
+    const char *eq = memchr(tok, '=', len);
+    if (eq == NULL) {
+        sc->stats->unknown_directives++;
+        return;
+    }
+    const char *name = tok + 1, *value = eq + 1;
+    size_t name_len = (size_t)(eq - name), value_len = (size_t)(tok + len - value);
+    int64_t probe_us;
+
+    if (name_is(name, name_len, "marker")) {
+        if (!marker_valid(value, value_len)) {
+            reject(sc->stats, ANNOTATION_REJECT_BAD_DIRECTIVE, "directive", tok, len);
+            return;
+        }
+        marker->ptr = value;
+        marker->len = value_len;
+    } else if (name_is(name, name_len, "probe")) {
+        if (!probe_parse(value, value_len, &probe_us)) {
+            reject(sc->stats, ANNOTATION_REJECT_BAD_DIRECTIVE, "directive", tok, len);
+            return;
+        }
+        if (sc->h->on_probe != NULL)
+            sc->h->on_probe(sc->h->ctx, probe_us);
+    } else {
+        sc->stats->unknown_directives++;
+    }
+}
+
+/* Checks one key token and delivers it, or counts and logs its rejection. */
+static void key_offer(scanner *sc, const char *tok, size_t len, const marker_ref *marker)
+{
+    cache_key_verdict v = cache_key_check(tok, len);
+    if (v != CACHE_KEY_OK) {
+        reject(sc->stats, reject_of_verdict(v), "key", tok, len);
+        return;
+    }
+    sc->h->on_key(sc->h->ctx, tok, len, marker->ptr, marker->len);
+    sc->stats->keys++;
+    sc->delivered++;
+}
+
+/* Applies the directives of the annotation body [p, end): the tokens that
+ * start with '@', found with memchr() since most comments have none. */
+static void directives_apply(scanner *sc, const char *p, const char *end, marker_ref *marker)
+{
+    const char *at = p;
+    while ((at = memchr(at, '@', (size_t)(end - at))) != NULL) {
+        if (at != p && !ascii_space[(uint8_t)at[-1]]) {
+            at++; /* inside a key */
+            continue;
+        }
+        const char *tok = at;
+        while (at < end && !ascii_space[(uint8_t)*at])
+            at++;
+        directive_apply(sc, tok, (size_t)(at - tok), marker);
+    }
+}
+
+/* Handles the tokens of one terminated annotation, body [p, end): directives
+ * first, since @marker applies to every key of the comment wherever it is. */
+static void annotation_body(scanner *sc, const char *p, const char *end)
+{
+    marker_ref marker = {NULL, 0};
+    const char *q = p, *tok;
+    size_t len;
+
+    sc->stats->comments++;
+    directives_apply(sc, p, end, &marker);
+    while ((tok = next_token(&q, end, &len)) != NULL) {
+        if (tok[0] != '@')
+            key_offer(sc, tok, len, &marker);
+    }
+}
+
+/* Skips the block comment opening at p ("/" "*"); an annotation is parsed on
+ * the way. Executable comments (/ *! , / *M!) and optimizer hints (/ *+)
+ * need no case of their own: their body does not start with the tag. Returns
+ * the position after the comment, or NULL if it runs to the end. */
+static const char *block_comment(scanner *sc, const char *p)
+{
+    const char *body = p + 2, *t = body, *end = sc->end;
+    while (t < end && ascii_space[(uint8_t)*t])
+        t++;
+    if ((size_t)(end - t) < ANNOTATION_TAG_LEN || memcmp(t, ANNOTATION_TAG, ANNOTATION_TAG_LEN)) {
+        const char *close = close_find(body, end);
+        return close ? close + 2 : NULL;
+    }
+    t += ANNOTATION_TAG_LEN;
+    const char *close = close_find(t, end);
+    if (close == NULL) {
+        reject(sc->stats, ANNOTATION_REJECT_UNTERMINATED, "comment", p, (size_t)(end - p));
+        return NULL;
+    }
+    annotation_body(sc, t, close);
+    return close + 2;
+}
+
+/* Skips a quoted string or identifier whose opening quote is p[-1]. With
+ * `backslash`, a quote after an odd run of backslashes is escaped. A doubled
+ * quote needs no case of its own: closing the string and opening the next at
+ * once leaves the scan where the lexer's escaped quote would. Returns the
+ * position after the closing quote, or NULL if it is unterminated. */
+static const char *quoted_skip(const char *p, const char *end, char quote, bool backslash)
+{
+    const char *start = p;
+    for (;;) {
+        const char *c = memchr(p, quote, (size_t)(end - p));
+        if (c == NULL)
+            return NULL;
+        const char *b = c;
+        while (backslash && b > start && b[-1] == '\\')
+            b--;
+        if ((c - b) % 2 == 0)
+            return c + 1;
+        p = c + 1;
+    }
+}
+
+/* Whether quote opens a string with backslash escapes under sc->flags. */
+static bool quote_has_backslash(const scanner *sc, char quote)
+{
+    if (quote == '`' || (sc->flags & ANNOTATION_NO_BACKSLASH_ESCAPES))
+        return false;
+    return !(quote == '"' && (sc->flags & ANNOTATION_ANSI_QUOTES));
+}
+
+/* Returns the position after the line comment starting at p (to '\n'). */
+static const char *line_comment(const scanner *sc, const char *p)
+{
+    const char *nl = memchr(p, '\n', (size_t)(sc->end - p));
+    return nl ? nl + 1 : NULL;
+}
+
+/* "--" starts a comment only before whitespace, a control byte or the end. */
+static bool dash_comment_at(const scanner *sc, const char *p)
+{
+    if (p + 1 >= sc->end || p[1] != '-')
+        return false;
+    if (p + 2 == sc->end)
+        return true;
+    uint8_t c = (uint8_t)p[2];
+    return c <= 0x20 || c == 0x7f;
+}
+
+/* Handles the special byte at p; returns where scanning resumes, or NULL
+ * when nothing after p can count. */
+static const char *special_byte(scanner *sc, const char *p)
+{
+    switch ((enum byte_class)top_class[(uint8_t)*p]) {
+    case BC_QUOTE:
+        return quoted_skip(p + 1, sc->end, *p, quote_has_backslash(sc, *p));
+    case BC_DASH:
+        return dash_comment_at(sc, p) ? line_comment(sc, p + 2) : p + 1;
+    case BC_HASH:
+        return line_comment(sc, p + 1);
+    case BC_SLASH:
+        return (p + 1 < sc->end && p[1] == '*') ? block_comment(sc, p) : p + 1;
+    case BC_PLAIN:
+        break;
+    }
+    return p + 1;
+}
+
+/* The quote- and comment-aware scan of [p, end). */
+static void scan(scanner *sc, const char *p)
+{
+    const char *end = sc->end;
+    while (p != NULL && p < end) {
+        p = special_find(p, end);
+        if (p == end)
+            return;
+        if (sc->tag < p) {
+            /* The tag we knew of was inside a string or comment. */
+            sc->tag = tag_find(p, end);
+            if (sc->tag == NULL)
+                return;
+        }
+        p = special_byte(sc, p);
+    }
+}
+
+size_t annotation_parse(const char *sql, size_t len, unsigned flags, const annotation_handler *h,
+                        annotation_stats *stats)
+{
+    assert(h != NULL && h->on_key != NULL && stats != NULL);
+    if (len < 2 + ANNOTATION_TAG_LEN)
+        return 0;
+    scanner sc = {sql + len, NULL, flags, h, stats, 0};
+    sc.tag = tag_find(sql, sql + len);
+    if (sc.tag == NULL)
+        return 0;
+    scan(&sc, sql);
+    return sc.delivered;
+}
