@@ -107,6 +107,7 @@ typedef struct binlog_format {
     uint8_t header_len;
     uint8_t checksum_alg;
     uint8_t post_header_len[256]; /* by event type; 0 when the FDE does not say */
+    uint8_t ntypes;               /* how many types the FDE lists */
 } binlog_format;
 
 typedef struct binlog_header {

@@ -165,6 +165,9 @@ static int decode_xid(binlog_event *ev, char *errstr, size_t errstr_size)
     if (br.failed)
         return errstr_set(errstr, errstr_size, MCSQ_ERR_TRUNCATED,
                           "Xid event body of %zu bytes, need 8", ev->body_len);
+    if (byte_reader_left(&br) != 0)
+        return errstr_set(errstr, errstr_size, MCSQ_ERR_CORRUPT,
+                          "Xid event body of %zu bytes, expected 8", ev->body_len);
     return MCSQ_OK;
 }
 

@@ -29,6 +29,34 @@ static bool has_checksum_footer(const binlog_format *fmt)
     return fmt->mariadb ? v >= 50300 : v >= 50601;
 }
 
+/* Post-header lengths every released v4 server writes for these types.
+ * Development builds of the 5.1/5.2 era numbered events differently; their
+ * events would be misread (a Table_map taken for an Xid), so such a stream
+ * is refused instead of half-understood. */
+static int check_standard_numbering(const binlog_format *fmt, char *errstr, size_t errstr_size)
+{
+    static const struct {
+        uint8_t type;
+        uint8_t post_header_len;
+    } expected[] = {
+        {BINLOG_QUERY_EVENT, 13},
+        {BINLOG_ROTATE_EVENT, 8},
+        {BINLOG_XID_EVENT, 0},
+    };
+    for (size_t i = 0; i < sizeof(expected) / sizeof(expected[0]); i++) {
+        uint8_t type = expected[i].type;
+        if (type > fmt->ntypes || fmt->post_header_len[type] == expected[i].post_header_len)
+            continue;
+        return errstr_set(errstr, errstr_size, MCSQ_ERR_UNSUPPORTED,
+                          "Format_description event (server %s) gives %s events a %u-byte "
+                          "post-header, not %u: a non-standard event numbering (development "
+                          "build) that cannot be decoded safely",
+                          fmt->server_version, binlog_event_type_name(type),
+                          fmt->post_header_len[type], expected[i].post_header_len);
+    }
+    return MCSQ_OK;
+}
+
 int binlog_fde_decode(binlog_decoder *dec, binlog_event *ev, char *errstr, size_t errstr_size)
 {
     byte_reader br;
@@ -72,6 +100,10 @@ int binlog_fde_decode(binlog_decoder *dec, binlog_event *ev, char *errstr, size_
         ntypes = 255;
     for (size_t i = 0; i < ntypes; i++)
         fmt.post_header_len[i + 1] = br.p[i];
+    fmt.ntypes = (uint8_t)ntypes;
+    int rc = check_standard_numbering(&fmt, errstr, errstr_size);
+    if (rc != MCSQ_OK)
+        return rc;
     /* The footer of an FDE without checksum (alg OFF) is not stripped by
      * the checksum step: shorten the body here instead. */
     if (has_checksum_footer(&fmt) && fmt.checksum_alg == BINLOG_CHECKSUM_OFF)
