@@ -46,6 +46,13 @@ typedef struct log_ratelimit {
  * may be printed, or -1 when it must be suppressed. */
 int64_t log_ratelimit_allow(log_ratelimit *rl);
 
+/* Makes the limiter suppress every message from now on. */
+static inline void log_ratelimit_mute(log_ratelimit *rl)
+{
+    rl->window_start = INT64_MAX / 2;
+    rl->burst = 0;
+}
+
 #define log_enabled(lvl) ((lvl) <= log_get_level())
 #define log_error(...) log_write(LOG_LEVEL_ERROR, __FILE__, __LINE__, __VA_ARGS__)
 #define log_warn(...)                                                                              \

@@ -1,13 +1,13 @@
 /*
  * Annotation parser (see annotation.h and DESIGN.md "Annotation grammar").
  *
- * Runs on every statement of every binlog, so it is built for speed: a
- * statement without "mcsqueal:" is dismissed by one search (tag_find(), a
- * memmem() for this one needle that tests 16 positions per step); otherwise a quote- and
+ * Runs on every statement of every binlog, so it is built for speed. A
+ * statement without "mcsqueal:" is dismissed by one search for the last tag
+ * (tag_find_last(), testing 16 positions per step). Otherwise a quote- and
  * comment-aware scan jumps between the few bytes that can change the lexer
  * state (quotes, '-', '#', '/') 16 bytes at a time, skips string literals and
- * comments with memchr(), and stops as soon as no "mcsqueal:" is left ahead.
- * Nothing is allocated.
+ * comments with memchr(), and stops once it is past the last tag. Nothing is
+ * allocated.
  *
  * Lexing follows the MySQL lexer: '...' and "..." strings (backslash escapes
  * unless NO_BACKSLASH_ESCAPES, doubled quotes always), `...` identifiers (and
@@ -22,6 +22,8 @@
 
 #include <assert.h>
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <string.h>
 
 #define ANNOTATION_TAG "mcsqueal:"
@@ -62,24 +64,51 @@ static inline bool vec_any(vmask16 m)
     return (w[0] | w[1]) != 0;
 }
 
-/* First ANNOTATION_TAG in [p, end), or NULL. Each step keeps the positions
- * of 16 where both the tag's first byte and its last byte match, and only
- * those are compared in full. */
-static const char *tag_find(const char *p, const char *end)
+/* Index of the first non-zero lane of a non-zero mask (lane 0 is the
+ * lowest-addressed byte, whichever the byte order). */
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+static inline int vec_first(vmask16 m)
 {
-    const ptrdiff_t span = 16 + ANNOTATION_TAG_LEN - 1;
-    while (end - p >= span) {
-        vec16 first = vec_load(p), last = vec_load(p + ANNOTATION_TAG_LEN - 1);
+    uint64_t w[2];
+    memcpy(w, &m, sizeof(w));
+    return w[0] ? __builtin_clzll(w[0]) / 8 : 8 + __builtin_clzll(w[1]) / 8;
+}
+#else
+static inline int vec_first(vmask16 m)
+{
+    uint64_t w[2];
+    memcpy(w, &m, sizeof(w));
+    return w[0] ? __builtin_ctzll(w[0]) / 8 : 8 + __builtin_ctzll(w[1]) / 8;
+}
+#endif
+
+/* Whether the tag starts at s; s must have ANNOTATION_TAG_LEN bytes. */
+static inline bool tag_at(const char *s)
+{
+    return memcmp(s, ANNOTATION_TAG, ANNOTATION_TAG_LEN) == 0;
+}
+
+/* Last ANNOTATION_TAG in text[0..n), or NULL. Searching from the end finds
+ * the usual trailing annotation at once, and the scan can stop as soon as it
+ * passes the last tag. Each step tests 16 start positions on the tag's first
+ * and last byte; only those matching both are compared in full. */
+static const char *tag_find_last(const char *text, size_t n)
+{
+    if (n < ANNOTATION_TAG_LEN)
+        return NULL;
+    ptrdiff_t i = (ptrdiff_t)(n - ANNOTATION_TAG_LEN); /* highest start left to test */
+    for (; i >= 15; i -= 16) {
+        const char *b = text + i - 15;
+        vec16 first = vec_load(b), last = vec_load(b + ANNOTATION_TAG_LEN - 1);
         vmask16 m = (vmask16)(first == 'm') & (vmask16)(last == ':');
-        for (int i = 0; vec_any(m) && i < 16; i++) {
-            if (m[i] && memcmp(p + i, ANNOTATION_TAG, ANNOTATION_TAG_LEN) == 0)
-                return p + i;
+        for (int k = 15; vec_any(m) && k >= 0; k--) {
+            if (m[k] && tag_at(b + k))
+                return b + k;
         }
-        p += 16;
     }
-    for (; end - p >= (ptrdiff_t)ANNOTATION_TAG_LEN; p++) {
-        if (*p == 'm' && memcmp(p, ANNOTATION_TAG, ANNOTATION_TAG_LEN) == 0)
-            return p;
+    for (; i >= 0; i--) {
+        if (text[i] == 'm' && tag_at(text + i))
+            return text + i;
     }
     return NULL;
 }
@@ -92,7 +121,7 @@ static const char *special_find(const char *p, const char *end)
         vmask16 m = (vmask16)(v == '\'') | (vmask16)(v == '"') | (vmask16)(v == '`') |
                     (vmask16)(v == '-') | (vmask16)(v == '#') | (vmask16)(v == '/');
         if (vec_any(m))
-            break;
+            return p + vec_first(m);
         p += 16;
     }
     while (p < end && top_class[(uint8_t)*p] == BC_PLAIN)
@@ -116,7 +145,7 @@ static const char *close_find(const char *p, const char *end)
 /* One annotation_parse() call. */
 typedef struct scanner {
     const char *end;
-    const char *tag; /* a "mcsqueal:" at or after the scan position, or before */
+    const char *last_tag; /* the last "mcsqueal:" in the text */
     unsigned flags;
     const annotation_handler *h; /* (ref) */
     annotation_stats *stats;     /* (ref) */
@@ -178,6 +207,7 @@ static void reject(annotation_stats *stats, annotation_reject reason, const char
                     annotation_reject_name(reason), len, shown, len > LOG_PREFIX_MAX ? "..." : "");
 }
 
+/* The rejection reason of a failed key check. */
 static annotation_reject reject_of_verdict(cache_key_verdict v)
 {
     switch (v) {
@@ -209,6 +239,7 @@ static const char *next_token(const char **pp, const char *end, size_t *len)
     return tok;
 }
 
+/* Whether name[0..len) is the NUL-terminated want. */
 static bool name_is(const char *name, size_t len, const char *want)
 {
     return len == strlen(want) && memcmp(name, want, len) == 0;
@@ -325,16 +356,17 @@ static void annotation_body(scanner *sc, const char *p, const char *end)
     }
 }
 
-/* Skips the block comment opening at p ("/" "*"); an annotation is parsed on
- * the way. Executable comments (/ *! , / *M!) and optimizer hints (/ *+)
- * need no case of their own: their body does not start with the tag. Returns
- * the position after the comment, or NULL if it runs to the end. */
+/* Skips the block comment opening at p ("/" "*"), parsing it on the way if
+ * it is an annotation. Executable comments ("/" "*!", "/" "*M!") and
+ * optimizer hints ("/" "*+") need no case of their own: their body does not
+ * start with the tag, so they are skipped like any comment. Returns the
+ * position after the comment, or NULL if it runs to the end of the text. */
 static const char *block_comment(scanner *sc, const char *p)
 {
     const char *body = p + 2, *t = body, *end = sc->end;
     while (t < end && ascii_space[(uint8_t)*t])
         t++;
-    if ((size_t)(end - t) < ANNOTATION_TAG_LEN || memcmp(t, ANNOTATION_TAG, ANNOTATION_TAG_LEN)) {
+    if ((size_t)(end - t) < ANNOTATION_TAG_LEN || !tag_at(t)) {
         const char *close = close_find(body, end);
         return close ? close + 2 : NULL;
     }
@@ -422,12 +454,8 @@ static void scan(scanner *sc, const char *p)
         p = special_find(p, end);
         if (p == end)
             return;
-        if (sc->tag < p) {
-            /* The tag we knew of was inside a string or comment. */
-            sc->tag = tag_find(p, end);
-            if (sc->tag == NULL)
-                return;
-        }
+        if (p > sc->last_tag)
+            return; /* no annotation can start here or later */
         p = special_byte(sc, p);
     }
 }
@@ -439,8 +467,8 @@ size_t annotation_parse(const char *sql, size_t len, unsigned flags, const annot
     if (len < 2 + ANNOTATION_TAG_LEN)
         return 0;
     scanner sc = {sql + len, NULL, flags, h, stats, 0};
-    sc.tag = tag_find(sql, sql + len);
-    if (sc.tag == NULL)
+    sc.last_tag = tag_find_last(sql, len);
+    if (sc.last_tag == NULL)
         return 0;
     scan(&sc, sql);
     return sc.delivered;

@@ -78,7 +78,7 @@ void mcsq_scan_get_stats(const mcsq_scan *s, mcsq_scan_stats *st)
     st->events = s->dec.events;
     st->events_unknown = s->dec.events_unknown;
     st->transactions = s->assembler.stats.transactions;
-    st->keys = s->assembler.ann.keys;
+    st->keys = s->assembler.stats.keys;
     st->incidents = s->assembler.stats.incidents;
     for (int i = 0; i < ANNOTATION_REJECT_COUNT; i++)
         st->keys_rejected += s->assembler.ann.rejected[i];

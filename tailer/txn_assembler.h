@@ -28,6 +28,7 @@ typedef struct binlog_pos {
 
 typedef struct txn_stats {
     uint64_t transactions;        /* emitted */
+    uint64_t keys;                /* keys of emitted transactions, de-duplicated */
     uint64_t groups_discarded;    /* groups cut off without a commit */
     uint64_t xa_unknown_commits;  /* XA COMMIT of a transaction prepared before our start */
     uint64_t xa_rollbacks;

@@ -76,8 +76,8 @@ typedef struct mcsq_scan_stats {
     uint64_t events;
     uint64_t events_unknown;
     uint64_t transactions;
-    uint64_t keys;
-    uint64_t keys_rejected;
+    uint64_t keys;          /* keys of the transactions returned, de-duplicated per transaction */
+    uint64_t keys_rejected; /* tokens that broke the key rules */
     uint64_t incidents; /* Incident events: the server says changes may be missing */
 } mcsq_scan_stats;
 

@@ -361,6 +361,25 @@ static void test_no_backslash_escapes_from_sql_mode(void **state)
     assert_keys(f->last, "nbe:1");
 }
 
+/* Regression: row-format text has no sql_mode; with NO_BACKSLASH_ESCAPES
+ * in the session, 'a\' ends the string and the comment is real. Both
+ * lexings are taken, so the key is never missed. */
+static void test_row_text_lexed_both_ways(void **state)
+{
+    fixture *f = *state;
+    maria_gtid(f, 60, 0, NULL);
+    annotate(f, BINLOG_MARIA_ANNOTATE_ROWS_EVENT,
+             "INSERT INTO t VALUES ('a\\') /* mcsqueal: nbe:1 */");
+    assert_int_equal(xid(f, 1), 1);
+    assert_keys(f->last, "nbe:1");
+    assert_int_equal(f->a.stats.keys, 1); /* counted once */
+    /* without a backslash there is nothing to doubt: one lexing */
+    maria_gtid(f, 61, 0, NULL);
+    annotate(f, BINLOG_MARIA_ANNOTATE_ROWS_EVENT, "INSERT INTO t VALUES ('/* mcsqueal: no:1 */')");
+    assert_int_equal(xid(f, 1), 1);
+    assert_int_equal(f->last->nkeys, 0);
+}
+
 static void test_unfinished_group_is_discarded(void **state)
 {
     fixture *f = *state;
@@ -457,6 +476,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_markers_for_own_region_only, setup, teardown),
         cmocka_unit_test_setup_teardown(test_probe_gives_exact_commit_time, setup, teardown),
         cmocka_unit_test_setup_teardown(test_no_backslash_escapes_from_sql_mode, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_row_text_lexed_both_ways, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unfinished_group_is_discarded, setup, teardown),
         cmocka_unit_test_setup_teardown(test_transactions_without_keys_are_emitted, setup, teardown),
         cmocka_unit_test_setup_teardown(test_incident_is_counted, setup, teardown),
