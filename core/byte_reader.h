@@ -7,6 +7,7 @@
 #ifndef MCSQ_CORE_BYTE_READER_H
 #define MCSQ_CORE_BYTE_READER_H
 
+#include <endian.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -53,19 +54,39 @@ static inline uint64_t byte_reader_uint(byte_reader *br, size_t n)
 
 static inline uint8_t byte_reader_u8(byte_reader *br)
 {
-    return (uint8_t)byte_reader_uint(br, 1);
+    if (!byte_reader_need(br, 1))
+        return 0;
+    return *br->p++;
 }
+
+/* Fixed-size reads: memcpy then byte order, which compilers turn into one
+ * load on little-endian hosts (the decoder's hot path). */
 static inline uint16_t byte_reader_u16(byte_reader *br)
 {
-    return (uint16_t)byte_reader_uint(br, 2);
+    uint16_t v;
+    if (!byte_reader_need(br, 2))
+        return 0;
+    memcpy(&v, br->p, 2);
+    br->p += 2;
+    return le16toh(v);
 }
 static inline uint32_t byte_reader_u32(byte_reader *br)
 {
-    return (uint32_t)byte_reader_uint(br, 4);
+    uint32_t v;
+    if (!byte_reader_need(br, 4))
+        return 0;
+    memcpy(&v, br->p, 4);
+    br->p += 4;
+    return le32toh(v);
 }
 static inline uint64_t byte_reader_u64(byte_reader *br)
 {
-    return byte_reader_uint(br, 8);
+    uint64_t v;
+    if (!byte_reader_need(br, 8))
+        return 0;
+    memcpy(&v, br->p, 8);
+    br->p += 8;
+    return le64toh(v);
 }
 
 /* Big-endian unsigned integer of n bytes (1..8). */

@@ -34,15 +34,34 @@ int strbuf_reserve(strbuf *sb, size_t extra)
     return MCSQ_OK;
 }
 
+static const char digit_pairs[201] = "00010203040506070809"
+                                     "10111213141516171819"
+                                     "20212223242526272829"
+                                     "30313233343536373839"
+                                     "40414243444546474849"
+                                     "50515253545556575859"
+                                     "60616263646566676869"
+                                     "70717273747576777879"
+                                     "80818283848586878889"
+                                     "90919293949596979899";
+
 void strbuf_append_u64(strbuf *sb, uint64_t v)
 {
     char tmp[20];
-    size_t n = 0;
-    do {
-        tmp[sizeof(tmp) - 1 - n++] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v != 0);
-    strbuf_append(sb, tmp + sizeof(tmp) - n, n);
+    char *p = tmp + sizeof(tmp);
+    while (v >= 100) {
+        unsigned d = (unsigned)(v % 100) * 2;
+        v /= 100;
+        *--p = digit_pairs[d + 1];
+        *--p = digit_pairs[d];
+    }
+    if (v >= 10) {
+        *--p = digit_pairs[v * 2 + 1];
+        *--p = digit_pairs[v * 2];
+    } else {
+        *--p = (char)('0' + v);
+    }
+    strbuf_append(sb, p, (size_t)(tmp + sizeof(tmp) - p));
 }
 
 void strbuf_append_i64(strbuf *sb, int64_t v)
@@ -72,17 +91,27 @@ static void append_escaped(strbuf *sb, unsigned char c)
     }
 }
 
+/* 1 for bytes JSON strings must escape: controls, '"', '\\' and DEL. */
+static const uint8_t json_escape[256] = {
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1,
+};
+
 void strbuf_append_json_chars(strbuf *sb, const char *s, size_t n)
 {
-    if (strbuf_reserve(sb, n) != MCSQ_OK)
-        return;
-    size_t run = 0;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c >= 0x20 && c != '"' && c != '\\' && c != 0x7f)
+    const unsigned char *u = (const unsigned char *)s;
+    size_t i = 0;
+    while (i < n && !json_escape[u[i]])
+        i++;
+    strbuf_append(sb, s, i); /* the common case: nothing to escape */
+    size_t run = i;
+    for (; i < n; i++) {
+        if (!json_escape[u[i]])
             continue;
         strbuf_append(sb, s + run, i - run);
-        append_escaped(sb, c);
+        append_escaped(sb, u[i]);
         run = i + 1;
     }
     strbuf_append(sb, s + run, n - run);

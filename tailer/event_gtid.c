@@ -35,11 +35,29 @@ void binlog_xid_format(int64_t format_id, const uint8_t *gtrid, size_t gtrid_len
     snprintf(p, (size_t)(out + BINLOG_XID_TEXT_MAX - p), "%" PRId64, format_id);
 }
 
+/* Writes v in decimal at p; returns the end. */
+static char *put_u64(char *p, uint64_t v)
+{
+    char tmp[20];
+    size_t n = 0;
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v != 0);
+    while (n > 0)
+        *p++ = tmp[--n];
+    return p;
+}
+
 size_t binlog_maria_gtid_format(const binlog_maria_gtid *g, uint32_t server_id, char *out)
 {
-    int n = snprintf(out, BINLOG_GTID_TEXT_MAX, "%" PRIu32 "-%" PRIu32 "-%" PRIu64, g->domain_id,
-                     server_id, g->seq_no);
-    return (size_t)n;
+    char *p = put_u64(out, g->domain_id);
+    *p++ = '-';
+    p = put_u64(p, server_id);
+    *p++ = '-';
+    p = put_u64(p, g->seq_no);
+    *p = '\0';
+    return (size_t)(p - out);
 }
 
 size_t binlog_mysql_gtid_format(const binlog_mysql_gtid *g, char *out)

@@ -1,6 +1,6 @@
 /*
  * Key set (see key_set.h): arena of 64 KiB blocks plus a linear-probing
- * hash table kept under 50% load. Hash: FNV-1a, enough for short keys.
+ * hash table kept under 50% load.
  */
 #include "tailer/key_set.h"
 #include "mcsqueal/error.h"
@@ -65,12 +65,25 @@ void key_set_reset(key_set *ks)
     ks->nkeys = ks->nmarkers = ks->bytes = 0;
 }
 
+/* Multiply-xorshift over 8-byte words; keys are short and not adversarial
+ * enough to need more (a collision costs a comparison, not correctness). */
 static uint32_t hash_key(const char *key, size_t len)
 {
-    uint32_t h = 2166136261u;
-    for (size_t i = 0; i < len; i++)
-        h = (h ^ (uint8_t)key[i]) * 16777619u;
-    return h;
+    uint64_t h = 0x9e3779b97f4a7c15ull ^ len;
+    size_t i = 0;
+    for (; i + 8 <= len; i += 8) {
+        uint64_t w;
+        memcpy(&w, key + i, 8);
+        h = (h ^ w) * 0xff51afd7ed558ccdull;
+        h ^= h >> 32;
+    }
+    if (i < len) {
+        uint64_t w = 0;
+        memcpy(&w, key + i, len - i);
+        h = (h ^ w) * 0xc4ceb9fe1a85ec53ull;
+    }
+    h ^= h >> 29;
+    return (uint32_t)h;
 }
 
 static int rehash(key_set *ks, size_t nslots)

@@ -293,8 +293,9 @@ static int emit(txn_assembler *a, const binlog_event *ev, const binlog_pos *pos,
     a->out_keys = a->keys;
     a->keys = tmp;
     mcsq_txn *t = &a->out;
-    memcpy(a->out_gtid, a->gtid, sizeof(a->gtid));
-    snprintf(a->file, sizeof(a->file), "%s", pos->file);
+    memcpy(a->out_gtid, a->gtid, strlen(a->gtid) + 1);
+    if (strcmp(a->file, pos->file) != 0)
+        snprintf(a->file, sizeof(a->file), "%s", pos->file);
     t->gtid = a->out_gtid;
     t->file = a->file;
     t->pos = a->open ? a->group_pos : pos->offset;

@@ -61,7 +61,7 @@ static void test_pclmul_fold_direct(void **state)
         skip();
     static uint8_t buf[1024];
     fill_random(buf, sizeof(buf), 5);
-    for (size_t len = 64; len <= sizeof(buf); len += 16) {
+    for (size_t len = 16; len <= sizeof(buf); len += 16) {
         uint32_t want = (uint32_t)crc32(0x12345678u, buf, (uInt)len);
         assert_int_equal(~crc32_pclmul_fold(~0x12345678u, buf, len), want);
     }
