@@ -750,6 +750,82 @@ class TestChecksum(Checks):
 # --------------------------------------------------------------------------
 # runner: per-subtest results and the "N passed, M failed" summary
 
+# --------------------------------------------------------------------------
+# 7. large inputs built from real events
+
+def grow_binlog(src, dst, target_bytes):
+    """Writes dst: src's first events up to and including its first GTID
+    event's predecessors (Format_description, Previous_gtids), then src's
+    remaining events repeated until dst reaches target_bytes. Every event
+    keeps its own valid checksum, so dst is a well-formed binlog."""
+    with open(src, "rb") as f:
+        data = f.read()
+    off, events = 4, []
+    while off + HEADER_LEN <= len(data):
+        size = int.from_bytes(data[off + 9:off + 13], "little")
+        events.append((data[off + 4], data[off:off + size]))
+        off += size
+    head = [e for t, e in events[:2]]
+    body = b"".join(e for t, e in events[2:] if t not in (3, 4))  # no Stop, Rotate
+    copies = max(1, target_bytes // len(body))
+    with open(dst, "wb") as f:
+        f.write(BINLOG_MAGIC + b"".join(head) + body * copies)
+    return copies
+
+
+def peak_rss_kib(cmd):
+    """Peak RSS of cmd's own address space: VmHWM from /proc, polled until
+    it exits (ru_maxrss would include the forking parent's pages)."""
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    peak = 0
+    while proc.poll() is None:
+        try:
+            with open("/proc/%d/status" % proc.pid) as f:
+                for line in f:
+                    if line.startswith("VmHWM:") and "mcsqueal" in open(
+                            "/proc/%d/cmdline" % proc.pid).read():
+                        peak = max(peak, int(line.split()[1]))
+        except (FileNotFoundError, ProcessLookupError):
+            break
+        time.sleep(0.005)
+    proc.wait()
+    return peak
+
+
+class TestLargeInput(Checks):
+
+    def test_truncated_while_reading(self):
+        """A binlog file that shrinks while mcsqueal scan reads it (mapped
+        windows raise SIGBUS then) ends the scan with a clear message and
+        exit 1, not a crash."""
+        src = cdc("8.0/02_query/binlog.000001")
+        with tempfile.TemporaryDirectory() as tmp:
+            big = os.path.join(tmp, "binlog.000001")
+            grow_binlog(src, big, 40 << 20)
+            proc = subprocess.Popen([MCSQUEAL, "scan", big], stdout=subprocess.PIPE,
+                                    stderr=subprocess.PIPE)
+            time.sleep(1.0)  # the scan blocks on the full pipe early in the file
+            os.truncate(big, 1 << 20)
+            out, err = proc.communicate(timeout=120)
+            self.assertEqual(proc.returncode, 1, err.decode(errors="replace"))
+            self.assertIn(b"shrank while it was being read", err)
+
+    def test_memory_is_flat(self):
+        """Peak RSS of a scan of a 160 MiB file stays within a few MiB of
+        that of a 16 MiB file (mapped windows, bounded buffers)."""
+        src = cdc("8.0/02_query/binlog.000001")
+        rss = {}
+        with tempfile.TemporaryDirectory() as tmp:
+            for mib in (16, 160):
+                path = os.path.join(tmp, "binlog.%06d" % mib)
+                grow_binlog(src, path, mib << 20)
+                rss[mib] = peak_rss_kib([MCSQUEAL, "scan", path])
+                os.unlink(path)
+        self.assertGreater(rss[16], 0, "no VmHWM sample was read")
+        self.assertLess(rss[160], rss[16] + 8 * 1024,
+                        "peak RSS %d KiB for 160 MiB vs %d KiB for 16 MiB" % (rss[160], rss[16]))
+
+
 class CountingResult(unittest.TextTestResult):
 
     def __init__(self, *args, **kwargs):
@@ -808,7 +884,7 @@ def main(argv):
     suite = unittest.TestSuite()
     loader = unittest.TestLoader()
     for cls in (TestGoodFiles, TestBrokenFiles, TestAgainstMysqlbinlog, TestSpecialFiles,
-                TestSeveralFiles, TestChecksum):
+                TestSeveralFiles, TestChecksum, TestLargeInput):
         suite.addTests(loader.loadTestsFromTestCase(cls))
     runner = unittest.TextTestRunner(stream=sys.stdout, verbosity=1, resultclass=CountingResult)
     result = runner.run(suite)
