@@ -49,6 +49,11 @@ typedef struct mcsq_config_props {
     size_t n;
 } mcsq_config_props;
 
+typedef enum mcsq_on_purged {
+    MCSQ_ON_PURGED_STOP = 0,
+    MCSQ_ON_PURGED_EARLIEST = 1,
+} mcsq_on_purged;
+
 typedef enum mcsq_ssl_mode {
     MCSQ_SSL_DISABLED = 0,
     MCSQ_SSL_PREFERRED,
@@ -97,6 +102,9 @@ typedef struct mcsq_config {
         char *state_dir;
         int log_level; /* log_level from core/log.h */
         char *log_file;
+        int64_t checkpoint_interval_ms;
+        int64_t queue_max_bytes;
+        int64_t txn_memory_max;
     } mcsqueal;
     struct {
         char *host;
@@ -116,6 +124,7 @@ typedef struct mcsq_config {
         char *ssl_cert;
         char *ssl_key;
         bool verify_checksum;
+        int on_purged; /* mcsq_on_purged */
     } mysql;
     struct {
         char *brokers; /* "embedded" or a bootstrap list */

@@ -19,6 +19,7 @@ _Static_assert(LOG_LEVEL_ERROR == 0 && LOG_LEVEL_WARN == 1 && LOG_LEVEL_INFO == 
                "log_level words follow enum log_level");
 
 static const char *const log_level_words[] = {"error", "warn", "info", "debug", NULL};
+static const char *const on_purged_words[] = {"stop", "earliest", NULL};
 static const char *const ssl_mode_words[] = {"disabled",  "preferred",       "required",
                                              "verify_ca", "verify_identity", NULL};
 static const char *const pool_role_words[] = {"cluster", "gutter", "regional", NULL};
@@ -167,6 +168,34 @@ static const mcsq_config_row table[] = {
      .desc = "Directory for the checkpoint, the retry spool and the embedded bus address; "
              "must be writable by the daemon."},
     {.section = "mcsqueal",
+     .name = "checkpoint_interval_ms",
+     .type = MCSQ_CONF_DURATION,
+     .offset = CFG(mcsqueal.checkpoint_interval_ms),
+     .min = 10,
+     .max = 3600000,
+     .def = "1000",
+     .desc = "How often the tailer writes its checkpoint (when it moved). After a crash it "
+             "resumes there, so invalidations of up to this long are published twice: "
+             "harmless, as deletes are idempotent."},
+    {.section = "mcsqueal",
+     .name = "queue_max_bytes",
+     .type = MCSQ_CONF_SIZE,
+     .offset = CFG(mcsqueal.queue_max_bytes),
+     .min = 65536,
+     .max = 1073741824,
+     .def = "8M",
+     .desc = "Memory for committed transactions waiting to be published. When it is full "
+             "the tailer stops reading the binlog until the bus catches up."},
+    {.section = "mcsqueal",
+     .name = "txn_memory_max",
+     .type = MCSQ_CONF_SIZE,
+     .offset = CFG(mcsqueal.txn_memory_max),
+     .min = 65536,
+     .max = 1073741824,
+     .def = "8M",
+     .desc = "Memory for the keys of one open transaction. A larger transaction spills its "
+             "keys to a file under `state_dir` (keys are then de-duplicated per chunk only)."},
+    {.section = "mcsqueal",
      .name = "log_level",
      .type = MCSQ_CONF_ENUM,
      .offset = CFG(mcsqueal.log_level),
@@ -254,6 +283,16 @@ static const mcsq_config_row table[] = {
      .def = "1000",
      .desc = "Heartbeat period asked of the server: an idle binlog stream still shows that it "
              "is alive and current this often."},
+    {.section = "mysql",
+     .name = "on_purged",
+     .type = MCSQ_CONF_ENUM,
+     .offset = CFG(mysql.on_purged),
+     .def = "stop",
+     .words = on_purged_words,
+     .desc = "When the checkpoint's position is no longer on the server (its binlogs were "
+             "purged): `stop` with an error (the default: the operator decides, e.g. by "
+             "flushing the caches), or `earliest`: go on from the oldest binlog still there, "
+             "accepting that the invalidations in between are lost (logged and counted)."},
     {.section = "mysql",
      .name = "connect_timeout_ms",
      .type = MCSQ_CONF_DURATION,
