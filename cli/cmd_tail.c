@@ -1,0 +1,138 @@
+/*
+ * `mcsqueal tail`: the tailer daemon. Follows the server's binlog as a
+ * replica and publishes the keys of committed transactions to the bus,
+ * checkpointing only what the bus acknowledged. Threads: the binlog reader,
+ * the publisher (this thread), the signal thread, and librdkafka's own.
+ */
+#include "cli/commands.h"
+#include "cli/daemon.h"
+#include "core/log.h"
+#include "invalidator/publisher.h"
+#include "mcsqueal/error.h"
+#include "tailer/checkpoint.h"
+#include "tailer/tail_reader.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#define FLUSH_TIMEOUT_MS 10000
+
+static const char usage[] =
+    "Usage: mcsqueal tail [--config FILE]\n\n"
+    "Follows the MySQL/MariaDB binlog as a replica and publishes the cache keys of every\n"
+    "committed transaction to the bus ([bus] brokers; `embedded` runs the bus in this\n"
+    "process). Resumes from the checkpoint in state_dir, else from mysql.start.\n"
+    "SIGTERM or SIGINT stop it gracefully; SIGHUP reopens the log file.\n\n"
+    "Options:\n"
+    "  -c, --config FILE   configuration file (default /etc/mcsqueal/mcsqueal.ini)\n"
+    "  -h, --help          show this help\n\n"
+    "Exit codes: 0 stopped on request, 1 runtime failure, 2 usage or configuration error.\n";
+
+typedef struct tailer {
+    daemon_ctx d;
+    txn_queue queue;
+    bool queue_ready;
+    tail_reader reader;
+    bool reader_started;
+    publisher pub;
+    bool pub_ready;
+} tailer;
+
+static void request_stop(void *ctx)
+{
+    tailer *t = ctx;
+    tail_reader_request_stop(&t->reader);
+}
+
+/* Maps a startup error of the reader to the contract's exit codes. */
+static int startup_exit_code(int rc)
+{
+    return rc == MCSQ_ERR_CONFIG ? EXIT_USAGE : EXIT_RUNTIME;
+}
+
+static int load_checkpoint(tailer *t, binlog_resume *from, bool *have)
+{
+    char err[512];
+    int rc = checkpoint_load(t->d.cfg.mcsqueal.state_dir, from, err, sizeof(err));
+    *have = rc == MCSQ_OK;
+    if (rc == MCSQ_OK || rc == MCSQ_ERR_EOF)
+        return EXIT_OK;
+    log_error("%s", err);
+    return EXIT_RUNTIME;
+}
+
+static int start(tailer *t)
+{
+    char err[512];
+    int rc = daemon_prepare(&t->d);
+    if (rc != EXIT_OK)
+        return rc;
+    if (txn_queue_init(&t->queue, (size_t)t->d.cfg.mcsqueal.queue_max_bytes) != MCSQ_OK)
+        return EXIT_RUNTIME;
+    t->queue_ready = true;
+    if (publisher_init(&t->pub, &t->d.cfg, &t->queue, t->d.bootstrap, &t->d.stop, err,
+                       sizeof(err)) != MCSQ_OK) {
+        log_error("%s", err);
+        return EXIT_USAGE;
+    }
+    t->pub_ready = true;
+    binlog_resume from;
+    bool have_checkpoint;
+    if ((rc = load_checkpoint(t, &from, &have_checkpoint)) != EXIT_OK)
+        return rc;
+    if (daemon_signals_start(&t->d, request_stop, t) != EXIT_OK)
+        return EXIT_RUNTIME;
+    int src = tail_reader_start(&t->reader, &t->d.cfg, &t->queue,
+                                have_checkpoint ? &from : NULL, err, sizeof(err));
+    if (have_checkpoint)
+        checkpoint_position_free(&from);
+    t->reader_started = true;
+    if (src != MCSQ_OK) {
+        log_error("%s", err);
+        return startup_exit_code(src);
+    }
+    return EXIT_OK;
+}
+
+static int run(tailer *t)
+{
+    int prc = publisher_run(&t->pub, FLUSH_TIMEOUT_MS);
+    int rrc = tail_reader_stop(&t->reader);
+    if (prc != MCSQ_OK) {
+        log_error("tail: stopped: %s", t->pub.error);
+        return EXIT_RUNTIME;
+    }
+    if (rrc != MCSQ_OK) {
+        log_error("tail: stopped: %s", t->reader.error);
+        return EXIT_RUNTIME;
+    }
+    log_info("tail: stopped");
+    return EXIT_OK;
+}
+
+static void finish(tailer *t)
+{
+    if (t->reader_started)
+        tail_reader_deinit(&t->reader);
+    if (t->pub_ready)
+        publisher_deinit(&t->pub);
+    if (t->queue_ready)
+        txn_queue_deinit(&t->queue);
+    daemon_finish(&t->d);
+}
+
+int cmd_tail(int argc, char **argv)
+{
+    static tailer t;
+    memset(&t, 0, sizeof(t));
+    int rc = daemon_load(&t.d, "tail", argc, argv, usage);
+    if (rc >= 0) {
+        daemon_finish(&t.d);
+        return rc;
+    }
+    rc = start(&t);
+    if (rc == EXIT_OK)
+        rc = run(&t);
+    finish(&t);
+    return rc;
+}

@@ -1,0 +1,203 @@
+/*
+ * Shared daemon lifecycle (see daemon.h).
+ */
+#include "cli/daemon.h"
+#include "cli/commands.h"
+#include "core/log.h"
+#include "mcsqueal/error.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define DEFAULT_CONFIG "/etc/mcsqueal/mcsqueal.ini"
+#define SIG_FINISH SIGUSR1 /* internal: ends the signal thread */
+
+static int setup_logging(daemon_ctx *d)
+{
+    log_set_level((log_level)d->cfg.mcsqueal.log_level);
+    if (d->cfg.mcsqueal.log_file[0] == '\0')
+        return -1;
+    if (log_open(d->cfg.mcsqueal.log_file) != MCSQ_OK) {
+        fprintf(stderr, "mcsqueal %s: cannot open log file %s: %s\n", d->command,
+                d->cfg.mcsqueal.log_file, strerror(errno));
+        return EXIT_USAGE;
+    }
+    return -1;
+}
+
+int daemon_load(daemon_ctx *d, const char *command, int argc, char **argv, const char *usage)
+{
+    static const struct option longopts[] = {
+        {"config", required_argument, NULL, 'c'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    memset(d, 0, sizeof(*d));
+    d->command = command;
+    d->lock_fd = -1;
+    const char *path = DEFAULT_CONFIG;
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "c:h", longopts, NULL)) != -1) {
+        if (c == 'c')
+            path = optarg;
+        else if (c == 'h')
+            return fputs(usage, stdout), EXIT_OK;
+        else
+            return fputs(usage, stderr), EXIT_USAGE;
+    }
+    if (optind < argc) {
+        fprintf(stderr, "mcsqueal %s: unexpected argument '%s'\n\n%s", command, argv[optind],
+                usage);
+        return EXIT_USAGE;
+    }
+    mcsq_config_errors errs;
+    mcsq_config_errors_init(&errs);
+    int rc = mcsq_config_load(&d->cfg, path, &errs);
+    if (rc != MCSQ_OK)
+        mcsq_config_errors_print(&errs, stderr);
+    mcsq_config_errors_deinit(&errs);
+    if (rc != MCSQ_OK)
+        return EXIT_USAGE;
+    d->cfg_loaded = true;
+    return setup_logging(d);
+}
+
+static int mkdir_p(const char *path)
+{
+    char buf[4096];
+    snprintf(buf, sizeof(buf), "%s", path);
+    for (char *p = buf + 1; *p != '\0'; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(buf, 0755) != 0 && errno != EEXIST)
+            return -1;
+        *p = '/';
+    }
+    return mkdir(buf, 0755) != 0 && errno != EEXIST ? -1 : 0;
+}
+
+static int lock_state_dir(daemon_ctx *d)
+{
+    char path[4096];
+    snprintf(path, sizeof(path), "%s/%s.lock", d->cfg.mcsqueal.state_dir, d->command);
+    d->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (d->lock_fd < 0) {
+        log_error("cannot create %s: %s", path, strerror(errno));
+        return EXIT_RUNTIME;
+    }
+    if (flock(d->lock_fd, LOCK_EX | LOCK_NB) != 0) {
+        log_error("another mcsqueal %s is running with state_dir %s (%s is locked)", d->command,
+                  d->cfg.mcsqueal.state_dir, path);
+        return EXIT_RUNTIME;
+    }
+    return EXIT_OK;
+}
+
+static int start_embedded_bus(daemon_ctx *d)
+{
+    char err[512];
+    const char *topics[] = {d->cfg.bus.topic, NULL};
+    bus_embedded_opts opts = {0, 0, topics};
+    if (bus_embedded_new(&d->bus, &opts, err, sizeof(err)) != MCSQ_OK) {
+        log_error("embedded bus: %s", err);
+        return EXIT_RUNTIME;
+    }
+    snprintf(d->bootstrap, sizeof(d->bootstrap), "%s", bus_embedded_bootstrap(d->bus));
+    snprintf(d->bootstrap_file, sizeof(d->bootstrap_file), "%s/bus.bootstrap",
+             d->cfg.mcsqueal.state_dir);
+    if (bus_embedded_address_write(d->bus, d->bootstrap_file, err, sizeof(err)) != MCSQ_OK) {
+        log_error("embedded bus: %s", err);
+        return EXIT_RUNTIME;
+    }
+    log_info("embedded bus at %s (address in %s)", d->bootstrap, d->bootstrap_file);
+    return EXIT_OK;
+}
+
+int daemon_prepare(daemon_ctx *d)
+{
+    if (mkdir_p(d->cfg.mcsqueal.state_dir) != 0) {
+        log_error("cannot create state_dir %s: %s", d->cfg.mcsqueal.state_dir, strerror(errno));
+        return EXIT_RUNTIME;
+    }
+    int rc = lock_state_dir(d);
+    if (rc != EXIT_OK)
+        return rc;
+    if (strcmp(d->cfg.bus.brokers, "embedded") == 0)
+        return start_embedded_bus(d);
+    snprintf(d->bootstrap, sizeof(d->bootstrap), "%s", d->cfg.bus.brokers);
+    return EXIT_OK;
+}
+
+static void signal_set(sigset_t *set)
+{
+    sigemptyset(set);
+    sigaddset(set, SIGTERM);
+    sigaddset(set, SIGINT);
+    sigaddset(set, SIGHUP);
+    sigaddset(set, SIG_FINISH);
+}
+
+static void *signal_main(void *arg)
+{
+    daemon_ctx *d = arg;
+    sigset_t set;
+    signal_set(&set);
+    for (;;) {
+        int sig;
+        if (sigwait(&set, &sig) != 0 || sig == SIG_FINISH)
+            return NULL;
+        if (sig == SIGHUP) {
+            log_reopen();
+            log_info("log reopened (SIGHUP)");
+            continue;
+        }
+        if (!d->stop) {
+            log_info("%s: stopping (%s)", d->command, strsignal(sig));
+            d->stop = 1;
+            d->on_stop(d->stop_ctx);
+        }
+    }
+}
+
+int daemon_signals_start(daemon_ctx *d, daemon_stop_fn on_stop, void *stop_ctx)
+{
+    sigset_t set;
+    signal_set(&set);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    d->on_stop = on_stop;
+    d->stop_ctx = stop_ctx;
+    if (pthread_create(&d->signal_thread, NULL, signal_main, d) != 0) {
+        log_error("cannot start the signal thread");
+        return EXIT_RUNTIME;
+    }
+    d->signal_thread_running = true;
+    return EXIT_OK;
+}
+
+void daemon_finish(daemon_ctx *d)
+{
+    if (d->signal_thread_running) {
+        pthread_kill(d->signal_thread, SIG_FINISH);
+        pthread_join(d->signal_thread, NULL);
+    }
+    if (d->bus != NULL) {
+        char err[512];
+        if (bus_embedded_address_remove(d->bus, d->bootstrap_file, err, sizeof(err)) != MCSQ_OK)
+            log_warn("embedded bus: %s", err);
+        bus_embedded_destroy(d->bus);
+    }
+    if (d->lock_fd >= 0)
+        close(d->lock_fd);
+    if (d->cfg_loaded)
+        mcsq_config_deinit(&d->cfg);
+}

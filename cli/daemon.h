@@ -1,0 +1,55 @@
+/*
+ * What every long-running mcsqueal command shares: loading the
+ * configuration with the contract's exit codes, logging, the state
+ * directory and its lock, the bus address (embedded or configured), and a
+ * signal thread (SIGTERM/SIGINT ask to stop, SIGHUP reopens the log).
+ */
+#ifndef MCSQ_CLI_DAEMON_H
+#define MCSQ_CLI_DAEMON_H
+
+#include "core/config.h"
+#include "invalidator/bus_embedded.h"
+
+#include <pthread.h>
+#include <stdbool.h>
+
+typedef void (*daemon_stop_fn)(void *ctx);
+
+typedef struct daemon_ctx {
+    const char *command;  /* "tail", "run": for messages */
+    mcsq_config cfg;
+    bool cfg_loaded;
+    int lock_fd;
+    bus_embedded *bus;    /* when bus.brokers = embedded */
+    char bootstrap[1024]; /* the bus address to use */
+    char bootstrap_file[4096];
+    pthread_t signal_thread;
+    bool signal_thread_running;
+    daemon_stop_fn on_stop; /* called once from the signal thread */
+    void *stop_ctx;
+    volatile int stop;
+} daemon_ctx;
+
+/* Parses --config FILE / --help from argv into d (usage text from `usage`),
+ * loads and validates the configuration and sets up logging. Returns an
+ * exit code: -1 to go on, else EXIT_OK (--help), EXIT_USAGE (bad options or
+ * configuration: every error printed). */
+int daemon_load(daemon_ctx *d, const char *command, int argc, char **argv, const char *usage);
+
+/* Creates the state directory, takes its lock (one daemon per directory),
+ * and sets up the bus: starts the embedded one (writing its address to
+ * <state_dir>/bus.bootstrap) or takes bus.brokers. Returns 0 or an exit
+ * code (EXIT_RUNTIME) after logging why. */
+int daemon_prepare(daemon_ctx *d);
+
+/* Blocks the handled signals in this thread (call before creating other
+ * threads, so that only the signal thread receives them) and starts the
+ * signal thread, which calls on_stop(stop_ctx) on SIGTERM or SIGINT.
+ * Returns 0 or EXIT_RUNTIME. */
+int daemon_signals_start(daemon_ctx *d, daemon_stop_fn on_stop, void *stop_ctx);
+
+/* Stops the signal thread, the embedded bus, releases the lock and frees
+ * the configuration. */
+void daemon_finish(daemon_ctx *d);
+
+#endif

@@ -1,0 +1,108 @@
+/*
+ * Acknowledgement watermark (see ack_tracker.h): a FIFO of pending messages
+ * in registration order.
+ */
+#include "invalidator/ack_tracker.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct ack_entry {
+    ack_entry *next;
+    uint64_t id;
+    bool acked;
+    bool has_resume;
+    binlog_resume resume;
+};
+
+void ack_tracker_init(ack_tracker *t)
+{
+    memset(t, 0, sizeof(*t));
+    t->next_id = 1;
+}
+
+static void entry_free(ack_entry *e)
+{
+    free(e->resume.gtid);
+    free(e);
+}
+
+void ack_tracker_deinit(ack_tracker *t)
+{
+    while (t->head != NULL) {
+        ack_entry *next = t->head->next;
+        entry_free(t->head);
+        t->head = next;
+    }
+    free(t->watermark.gtid);
+    memset(t, 0, sizeof(*t));
+}
+
+uint64_t ack_tracker_add(ack_tracker *t, const binlog_resume *resume)
+{
+    ack_entry *e = calloc(1, sizeof(*e));
+    if (e == NULL)
+        return 0;
+    if (resume != NULL) {
+        e->has_resume = true;
+        e->resume = *resume;
+        e->resume.gtid = NULL;
+        if (resume->gtid != NULL && (e->resume.gtid = strdup(resume->gtid)) == NULL) {
+            free(e);
+            return 0;
+        }
+    }
+    e->id = t->next_id++;
+    if (t->tail != NULL)
+        t->tail->next = e;
+    else
+        t->head = e;
+    t->tail = e;
+    t->pending++;
+    return e->id;
+}
+
+/* Moves the entry's position into the watermark (taking its gtid). */
+static void advance_to(ack_tracker *t, ack_entry *e)
+{
+    if (!e->has_resume)
+        return;
+    free(t->watermark.gtid);
+    t->watermark = e->resume;
+    e->resume.gtid = NULL;
+    t->advanced = true;
+}
+
+void ack_tracker_ack(ack_tracker *t, uint64_t id)
+{
+    ack_entry *e = t->head;
+    while (e != NULL && e->id != id)
+        e = e->next;
+    if (e == NULL)
+        return;
+    e->acked = true;
+    while (t->head != NULL && t->head->acked) {
+        ack_entry *done = t->head;
+        t->head = done->next;
+        if (t->head == NULL)
+            t->tail = NULL;
+        t->pending--;
+        advance_to(t, done);
+        entry_free(done);
+    }
+}
+
+size_t ack_tracker_pending(const ack_tracker *t)
+{
+    return t->pending;
+}
+
+bool ack_tracker_take_advance(ack_tracker *t, const binlog_resume **pos)
+{
+    if (!t->advanced)
+        return false;
+    t->advanced = false;
+    *pos = &t->watermark;
+    return true;
+}

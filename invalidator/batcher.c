@@ -1,0 +1,199 @@
+/*
+ * Batcher (see batcher.h). Messages are built directly in their final JSON
+ * form in one strbuf; the transaction entries come from txn_json_append().
+ */
+#include "invalidator/batcher.h"
+#include "mcsqueal/error.h"
+#include "tailer/txn_json.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define ENVELOPE_TAIL "]}"
+
+int batcher_init(batcher *b, const char *source, const char *region, size_t max_keys,
+                 size_t max_bytes, int linger_ms, batcher_emit_fn emit, void *ctx)
+{
+    memset(b, 0, sizeof(*b));
+    strbuf h;
+    strbuf_init(&h);
+    strbuf_lit(&h, "{\"v\":1,\"source\":");
+    strbuf_append_json_string(&h, source, strlen(source));
+    strbuf_lit(&h, ",\"region\":");
+    strbuf_append_json_string(&h, region, strlen(region));
+    strbuf_lit(&h, ",\"txns\":[");
+    if (h.nomem) {
+        strbuf_deinit(&h);
+        return MCSQ_ERR_NOMEM;
+    }
+    b->header = h.buf;
+    b->header_len = h.len;
+    b->max_keys = max_keys > 0 ? max_keys : 1;
+    b->max_bytes = max_bytes;
+    b->linger_us = (int64_t)linger_ms * 1000;
+    b->emit = emit;
+    b->ctx = ctx;
+    strbuf_init(&b->msg);
+    return MCSQ_OK;
+}
+
+void batcher_deinit(batcher *b)
+{
+    free(b->header);
+    free(b->resume.gtid);
+    strbuf_deinit(&b->msg);
+    memset(b, 0, sizeof(*b));
+}
+
+static void open_message(batcher *b, int64_t now_us)
+{
+    if (b->opened_us == 0)
+        b->opened_us = now_us > 0 ? now_us : 1;
+}
+
+/* Emits the open batch (a message when it has keys). */
+static int close_batch(batcher *b)
+{
+    char *payload = NULL;
+    size_t len = 0;
+    if (b->ntxns > 0) {
+        strbuf_lit(&b->msg, ENVELOPE_TAIL);
+        if (b->msg.nomem)
+            return MCSQ_ERR_NOMEM;
+        payload = b->msg.buf;
+        len = b->msg.len;
+        strbuf_init(&b->msg); /* ownership of the buffer moves to emit */
+    }
+    int rc = b->emit(b->ctx, payload, len, b->nkeys, b->ntxns,
+                     b->has_resume ? &b->resume : NULL);
+    free(b->resume.gtid);
+    memset(&b->resume, 0, sizeof(b->resume));
+    b->has_resume = false;
+    b->nkeys = b->ntxns = 0;
+    b->opened_us = 0;
+    b->msg.len = 0;
+    return rc;
+}
+
+/* Appends one entry with keys [first, first + n) of rec. */
+static void append_entry(batcher *b, const txn_record *rec, size_t first, size_t n)
+{
+    mcsq_txn view;
+    txn_record_view(rec, &view);
+    view.keys = rec->keys + first;
+    view.nkeys = n;
+    view.nmarkers = 0;
+    for (size_t i = 0; i < n; i++)
+        view.nmarkers += view.keys[i].marker ? 1 : 0;
+    if (b->msg.len == 0)
+        strbuf_append(&b->msg, b->header, b->header_len);
+    else
+        strbuf_putc(&b->msg, ',');
+    txn_json_append(&b->msg, &view, false);
+    b->nkeys += n;
+    b->ntxns++;
+}
+
+static int set_resume(batcher *b, const binlog_resume *resume)
+{
+    char *gtid = resume->gtid ? strdup(resume->gtid) : NULL;
+    if (resume->gtid != NULL && gtid == NULL)
+        return MCSQ_ERR_NOMEM;
+    free(b->resume.gtid);
+    b->resume = *resume;
+    b->resume.gtid = gtid;
+    b->has_resume = true;
+    return MCSQ_OK;
+}
+
+/* JSON bytes key k adds to an entry: quotes and comma, one byte more per
+ * character that needs escaping (keys hold no control characters), twice
+ * when it is also listed in "markers". */
+static size_t key_cost(const mcsq_key *k)
+{
+    size_t n = (size_t)k->len + 3;
+    for (uint32_t i = 0; i < k->len; i++)
+        n += (k->data[i] == '"' || k->data[i] == '\\') ? 1 : 0;
+    return k->marker ? 2 * n : n;
+}
+
+/* Bytes of an entry without its keys: fields, gtid, position, lists. */
+static size_t entry_overhead(const txn_record *rec)
+{
+    return 160 + 2 * (strlen(rec->file) + strlen(rec->gtid));
+}
+
+static size_t entry_bound(const txn_record *rec)
+{
+    size_t bytes = entry_overhead(rec);
+    for (size_t i = 0; i < rec->nkeys; i++)
+        bytes += key_cost(&rec->keys[i]);
+    return bytes;
+}
+
+/* How many keys from `first` fit into the open message (at least one when
+ * the message is empty, whatever its size). */
+static size_t keys_that_fit(const batcher *b, const txn_record *rec, size_t first)
+{
+    size_t room_keys = b->max_keys - b->nkeys;
+    size_t bytes = (b->msg.len ? b->msg.len : b->header_len) + entry_overhead(rec) + 2;
+    size_t n = 0;
+    while (n < room_keys && first + n < rec->nkeys) {
+        bytes += key_cost(&rec->keys[first + n]);
+        if (bytes > b->max_bytes && (n > 0 || b->ntxns > 0))
+            break;
+        n++;
+    }
+    return n;
+}
+
+int batcher_add(batcher *b, const txn_record *rec, int64_t now_us)
+{
+    int rc;
+    if (b->ntxns > 0 && (b->nkeys + rec->nkeys > b->max_keys ||
+                         b->msg.len + entry_bound(rec) > b->max_bytes)) {
+        if ((rc = close_batch(b)) != MCSQ_OK)
+            return rc;
+    }
+    open_message(b, now_us);
+    size_t first = 0;
+    while (first < rec->nkeys) {
+        size_t n = keys_that_fit(b, rec, first);
+        if (n == 0) {
+            if ((rc = close_batch(b)) != MCSQ_OK)
+                return rc;
+            open_message(b, now_us);
+            continue;
+        }
+        append_entry(b, rec, first, n);
+        first += n;
+        if (first < rec->nkeys) { /* the rest goes to the next message */
+            if ((rc = close_batch(b)) != MCSQ_OK)
+                return rc;
+            open_message(b, now_us);
+        }
+    }
+    if ((rc = set_resume(b, &rec->resume)) != MCSQ_OK)
+        return rc;
+    if (b->nkeys >= b->max_keys || b->msg.len >= b->max_bytes)
+        return close_batch(b);
+    return b->msg.nomem ? MCSQ_ERR_NOMEM : MCSQ_OK;
+}
+
+int64_t batcher_due_in(const batcher *b, int64_t now_us)
+{
+    if (b->opened_us == 0)
+        return -1;
+    int64_t due = b->opened_us + b->linger_us - now_us;
+    return due > 0 ? due : 0;
+}
+
+int batcher_flush(batcher *b, int64_t now_us, bool force)
+{
+    if (b->opened_us == 0)
+        return MCSQ_OK;
+    if (!force && batcher_due_in(b, now_us) > 0)
+        return MCSQ_OK;
+    return close_batch(b);
+}

@@ -1,0 +1,62 @@
+/*
+ * Batcher: turns committed transactions into bus messages per the contract
+ *
+ *     {"v":1,"source":"db-east-1","region":"east","txns":[{...},...]}
+ *
+ * A message closes at bus.batch_max_keys keys, bus.batch_max_bytes bytes or
+ * bus.linger_ms after its first transaction. Transactions without keys add
+ * nothing to a message but still move its resume position; a batch of only
+ * such transactions produces no message. A transaction too large for one
+ * message is split into several, each an entry with the same gtid and
+ * position and a share of the keys; only the message that completes it
+ * carries its resume position.
+ */
+#ifndef MCSQ_INVALIDATOR_BATCHER_H
+#define MCSQ_INVALIDATOR_BATCHER_H
+
+#include "core/strbuf.h"
+#include "tailer/txn_record.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Called for each closed batch. payload (owned by the callee, malloc'd; NULL
+ * when the batch had no keys) and resume (borrowed; NULL when the batch
+ * completes no transaction). Returns 0, or a negative mcsq_err to stop. */
+typedef int (*batcher_emit_fn)(void *ctx, char *payload, size_t len, size_t nkeys,
+                               size_t ntxns, const binlog_resume *resume);
+
+typedef struct batcher {
+    char *header; /* {"v":1,"source":..,"region":..,"txns":[ */
+    size_t header_len;
+    size_t max_keys;
+    size_t max_bytes;
+    int64_t linger_us;
+    batcher_emit_fn emit;
+    void *ctx;
+    strbuf msg;           /* the open message */
+    size_t nkeys;         /* keys in it */
+    size_t ntxns;         /* transaction entries in it */
+    int64_t opened_us;    /* when its first transaction came; 0: none open */
+    binlog_resume resume; /* after its last complete transaction (gtid owned) */
+    bool has_resume;
+} batcher;
+
+/* Returns 0 or MCSQ_ERR_NOMEM. source and region are copied. */
+int batcher_init(batcher *b, const char *source, const char *region, size_t max_keys,
+                 size_t max_bytes, int linger_ms, batcher_emit_fn emit, void *ctx);
+void batcher_deinit(batcher *b);
+
+/* Adds a transaction (borrowed) at time now_us; emits the messages it
+ * fills. Returns 0 or the first error of emit / MCSQ_ERR_NOMEM. */
+int batcher_add(batcher *b, const txn_record *rec, int64_t now_us);
+
+/* Closes the open batch when its linger time has passed at now_us (or
+ * always, with force). Returns 0 or the emit error. */
+int batcher_flush(batcher *b, int64_t now_us, bool force);
+
+/* Microseconds until the open batch must close (0 if due; -1 if none). */
+int64_t batcher_due_in(const batcher *b, int64_t now_us);
+
+#endif

@@ -1,0 +1,189 @@
+/*
+ * Bus producer (see bus_producer.h) on librdkafka.
+ */
+#include "invalidator/bus_producer.h"
+#include "core/errstr.h"
+#include "core/log.h"
+#include "mcsqueal/error.h"
+
+#include <librdkafka/rdkafka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct bus_producer {
+    rd_kafka_t *rk;
+    rd_kafka_topic_t *topic;
+    char *key; /* the source name */
+    size_t key_len;
+    bus_delivery_fn on_delivery;
+    void *ctx;
+    size_t inflight;
+};
+
+static void on_message(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opaque)
+{
+    bus_producer *p = opaque;
+    (void)rk;
+    p->inflight--;
+    uint64_t token = (uint64_t)(uintptr_t)msg->_private;
+    if (msg->err == RD_KAFKA_RESP_ERR_NO_ERROR)
+        p->on_delivery(p->ctx, token, 0, NULL);
+    else
+        p->on_delivery(p->ctx, token, MCSQ_ERR_CONNECT, rd_kafka_err2str(msg->err));
+}
+
+static void on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
+{
+    static log_ratelimit limit = LOG_RATELIMIT_INIT(10, 3);
+    (void)opaque;
+    if (err == RD_KAFKA_RESP_ERR__FATAL) {
+        char buf[512];
+        rd_kafka_fatal_error(rk, buf, sizeof(buf));
+        log_error("bus: fatal producer error: %s", buf);
+        return;
+    }
+    log_ratelimited(&limit, LOG_LEVEL_WARN, "bus: %s: %s", rd_kafka_err2name(err), reason);
+}
+
+static int conf_set(rd_kafka_conf_t *conf, const char *name, const char *value, char *errstr,
+                    size_t errstr_size)
+{
+    char err[512];
+    if (rd_kafka_conf_set(conf, name, value, err, sizeof(err)) == RD_KAFKA_CONF_OK)
+        return MCSQ_OK;
+    return errstr_set(errstr, errstr_size, MCSQ_ERR_CONFIG, "bus: %s=%s: %s", name, value, err);
+}
+
+/* Defaults for reliable, ordered delivery; bus.kafka.* may override. */
+static int configure(rd_kafka_conf_t *conf, const mcsq_config *cfg, const char *bootstrap,
+                     char *errstr, size_t errstr_size)
+{
+    char client_id[256];
+    snprintf(client_id, sizeof(client_id), "mcsqueal-%s", cfg->mcsqueal.name);
+    const char *defaults[][2] = {
+        {"bootstrap.servers", bootstrap},
+        {"client.id", client_id},
+        {"enable.idempotence", "true"},
+        {"acks", "all"},
+        {"message.timeout.ms", "0"}, /* retry until delivered: never drop */
+        {"linger.ms", "1"},          /* the batcher already batches */
+        {"queue.buffering.max.messages", "100000"},
+        {"queue.buffering.max.kbytes", "262144"},
+        {"message.max.bytes", "1000000"},
+    };
+    for (size_t i = 0; i < sizeof(defaults) / sizeof(defaults[0]); i++) {
+        int rc = conf_set(conf, defaults[i][0], defaults[i][1], errstr, errstr_size);
+        if (rc != MCSQ_OK)
+            return rc;
+    }
+    for (size_t i = 0; i < cfg->bus.kafka.n; i++) {
+        int rc = conf_set(conf, cfg->bus.kafka.v[i].name, cfg->bus.kafka.v[i].value,
+                          errstr, errstr_size);
+        if (rc != MCSQ_OK)
+            return rc;
+    }
+    return MCSQ_OK;
+}
+
+int bus_producer_new(bus_producer **out, const mcsq_config *cfg, const char *bootstrap,
+                     bus_delivery_fn on_delivery, void *ctx, char *errstr, size_t errstr_size)
+{
+    bus_producer *p = calloc(1, sizeof(*p));
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    if (p == NULL || conf == NULL || (p->key = strdup(cfg->mcsqueal.name)) == NULL) {
+        free(p);
+        rd_kafka_conf_destroy(conf);
+        return errstr_set(errstr, errstr_size, MCSQ_ERR_NOMEM, "out of memory");
+    }
+    p->key_len = strlen(p->key);
+    p->on_delivery = on_delivery;
+    p->ctx = ctx;
+    int rc = configure(conf, cfg, bootstrap, errstr, errstr_size);
+    if (rc == MCSQ_OK) {
+        char err[512];
+        rd_kafka_conf_set_opaque(conf, p);
+        rd_kafka_conf_set_dr_msg_cb(conf, on_message);
+        rd_kafka_conf_set_error_cb(conf, on_error);
+        p->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof(err));
+        if (p->rk == NULL)
+            rc = errstr_set(errstr, errstr_size, MCSQ_ERR_CONFIG, "bus: %s", err);
+        conf = NULL; /* owned by rd_kafka_new on success, freed below otherwise */
+    }
+    if (rc == MCSQ_OK && (p->topic = rd_kafka_topic_new(p->rk, cfg->bus.topic, NULL)) == NULL)
+        rc = errstr_set(errstr, errstr_size, MCSQ_ERR_CONFIG, "bus: topic %s: %s",
+                        cfg->bus.topic, rd_kafka_err2str(rd_kafka_last_error()));
+    if (conf != NULL)
+        rd_kafka_conf_destroy(conf);
+    if (rc != MCSQ_OK) {
+        bus_producer_destroy(p);
+        return rc;
+    }
+    *out = p;
+    return MCSQ_OK;
+}
+
+int bus_producer_fatal(bus_producer *p, char *errstr, size_t errstr_size)
+{
+    char buf[512];
+    rd_kafka_resp_err_t err = rd_kafka_fatal_error(p->rk, buf, sizeof(buf));
+    if (err == RD_KAFKA_RESP_ERR_NO_ERROR)
+        return 0;
+    errstr_set(errstr, errstr_size, MCSQ_ERR_CONNECT, "bus: fatal producer error: %s", buf);
+    return 1;
+}
+
+int bus_producer_send(bus_producer *p, char *payload, size_t len, uint64_t token,
+                      const volatile int *stop, char *errstr, size_t errstr_size)
+{
+    for (;;) {
+        if (bus_producer_fatal(p, errstr, errstr_size)) {
+            free(payload);
+            return MCSQ_ERR_CONNECT;
+        }
+        if (rd_kafka_produce(p->topic, RD_KAFKA_PARTITION_UA, RD_KAFKA_MSG_F_FREE, payload, len,
+                             p->key, p->key_len, (void *)(uintptr_t)token) == 0) {
+            p->inflight++;
+            return MCSQ_OK;
+        }
+        rd_kafka_resp_err_t err = rd_kafka_last_error();
+        if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+            free(payload);
+            return errstr_set(errstr, errstr_size, MCSQ_ERR_CONNECT, "bus: produce: %s",
+                              rd_kafka_err2str(err));
+        }
+        if (stop != NULL && *stop) {
+            free(payload);
+            return MCSQ_ERR_AGAIN;
+        }
+        rd_kafka_poll(p->rk, 100); /* the bus is slow or down: wait for room */
+    }
+}
+
+void bus_producer_poll(bus_producer *p, int timeout_ms)
+{
+    rd_kafka_poll(p->rk, timeout_ms);
+}
+
+int bus_producer_flush(bus_producer *p, int timeout_ms)
+{
+    rd_kafka_flush(p->rk, timeout_ms);
+    return p->inflight == 0 ? MCSQ_OK : MCSQ_ERR_AGAIN;
+}
+
+size_t bus_producer_inflight(const bus_producer *p)
+{
+    return p->inflight;
+}
+
+void bus_producer_destroy(bus_producer *p)
+{
+    if (p == NULL)
+        return;
+    if (p->topic != NULL)
+        rd_kafka_topic_destroy(p->topic);
+    if (p->rk != NULL)
+        rd_kafka_destroy(p->rk);
+    free(p->key);
+    free(p);
+}

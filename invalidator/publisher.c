@@ -1,0 +1,181 @@
+/*
+ * Publisher (see publisher.h). Single-threaded: delivery reports are served
+ * by bus_producer_poll() on this thread, so the tracker needs no lock.
+ */
+#include "invalidator/publisher.h"
+#include "core/errstr.h"
+#include "core/log.h"
+#include "mcsqueal/error.h"
+#include "tailer/checkpoint.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define POLL_MS 100
+
+static int64_t now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static void fail(publisher *p, int rc, const char *msg)
+{
+    if (p->failed)
+        return;
+    p->failed = rc;
+    snprintf(p->error, sizeof(p->error), "%s", msg);
+    log_error("bus: %s", msg);
+}
+
+static void on_delivery(void *ctx, uint64_t token, int err, const char *errstr)
+{
+    publisher *p = ctx;
+    atomic_fetch_sub(&p->stats.inflight, 1);
+    if (err == MCSQ_OK) {
+        atomic_fetch_add(&p->stats.messages_acked, 1);
+        ack_tracker_ack(&p->acks, token);
+        return;
+    }
+    atomic_fetch_add(&p->stats.messages_failed, 1);
+    char msg[512];
+    snprintf(msg, sizeof(msg), "a message could not be delivered (%s); stopping without "
+             "moving the checkpoint past it", errstr);
+    fail(p, MCSQ_ERR_CONNECT, msg);
+}
+
+static int on_batch(void *ctx, char *payload, size_t len, size_t nkeys, size_t ntxns,
+                    const binlog_resume *resume)
+{
+    publisher *p = ctx;
+    (void)ntxns;
+    uint64_t id = ack_tracker_add(&p->acks, resume);
+    if (id == 0) {
+        free(payload);
+        return MCSQ_ERR_NOMEM;
+    }
+    if (payload == NULL) { /* only transactions without keys: nothing to send */
+        ack_tracker_ack(&p->acks, id);
+        return MCSQ_OK;
+    }
+    char err[512];
+    atomic_fetch_add(&p->stats.inflight, 1);
+    int rc = bus_producer_send(p->producer, payload, len, id, p->stop, err, sizeof(err));
+    if (rc != MCSQ_OK) {
+        atomic_fetch_sub(&p->stats.inflight, 1);
+        if (rc != MCSQ_ERR_AGAIN)
+            fail(p, rc, err);
+        return rc;
+    }
+    atomic_fetch_add(&p->stats.messages_sent, 1);
+    atomic_fetch_add(&p->stats.keys_sent, nkeys);
+    return MCSQ_OK;
+}
+
+int publisher_init(publisher *p, const mcsq_config *cfg, txn_queue *queue, const char *bootstrap,
+                   const volatile int *stop, char *errstr, size_t errstr_size)
+{
+    memset(p, 0, sizeof(*p));
+    p->cfg = cfg;
+    p->queue = queue;
+    p->stop = stop;
+    ack_tracker_init(&p->acks);
+    if (batcher_init(&p->batcher, cfg->mcsqueal.name, cfg->mcsqueal.region,
+                     (size_t)cfg->bus.batch_max_keys, (size_t)cfg->bus.batch_max_bytes,
+                     (int)cfg->bus.linger_ms, on_batch, p) != MCSQ_OK)
+        return errstr_set(errstr, errstr_size, MCSQ_ERR_NOMEM, "out of memory");
+    return bus_producer_new(&p->producer, cfg, bootstrap, on_delivery, p, errstr, errstr_size);
+}
+
+static uint64_t file_index(const char *file)
+{
+    const char *dot = strrchr(file, '.');
+    return dot ? strtoull(dot + 1, NULL, 10) : 0;
+}
+
+/* Writes the checkpoint when the watermark moved and it is time (or force). */
+static void checkpoint(publisher *p, bool force)
+{
+    const binlog_resume *pos;
+    if (ack_tracker_take_advance(&p->acks, &pos))
+        p->dirty = true;
+    int64_t now = now_us();
+    if (!p->dirty ||
+        (!force && now - p->last_checkpoint_us < p->cfg->mcsqueal.checkpoint_interval_ms * 1000))
+        return;
+    char err[512];
+    pos = &p->acks.watermark;
+    if (checkpoint_save(p->cfg->mcsqueal.state_dir, pos, err, sizeof(err)) != MCSQ_OK) {
+        fail(p, MCSQ_ERR_IO, err);
+        return;
+    }
+    p->dirty = false;
+    p->last_checkpoint_us = now;
+    atomic_fetch_add(&p->stats.checkpoints, 1);
+    atomic_store(&p->stats.checkpoint_us, now);
+    atomic_store(&p->stats.checkpoint_offset, pos->pos);
+    atomic_store(&p->stats.checkpoint_file_index, file_index(pos->file));
+}
+
+/* Waits for the next transaction, at most until the open batch is due. */
+static int wait_ms(const publisher *p, int64_t now)
+{
+    int64_t due = batcher_due_in(&p->batcher, now);
+    if (due < 0 || due / 1000 > POLL_MS)
+        return POLL_MS;
+    return (int)(due / 1000);
+}
+
+static int step(publisher *p)
+{
+    txn_record *rec = txn_queue_pop(p->queue, wait_ms(p, now_us()));
+    int rc = MCSQ_OK;
+    if (rec != NULL) {
+        rc = batcher_add(&p->batcher, rec, now_us());
+        txn_record_free(rec);
+    }
+    if (rc == MCSQ_OK)
+        rc = batcher_flush(&p->batcher, now_us(), false);
+    bus_producer_poll(p->producer, 0);
+    checkpoint(p, false);
+    return rc;
+}
+
+static void final_flush(publisher *p, int flush_timeout_ms)
+{
+    if (!p->failed && batcher_flush(&p->batcher, now_us(), true) != MCSQ_OK)
+        log_warn("bus: the last batch could not be published; it is read again after restart");
+    int64_t deadline = now_us() + (int64_t)flush_timeout_ms * 1000;
+    while (bus_producer_inflight(p->producer) > 0 && now_us() < deadline && !p->failed)
+        bus_producer_poll(p->producer, POLL_MS);
+    if (bus_producer_inflight(p->producer) > 0)
+        log_warn("bus: %zu messages unacknowledged at shutdown; they are published again "
+                 "after restart", bus_producer_inflight(p->producer));
+    checkpoint(p, true);
+}
+
+int publisher_run(publisher *p, int flush_timeout_ms)
+{
+    char err[512];
+    while (!p->failed && !txn_queue_drained(p->queue)) {
+        int rc = step(p);
+        if (rc == MCSQ_ERR_NOMEM)
+            fail(p, rc, "out of memory");
+        else if (rc != MCSQ_OK && rc != MCSQ_ERR_AGAIN && !p->failed)
+            fail(p, rc, "publishing failed");
+        if (bus_producer_fatal(p->producer, err, sizeof(err)))
+            fail(p, MCSQ_ERR_CONNECT, err);
+    }
+    final_flush(p, flush_timeout_ms);
+    return p->failed;
+}
+
+void publisher_deinit(publisher *p)
+{
+    bus_producer_destroy(p->producer);
+    batcher_deinit(&p->batcher);
+    ack_tracker_deinit(&p->acks);
+}

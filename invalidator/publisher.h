@@ -1,0 +1,59 @@
+/*
+ * Publisher: the tailer's main loop on the bus side. Takes committed
+ * transactions from the reader's queue, batches them into bus messages,
+ * publishes them, follows their acknowledgements and writes the checkpoint
+ * from the acknowledged watermark every mcsqueal.checkpoint_interval_ms and
+ * at shutdown. Nothing is checkpointed before the bus has it.
+ */
+#ifndef MCSQ_INVALIDATOR_PUBLISHER_H
+#define MCSQ_INVALIDATOR_PUBLISHER_H
+
+#include "core/config.h"
+#include "invalidator/ack_tracker.h"
+#include "invalidator/batcher.h"
+#include "invalidator/bus_producer.h"
+#include "tailer/txn_queue.h"
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+typedef struct publisher_stats {
+    _Atomic uint64_t messages_sent;
+    _Atomic uint64_t messages_acked;
+    _Atomic uint64_t messages_failed;
+    _Atomic uint64_t keys_sent;
+    _Atomic uint64_t checkpoints;
+    _Atomic int64_t checkpoint_us;      /* when the last checkpoint was written */
+    _Atomic uint64_t checkpoint_offset; /* its position */
+    _Atomic uint64_t checkpoint_file_index; /* numeric suffix of its file name */
+    _Atomic uint64_t inflight;
+} publisher_stats;
+
+typedef struct publisher {
+    const mcsq_config *cfg; /* (ref) */
+    txn_queue *queue;       /* (ref) */
+    bus_producer *producer;
+    batcher batcher;
+    ack_tracker acks;
+    publisher_stats stats;
+    const volatile int *stop; /* (ref) set on shutdown */
+    int64_t last_checkpoint_us;
+    bool dirty; /* the watermark moved since the last checkpoint */
+    int failed; /* a permanent delivery failure or checkpoint error */
+    char error[512];
+} publisher;
+
+/* Creates the producer (bootstrap: the bus address) and batcher. Returns 0
+ * or a negative mcsq_err with errstr. */
+int publisher_init(publisher *p, const mcsq_config *cfg, txn_queue *queue, const char *bootstrap,
+                   const volatile int *stop, char *errstr, size_t errstr_size);
+
+/* Runs until the queue is closed and drained (the reader stopped), then
+ * flushes: the open batch, the producer (up to flush_timeout_ms) and the
+ * final checkpoint. Returns 0, or the error that stopped it (p->error). */
+int publisher_run(publisher *p, int flush_timeout_ms);
+
+void publisher_deinit(publisher *p);
+
+#endif

@@ -1,0 +1,28 @@
+/*
+ * Checkpoint: the position the tailer resumes from after a restart, written
+ * atomically (temp file, fsync, rename, fsync of the directory) so that a
+ * crash leaves either the old or the new checkpoint, never a torn one. Only
+ * positions whose invalidations, and all before them, the bus acknowledged
+ * are ever written.
+ */
+#ifndef MCSQ_TAILER_CHECKPOINT_H
+#define MCSQ_TAILER_CHECKPOINT_H
+
+#include "tailer/txn_record.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Reads dir/checkpoint into *pos (pos->gtid owned; free with
+ * checkpoint_position_free). Returns 0, MCSQ_ERR_EOF when there is no
+ * checkpoint yet, MCSQ_ERR_CORRUPT (a damaged file is never ignored: the
+ * operator must decide) or MCSQ_ERR_IO, with errstr. */
+int checkpoint_load(const char *dir, binlog_resume *pos, char *errstr, size_t errstr_size);
+
+/* Writes pos as dir/checkpoint atomically and durably. Returns 0 or
+ * MCSQ_ERR_IO with errstr. */
+int checkpoint_save(const char *dir, const binlog_resume *pos, char *errstr, size_t errstr_size);
+
+void checkpoint_position_free(binlog_resume *pos);
+
+#endif

@@ -1,0 +1,89 @@
+/*
+ * MariaDB GTID state (see gtid_state.h): a small array kept sorted by
+ * domain; one transaction updates one entry.
+ */
+#include "tailer/gtid_state.h"
+#include "mcsqueal/error.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Parses one "d-s-n" at *p (advancing it). */
+static int parse_one(const char **p, gtid_entry *e)
+{
+    char *end;
+    unsigned long long v[3];
+    for (int i = 0; i < 3; i++) {
+        if (**p < '0' || **p > '9')
+            return MCSQ_ERR_INVALID;
+        errno = 0;
+        v[i] = strtoull(*p, &end, 10);
+        if (errno != 0 || (i < 2 && (*end != '-' || v[i] > UINT32_MAX)))
+            return MCSQ_ERR_INVALID;
+        *p = end + (i < 2 ? 1 : 0);
+    }
+    *e = (gtid_entry){(uint32_t)v[0], (uint32_t)v[1], v[2]};
+    return MCSQ_OK;
+}
+
+static int set_entry(gtid_state *st, const gtid_entry *e)
+{
+    size_t i = 0;
+    while (i < st->n && st->v[i].domain < e->domain)
+        i++;
+    if (i < st->n && st->v[i].domain == e->domain) {
+        st->v[i] = *e;
+        return MCSQ_OK;
+    }
+    if (st->n == GTID_STATE_MAX_DOMAINS)
+        return MCSQ_ERR_LIMIT;
+    memmove(&st->v[i + 1], &st->v[i], (st->n - i) * sizeof(st->v[0]));
+    st->v[i] = *e;
+    st->n++;
+    return MCSQ_OK;
+}
+
+int gtid_state_parse(gtid_state *st, const char *text)
+{
+    st->n = 0;
+    const char *p = text;
+    while (*p == ' ')
+        p++;
+    while (*p != '\0') {
+        gtid_entry e;
+        if (parse_one(&p, &e) != MCSQ_OK)
+            return MCSQ_ERR_INVALID;
+        int rc = set_entry(st, &e);
+        if (rc != MCSQ_OK)
+            return MCSQ_ERR_INVALID;
+        while (*p == ',' || *p == ' ')
+            p++;
+    }
+    return MCSQ_OK;
+}
+
+int gtid_state_update(gtid_state *st, const char *gtid)
+{
+    gtid_entry e;
+    const char *p = gtid;
+    if (parse_one(&p, &e) != MCSQ_OK || *p != '\0')
+        return MCSQ_ERR_INVALID;
+    return set_entry(st, &e);
+}
+
+size_t gtid_state_format(const gtid_state *st, char *out, size_t size)
+{
+    size_t len = 0;
+    if (size > 0)
+        out[0] = '\0';
+    for (size_t i = 0; i < st->n; i++) {
+        int n = snprintf(len < size ? out + len : NULL, len < size ? size - len : 0,
+                         "%s%" PRIu32 "-%" PRIu32 "-%" PRIu64, i ? "," : "", st->v[i].domain,
+                         st->v[i].server, st->v[i].seq);
+        len += (size_t)n;
+    }
+    return len;
+}

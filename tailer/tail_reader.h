@@ -1,0 +1,77 @@
+/*
+ * Tail reader: the thread that follows a live server's binlog and turns it
+ * into committed transactions (txn_records) in a bounded txn_queue. It
+ * reconnects with capped exponential backoff from the position after the
+ * last transaction it queued, and stops with a clear error on what must not
+ * be skipped silently: a corrupt event, a purged position (unless
+ * mysql.on_purged = earliest).
+ */
+#ifndef MCSQ_TAILER_TAIL_READER_H
+#define MCSQ_TAILER_TAIL_READER_H
+
+#include "core/config.h"
+#include "tailer/binlog_event.h"
+#include "tailer/binlog_live.h"
+#include "tailer/gtid_state.h"
+#include "tailer/payload_reader.h"
+#include "tailer/txn_assembler.h"
+#include "tailer/txn_queue.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+/* Counters read by the metrics exporter from another thread. */
+typedef struct tail_reader_stats {
+    _Atomic uint64_t events;
+    _Atomic uint64_t transactions;
+    _Atomic uint64_t keys;
+    _Atomic uint64_t reconnects;
+    _Atomic uint64_t purged_gaps; /* on_purged = earliest jumped over a gap */
+    _Atomic int64_t last_event_us; /* when the last event was read (unix us) */
+    _Atomic int64_t lag_us;        /* server commit time of the last event -> read */
+} tail_reader_stats;
+
+typedef struct tail_reader {
+    const mcsq_config *cfg; /* (ref) */
+    txn_queue *queue;       /* (ref) */
+    binlog_live *live;       /* swapped on reconnect under live_lock */
+    pthread_mutex_t live_lock;
+    binlog_decoder dec;
+    txn_assembler assembler;
+    payload_reader payload;
+    gtid_state gtids;
+    bool use_gtid;                /* the server has MariaDB GTIDs */
+    binlog_live_position resume;  /* after the last queued transaction */
+    char file[BINLOG_LIVE_FILE_MAX];
+    tail_reader_stats stats;
+    atomic_int stop;
+    pthread_t thread;
+    bool running;
+    int result;      /* 0, or the error that stopped the thread */
+    char error[512]; /* its message */
+} tail_reader;
+
+/* Connects (synchronously, so that startup errors reach the caller), picks
+ * the start (from: the checkpoint, or NULL to use mysql.start) and starts
+ * the thread. Returns 0, or MCSQ_ERR_CONNECT (server unreachable),
+ * MCSQ_ERR_CONFIG (the server cannot serve the tailer), MCSQ_ERR_LIMIT
+ * (position purged), with errstr. */
+int tail_reader_start(tail_reader *r, const mcsq_config *cfg, txn_queue *queue,
+                      const binlog_resume *from, char *errstr, size_t errstr_size);
+
+/* Asks the thread to stop without waiting (safe from any thread, e.g. a
+ * signal-handling one); tail_reader_stop() then joins it. */
+void tail_reader_request_stop(tail_reader *r);
+
+/* Asks the thread to stop, waits for it and closes the queue. Returns the
+ * thread's result (0 when it stopped because it was asked to). */
+int tail_reader_stop(tail_reader *r);
+
+/* Whether the thread ended by itself (an error); r->error says why. */
+bool tail_reader_failed(tail_reader *r);
+
+void tail_reader_deinit(tail_reader *r);
+
+#endif

@@ -1,0 +1,67 @@
+/*
+ * Transaction record (see txn_record.h): one allocation for the struct,
+ * the key descriptors and the key bytes; the resume GTID state separately.
+ */
+#include "tailer/txn_record.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+txn_record *txn_record_new(const mcsq_txn *txn, const char *resume_gtid)
+{
+    size_t key_bytes = 0;
+    for (size_t i = 0; i < txn->nkeys; i++)
+        key_bytes += txn->keys[i].len;
+    size_t size = sizeof(txn_record) + txn->nkeys * sizeof(mcsq_key) + key_bytes;
+    txn_record *rec = malloc(size);
+    if (rec == NULL)
+        return NULL;
+    memset(rec, 0, sizeof(*rec));
+    if (resume_gtid != NULL && (rec->resume.gtid = strdup(resume_gtid)) == NULL) {
+        free(rec);
+        return NULL;
+    }
+    snprintf(rec->gtid, sizeof(rec->gtid), "%s", txn->gtid);
+    snprintf(rec->file, sizeof(rec->file), "%s", txn->file);
+    snprintf(rec->resume.file, sizeof(rec->resume.file), "%s", txn->file);
+    rec->resume.pos = txn->end_pos;
+    rec->pos = txn->pos;
+    rec->end_pos = txn->end_pos;
+    rec->commit_us = txn->commit_us;
+    rec->read_us = txn->read_us;
+    rec->commit_exact = txn->commit_exact;
+    rec->nkeys = txn->nkeys;
+    rec->nmarkers = txn->nmarkers;
+    rec->keys = (mcsq_key *)(rec + 1);
+    char *bytes = (char *)(rec->keys + txn->nkeys);
+    for (size_t i = 0; i < txn->nkeys; i++) {
+        memcpy(bytes, txn->keys[i].data, txn->keys[i].len);
+        rec->keys[i] = (mcsq_key){bytes, txn->keys[i].len, txn->keys[i].marker};
+        bytes += txn->keys[i].len;
+    }
+    rec->bytes = size + (resume_gtid ? strlen(resume_gtid) + 1 : 0);
+    return rec;
+}
+
+void txn_record_free(txn_record *rec)
+{
+    if (rec == NULL)
+        return;
+    free(rec->resume.gtid);
+    free(rec);
+}
+
+void txn_record_view(const txn_record *rec, mcsq_txn *out)
+{
+    out->gtid = rec->gtid;
+    out->file = rec->file;
+    out->pos = rec->pos;
+    out->end_pos = rec->end_pos;
+    out->commit_us = rec->commit_us;
+    out->read_us = rec->read_us;
+    out->commit_exact = rec->commit_exact;
+    out->keys = rec->keys;
+    out->nkeys = rec->nkeys;
+    out->nmarkers = rec->nmarkers;
+}

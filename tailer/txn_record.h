@@ -1,0 +1,49 @@
+/*
+ * Transaction record: an owned, self-contained copy of a committed
+ * transaction, handed from the binlog reader thread to the publisher
+ * through a txn_queue. Carries the position to resume from once it (and
+ * everything before it) is safely on the bus.
+ */
+#ifndef MCSQ_TAILER_TXN_RECORD_H
+#define MCSQ_TAILER_TXN_RECORD_H
+
+#include "mcsqueal/scan.h"
+#include "tailer/binlog_event.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define TXN_RECORD_FILE_MAX 256
+
+/* Where to resume reading after a transaction. */
+typedef struct binlog_resume {
+    char file[TXN_RECORD_FILE_MAX];
+    uint64_t pos;
+    char *gtid; /* MariaDB GTID state after the transaction, owned; NULL if unknown */
+} binlog_resume;
+
+typedef struct txn_record {
+    struct txn_record *next; /* queue link */
+    char gtid[BINLOG_GTID_TEXT_MAX];
+    char file[TXN_RECORD_FILE_MAX];
+    uint64_t pos;
+    uint64_t end_pos;
+    int64_t commit_us;
+    int64_t read_us;
+    int commit_exact;
+    binlog_resume resume;
+    size_t nkeys;
+    size_t nmarkers;
+    mcsq_key *keys; /* in the same allocation as the key bytes */
+    size_t bytes;   /* memory held, for queue accounting */
+} txn_record;
+
+/* Copies txn and the resume state (gtid may be NULL). Returns NULL when out
+ * of memory. The caller frees with txn_record_free(). */
+txn_record *txn_record_new(const mcsq_txn *txn, const char *resume_gtid);
+void txn_record_free(txn_record *rec);
+
+/* A read-only mcsq_txn view of rec (borrowing from it), e.g. for JSON. */
+void txn_record_view(const txn_record *rec, mcsq_txn *out);
+
+#endif
