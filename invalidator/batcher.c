@@ -148,7 +148,9 @@ static size_t keys_that_fit(const batcher *b, const txn_record *rec, size_t firs
     return n;
 }
 
-int batcher_add(batcher *b, const txn_record *rec, int64_t now_us)
+/* Adds the keys of rec (all of it, or a part) in as many messages as they
+ * need; only the last part of a transaction moves the resume position. */
+static int add_keys(batcher *b, const txn_record *rec, int64_t now_us)
 {
     int rc;
     if (b->ntxns > 0 && (b->nkeys + rec->nkeys > b->max_keys ||
@@ -174,11 +176,33 @@ int batcher_add(batcher *b, const txn_record *rec, int64_t now_us)
             open_message(b, now_us);
         }
     }
-    if ((rc = set_resume(b, &rec->resume)) != MCSQ_OK)
-        return rc;
+    return b->msg.nomem ? MCSQ_ERR_NOMEM : MCSQ_OK;
+}
+
+static int close_if_full(batcher *b)
+{
     if (b->nkeys >= b->max_keys || b->msg.len >= b->max_bytes)
         return close_batch(b);
-    return b->msg.nomem ? MCSQ_ERR_NOMEM : MCSQ_OK;
+    return MCSQ_OK;
+}
+
+int batcher_add(batcher *b, const txn_record *rec, int64_t now_us)
+{
+    int rc = add_keys(b, rec, now_us);
+    if (rc == MCSQ_OK)
+        rc = set_resume(b, &rec->resume);
+    return rc == MCSQ_OK ? close_if_full(b) : rc;
+}
+
+int batcher_add_part(batcher *b, const txn_record *rec, const mcsq_key *keys, size_t nkeys,
+                     int64_t now_us)
+{
+    txn_record part = *rec;
+    part.keys = (mcsq_key *)keys;
+    part.nkeys = nkeys;
+    part.spill = NULL;
+    int rc = add_keys(b, &part, now_us);
+    return rc == MCSQ_OK ? close_if_full(b) : rc;
 }
 
 int64_t batcher_due_in(const batcher *b, int64_t now_us)

@@ -52,6 +52,12 @@ void batcher_deinit(batcher *b);
  * fills. Returns 0 or the first error of emit / MCSQ_ERR_NOMEM. */
 int batcher_add(batcher *b, const txn_record *rec, int64_t now_us);
 
+/* Adds keys of rec that precede its own (spilled ones) as an entry part:
+ * same metadata, but the transaction is not complete yet, so the resume
+ * position does not move. Returns 0 or an error as batcher_add(). */
+int batcher_add_part(batcher *b, const txn_record *rec, const mcsq_key *keys, size_t nkeys,
+                     int64_t now_us);
+
 /* Closes the open batch when its linger time has passed at now_us (or
  * always, with force). Returns 0 or the emit error. */
 int batcher_flush(batcher *b, int64_t now_us, bool force);

@@ -129,12 +129,39 @@ static int wait_ms(const publisher *p, int64_t now)
     return (int)(due / 1000);
 }
 
+#define SPILL_CHUNK 4096
+
+/* Publishes the spilled keys of a very large transaction, chunk by chunk,
+ * before its in-memory ones (which complete it). */
+static int add_spilled(publisher *p, const txn_record *rec)
+{
+    mcsq_key keys[SPILL_CHUNK];
+    if (key_spill_rewind(rec->spill) != MCSQ_OK)
+        return MCSQ_ERR_IO;
+    long n;
+    while ((n = key_spill_read(rec->spill, keys, SPILL_CHUNK)) > 0) {
+        int rc = batcher_add_part(&p->batcher, rec, keys, (size_t)n, now_us());
+        if (rc != MCSQ_OK)
+            return rc;
+        bus_producer_poll(p->producer, 0);
+    }
+    return n < 0 ? MCSQ_ERR_IO : MCSQ_OK;
+}
+
+static int add_record(publisher *p, const txn_record *rec)
+{
+    int rc = rec->spill != NULL ? add_spilled(p, rec) : MCSQ_OK;
+    if (rc == MCSQ_ERR_IO)
+        fail(p, rc, "cannot read back the spilled keys of a large transaction");
+    return rc == MCSQ_OK ? batcher_add(&p->batcher, rec, now_us()) : rc;
+}
+
 static int step(publisher *p)
 {
     txn_record *rec = txn_queue_pop(p->queue, wait_ms(p, now_us()));
     int rc = MCSQ_OK;
     if (rec != NULL) {
-        rc = batcher_add(&p->batcher, rec, now_us());
+        rc = add_record(p, rec);
         txn_record_free(rec);
     }
     if (rc == MCSQ_OK)

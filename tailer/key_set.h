@@ -35,6 +35,9 @@ void key_set_deinit(key_set *ks);
  * or MCSQ_ERR_NOMEM. */
 int key_set_add(key_set *ks, const char *key, size_t len, int marker);
 
+/* Memory the set holds: key bytes, descriptors and hash table. */
+size_t key_set_memory(const key_set *ks);
+
 /* Empties the set, keeping modest capacity for the next transaction. */
 void key_set_reset(key_set *ks);
 

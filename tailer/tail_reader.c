@@ -41,6 +41,8 @@ static void reset_stream(tail_reader *r)
         r->dec.fmt.checksum_alg = BINLOG_CHECKSUM_CRC32;
     txn_assembler_deinit(&r->assembler);
     txn_assembler_init(&r->assembler, r->cfg->mcsqueal.region);
+    txn_assembler_set_spill(&r->assembler, r->cfg->mcsqueal.state_dir,
+                            (size_t)r->cfg->mcsqueal.txn_memory_max);
 }
 
 /* Queues a committed transaction with the position after it. */
@@ -54,10 +56,14 @@ static int queue_txn(tail_reader *r, const mcsq_txn *txn, char *errstr, size_t e
     if (r->use_gtid)
         gtid_state_format(&r->gtids, r->resume.gtid, sizeof(r->resume.gtid));
     txn_record *rec = txn_record_new(txn, r->use_gtid ? r->resume.gtid : NULL);
-    if (rec == NULL)
+    key_spill *spill = txn_assembler_take_spill(&r->assembler);
+    if (rec == NULL) {
+        key_spill_free(spill);
         return errstr_set(errstr, errstr_size, MCSQ_ERR_NOMEM, "out of memory");
+    }
+    rec->spill = spill;
     atomic_fetch_add(&r->stats.transactions, 1);
-    atomic_fetch_add(&r->stats.keys, txn->nkeys);
+    atomic_fetch_add(&r->stats.keys, txn->nkeys + (spill ? spill->nkeys : 0));
     return txn_queue_push(r->queue, rec); /* blocks while the publisher is behind */
 }
 

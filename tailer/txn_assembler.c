@@ -10,6 +10,7 @@
 #include "core/log.h"
 #include "mcsqueal/error.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <strings.h>
@@ -20,6 +21,7 @@ struct xa_prepared {
     xa_prepared *next;
     char xid[BINLOG_XID_TEXT_MAX];
     key_set keys;
+    key_spill *spill; /* spilled keys of a very large prepared transaction */
 };
 
 typedef enum stmt_kind {
@@ -50,14 +52,30 @@ void txn_assembler_init(txn_assembler *a, const char *region)
     key_set_init(&a->out_keys);
 }
 
+void txn_assembler_set_spill(txn_assembler *a, const char *dir, size_t max_bytes)
+{
+    a->spill_dir = dir;
+    a->spill_max = max_bytes;
+}
+
+key_spill *txn_assembler_take_spill(txn_assembler *a)
+{
+    key_spill *sp = a->out_spill;
+    a->out_spill = NULL;
+    return sp;
+}
+
 void txn_assembler_deinit(txn_assembler *a)
 {
     while (a->prepared != NULL) {
         xa_prepared *next = a->prepared->next;
         key_set_deinit(&a->prepared->keys);
+        key_spill_free(a->prepared->spill);
         free(a->prepared);
         a->prepared = next;
     }
+    key_spill_free(a->spill);
+    key_spill_free(a->out_spill);
     key_set_deinit(&a->keys);
     key_set_deinit(&a->out_keys);
 }
@@ -205,6 +223,20 @@ int txn_xid_parse(const char *text, size_t len, char *out)
 
 /* ---- keys ---- */
 
+/* Moves the open group's in-memory keys to its spill file. */
+static void spill_keys(txn_assembler *a)
+{
+    if (a->spill == NULL && (a->spill = key_spill_new(a->spill_dir)) == NULL) {
+        a->spill_failed = true;
+        return;
+    }
+    if (key_spill_write(a->spill, a->keys.keys, a->keys.nkeys) != MCSQ_OK) {
+        a->spill_failed = true;
+        return;
+    }
+    key_set_reset(&a->keys);
+}
+
 static void on_key(void *ctx, const char *key, size_t len, const char *marker, size_t marker_len)
 {
     txn_assembler *a = ctx;
@@ -212,6 +244,8 @@ static void on_key(void *ctx, const char *key, size_t len, const char *marker, s
                     memcmp(marker, a->region, marker_len) == 0;
     if (key_set_add(&a->keys, key, len, is_marker) != MCSQ_OK)
         a->nomem = true;
+    else if (a->spill_dir != NULL && key_set_memory(&a->keys) > a->spill_max)
+        spill_keys(a);
 }
 
 static void on_probe(void *ctx, int64_t probe_us)
@@ -256,6 +290,8 @@ static void add_row_statement_keys(txn_assembler *a, const char *text, size_t le
 static void group_clear(txn_assembler *a)
 {
     key_set_reset(&a->keys);
+    key_spill_free(a->spill);
+    a->spill = NULL;
     a->in_txn = false;
     a->open = false;
     a->gtid[0] = '\0';
@@ -292,6 +328,9 @@ static int emit(txn_assembler *a, const binlog_event *ev, const binlog_pos *pos,
     key_set tmp = a->out_keys;
     a->out_keys = a->keys;
     a->keys = tmp;
+    key_spill_free(a->out_spill); /* not taken: the caller keeps memory keys only */
+    a->out_spill = a->spill;
+    a->spill = NULL;
     mcsq_txn *t = &a->out;
     memcpy(a->out_gtid, a->gtid, strlen(a->gtid) + 1);
     if (strcmp(a->file, pos->file) != 0)
@@ -343,6 +382,10 @@ static int xa_park(txn_assembler *a, const char *xid)
         if (key_set_add(&x->keys, k->data, k->len, (int)k->marker) != MCSQ_OK)
             return MCSQ_ERR_NOMEM;
     }
+    if (a->spill != NULL && x->spill == NULL) {
+        x->spill = a->spill; /* the prepared transaction keeps its spilled keys */
+        a->spill = NULL;
+    }
     group_clear(a);
     return MCSQ_OK;
 }
@@ -360,8 +403,13 @@ static bool xa_take(txn_assembler *a, const char *xid, bool merge)
         if (key_set_add(&a->keys, k->data, k->len, (int)k->marker) != MCSQ_OK)
             a->nomem = true;
     }
+    if (merge && x->spill != NULL && a->spill == NULL) {
+        a->spill = x->spill;
+        x->spill = NULL;
+    }
     *pp = x->next;
     key_set_deinit(&x->keys);
+    key_spill_free(x->spill);
     free(x);
     a->nprepared--;
     return true;
@@ -496,6 +544,12 @@ int txn_assembler_feed(txn_assembler *a, const binlog_event *ev, const binlog_po
     if (a->nomem) {
         a->nomem = false;
         return errstr_set(errstr, errstr_size, MCSQ_ERR_NOMEM, "out of memory storing keys");
+    }
+    if (a->spill_failed) {
+        a->spill_failed = false;
+        return errstr_set(errstr, errstr_size, MCSQ_ERR_IO,
+                          "cannot spill the keys of a large transaction to %s: %s",
+                          a->spill_dir, strerror(errno));
     }
     return rc;
 }

@@ -13,6 +13,7 @@
 #include "tailer/annotation.h"
 #include "tailer/binlog_event.h"
 #include "tailer/key_set.h"
+#include "tailer/key_spill.h"
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -51,6 +52,11 @@ typedef struct txn_assembler {
     xa_prepared *prepared;    /* XA transactions prepared and not yet decided */
     size_t nprepared;
     bool nomem;               /* a key could not be stored */
+    bool spill_failed;        /* keys could not be written to the spill file */
+    const char *spill_dir;    /* (ref) where large transactions spill; NULL: never */
+    size_t spill_max;         /* key_set memory that triggers a spill */
+    key_spill *spill;         /* keys of the open group spilled so far */
+    key_spill *out_spill;     /* those of the emitted transaction, until taken */
     char file[256];           /* file of the emitted transaction */
     char out_gtid[BINLOG_GTID_TEXT_MAX];
     mcsq_txn out;             /* the emitted transaction */
@@ -61,9 +67,19 @@ typedef struct txn_assembler {
 void txn_assembler_init(txn_assembler *a, const char *region);
 void txn_assembler_deinit(txn_assembler *a);
 
+/* Lets transactions whose keys take more than max_bytes of memory spill
+ * them to an unlinked file in dir (borrowed). Emitted transactions then
+ * hold only their last keys in memory; txn_assembler_take_spill() hands
+ * out the rest. Without this call memory follows the largest transaction. */
+void txn_assembler_set_spill(txn_assembler *a, const char *dir, size_t max_bytes);
+
+/* The spilled keys of the transaction just emitted (caller owns them), or
+ * NULL. Keys are de-duplicated within each spilled chunk only. */
+key_spill *txn_assembler_take_spill(txn_assembler *a);
+
 /* Feeds one decoded event at pos. Returns 1 when a transaction was
  * committed (*txn points into the assembler, valid until the next call),
- * 0 when not, or MCSQ_ERR_NOMEM with errstr filled. */
+ * 0 when not, or MCSQ_ERR_NOMEM / MCSQ_ERR_IO (spilling failed) with errstr. */
 int txn_assembler_feed(txn_assembler *a, const binlog_event *ev, const binlog_pos *pos,
                        const mcsq_txn **txn, char *errstr, size_t errstr_size);
 

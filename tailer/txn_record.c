@@ -49,6 +49,7 @@ void txn_record_free(txn_record *rec)
     if (rec == NULL)
         return;
     free(rec->resume.gtid);
+    key_spill_free(rec->spill);
     free(rec);
 }
 

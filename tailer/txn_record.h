@@ -9,6 +9,7 @@
 
 #include "mcsqueal/scan.h"
 #include "tailer/binlog_event.h"
+#include "tailer/key_spill.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -35,6 +36,7 @@ typedef struct txn_record {
     size_t nkeys;
     size_t nmarkers;
     mcsq_key *keys; /* in the same allocation as the key bytes */
+    key_spill *spill; /* owned: keys spilled before these, or NULL */
     size_t bytes;   /* memory held, for queue accounting */
 } txn_record;
 

@@ -11,7 +11,9 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -459,6 +461,49 @@ static void test_many_keys_deduplicated(void **state)
     assert_keys(f->last, "key:5");
 }
 
+/* A transaction whose keys pass the memory limit spills them; the emitted
+ * transaction holds the rest; together they are every key. */
+static void test_large_transaction_spills(void **state)
+{
+    fixture *f = *state;
+    char dir[] = "/tmp/mcsq-test-spill.XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    txn_assembler_set_spill(&f->a, dir, 64 * 1024);
+    query(f, "BEGIN");
+    char sql[8192];
+    for (int s = 0; s < 100; s++) {
+        int n = snprintf(sql, sizeof(sql), "UPDATE t SET a=1 /* mcsqueal:");
+        for (int k = 0; k < 100; k++)
+            n += snprintf(sql + n, sizeof(sql) - (size_t)n, " key:%d @marker=east", s * 100 + k);
+        snprintf(sql + n, sizeof(sql) - (size_t)n, " */");
+        annotate(f, BINLOG_MARIA_ANNOTATE_ROWS_EVENT, sql);
+    }
+    assert_int_equal(xid(f, 1), 1);
+    key_spill *sp = txn_assembler_take_spill(&f->a);
+    assert_non_null(sp);
+    assert_true(f->last->nkeys < 10000);
+    assert_int_equal(sp->nkeys + f->last->nkeys, 10000);
+    assert_int_equal(key_spill_rewind(sp), 0);
+    mcsq_key keys[512];
+    long n, total = 0;
+    while ((n = key_spill_read(sp, keys, 512)) > 0) {
+        for (long i = 0; i < n; i++) {
+            char want[32];
+            snprintf(want, sizeof(want), "key:%ld", total + i);
+            assert_int_equal(keys[i].len, strlen(want));
+            assert_memory_equal(keys[i].data, want, keys[i].len);
+            assert_int_equal(keys[i].marker, 1);
+        }
+        total += n;
+    }
+    assert_int_equal(n, 0);
+    assert_int_equal(total, (long)sp->nkeys);
+    assert_null(txn_assembler_take_spill(&f->a)); /* handed out once */
+    key_spill_free(sp);
+    rmdir(dir); /* the spill file was never linked there */
+    assert_int_equal(access(dir, F_OK), -1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -482,6 +527,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_incident_is_counted, setup, teardown),
         cmocka_unit_test(test_xid_parse_forms),
         cmocka_unit_test_setup_teardown(test_many_keys_deduplicated, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_large_transaction_spills, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
