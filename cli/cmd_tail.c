@@ -38,10 +38,12 @@ typedef struct tailer {
     bool pub_ready;
 } tailer;
 
+/* From the signal thread. Before the reader runs, start() sees d.stop. */
 static void request_stop(void *ctx)
 {
     tailer *t = ctx;
-    tail_reader_request_stop(&t->reader);
+    if (__atomic_load_n(&t->reader_started, __ATOMIC_ACQUIRE))
+        tail_reader_request_stop(&t->reader);
 }
 
 /* Maps a startup error of the reader to the contract's exit codes. */
@@ -64,6 +66,10 @@ static int load_checkpoint(tailer *t, binlog_resume *from, bool *have)
 static int start(tailer *t)
 {
     char err[512];
+    /* Signals first: threads created later (bus, producer, reader) inherit
+     * the blocked mask, so only the signal thread receives them. */
+    if (daemon_signals_start(&t->d, request_stop, t) != EXIT_OK)
+        return EXIT_RUNTIME;
     int rc = daemon_prepare(&t->d);
     if (rc != EXIT_OK)
         return rc;
@@ -80,17 +86,18 @@ static int start(tailer *t)
     bool have_checkpoint;
     if ((rc = load_checkpoint(t, &from, &have_checkpoint)) != EXIT_OK)
         return rc;
-    if (daemon_signals_start(&t->d, request_stop, t) != EXIT_OK)
-        return EXIT_RUNTIME;
     int src = tail_reader_start(&t->reader, &t->d.cfg, &t->queue,
                                 have_checkpoint ? &from : NULL, err, sizeof(err));
     if (have_checkpoint)
         checkpoint_position_free(&from);
-    t->reader_started = true;
     if (src != MCSQ_OK) {
+        tail_reader_deinit(&t->reader);
         log_error("%s", err);
         return startup_exit_code(src);
     }
+    __atomic_store_n(&t->reader_started, true, __ATOMIC_RELEASE);
+    if (t->d.stop) /* a signal came while starting */
+        tail_reader_request_stop(&t->reader);
     return EXIT_OK;
 }
 
