@@ -232,7 +232,7 @@ void binlog_xid_format(int64_t format_id, const uint8_t *gtrid, size_t gtrid_len
 
 /* Internal decoders, one per event family (event_*.c). Each returns 0 or a
  * negative mcsq_err with errstr filled. */
-int binlog_fde_decode(binlog_decoder *dec, binlog_event *ev, char *errstr, size_t errstr_size);
+int binlog_fde_decode(binlog_event *ev, binlog_format *out, char *errstr, size_t errstr_size);
 int binlog_query_decode(binlog_decoder *dec, binlog_event *ev, char *errstr, size_t errstr_size);
 int binlog_gtid_decode(binlog_decoder *dec, binlog_event *ev, char *errstr, size_t errstr_size);
 int binlog_payload_decode(binlog_event *ev, char *errstr, size_t errstr_size);

@@ -27,6 +27,22 @@ static int io_error(binlog_file *f, char *errstr, size_t errstr_size, const char
                       strerror(errno));
 }
 
+/* Reads up to len bytes, as many read() calls as a pipe needs; returns
+ * how many were read before the end or an error. */
+static size_t read_full(int fd, uint8_t *buf, size_t len)
+{
+    size_t got = 0;
+    while (got < len) {
+        ssize_t n = read(fd, buf + got, len - got);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        got += (size_t)n;
+    }
+    return got;
+}
+
 int binlog_file_open(binlog_file *f, const char *path, char *errstr, size_t errstr_size)
 {
     memset(f, 0, sizeof(*f));
@@ -43,7 +59,7 @@ int binlog_file_open(binlog_file *f, const char *path, char *errstr, size_t errs
     uint8_t magic[BINLOG_MAGIC_LEN];
     if (fstat(f->fd, &st) != 0)
         rc = io_error(f, errstr, errstr_size, "fstat");
-    else if (read(f->fd, magic, sizeof(magic)) != (ssize_t)sizeof(magic) ||
+    else if (read_full(f->fd, magic, sizeof(magic)) != sizeof(magic) ||
              memcmp(magic, BINLOG_MAGIC, BINLOG_MAGIC_LEN) != 0)
         rc = errstr_set(errstr, errstr_size, MCSQ_ERR_CORRUPT,
                         "%s: offset 0: not a binlog file (bad magic number)", path);

@@ -123,10 +123,10 @@ static uint32_t event_crc32(binlog_header hdr, const uint8_t *buf, size_t len)
 }
 
 /* Checks and strips the trailing CRC32 when the stream carries checksums. */
-static int strip_checksum(binlog_decoder *dec, const uint8_t *buf, size_t len, binlog_event *ev,
-                          char *errstr, size_t errstr_size)
+static int strip_checksum(binlog_decoder *dec, uint8_t alg, const uint8_t *buf, size_t len,
+                          binlog_event *ev, char *errstr, size_t errstr_size)
 {
-    if (dec->fmt.checksum_alg != BINLOG_CHECKSUM_CRC32)
+    if (alg != BINLOG_CHECKSUM_CRC32)
         return MCSQ_OK;
     if (ev->body_len < BINLOG_CHECKSUM_LEN)
         return errstr_set(errstr, errstr_size, MCSQ_ERR_TRUNCATED,
@@ -329,13 +329,18 @@ int binlog_event_decode(binlog_decoder *dec, const uint8_t *buf, size_t len, bin
     ev->body = buf + hlen;
     ev->body_len = len - hlen;
     dec->events++;
-    int rc;
     if (ev->hdr.type == BINLOG_FORMAT_DESCRIPTION_EVENT) {
-        rc = binlog_fde_decode(dec, ev, errstr, errstr_size);
-        if (rc != MCSQ_OK)
-            return rc;
+        /* its own checksum algorithm applies to it; the stream's format
+         * changes only once the event is known to be intact */
+        binlog_format fmt;
+        int rc = binlog_fde_decode(ev, &fmt, errstr, errstr_size);
+        if (rc == MCSQ_OK)
+            rc = strip_checksum(dec, fmt.checksum_alg, buf, len, ev, errstr, errstr_size);
+        if (rc == MCSQ_OK)
+            dec->fmt = fmt;
+        return rc;
     }
-    rc = strip_checksum(dec, buf, len, ev, errstr, errstr_size);
+    int rc = strip_checksum(dec, dec->fmt.checksum_alg, buf, len, ev, errstr, errstr_size);
     if (rc != MCSQ_OK)
         return rc;
     return decode_body(dec, ev, errstr, errstr_size);

@@ -57,7 +57,7 @@ static int check_standard_numbering(const binlog_format *fmt, char *errstr, size
     return MCSQ_OK;
 }
 
-int binlog_fde_decode(binlog_decoder *dec, binlog_event *ev, char *errstr, size_t errstr_size)
+int binlog_fde_decode(binlog_event *ev, binlog_format *out, char *errstr, size_t errstr_size)
 {
     byte_reader br;
     byte_reader_init(&br, ev->body, ev->body_len);
@@ -108,6 +108,6 @@ int binlog_fde_decode(binlog_decoder *dec, binlog_event *ev, char *errstr, size_
      * the checksum step: shorten the body here instead. */
     if (has_checksum_footer(&fmt) && fmt.checksum_alg == BINLOG_CHECKSUM_OFF)
         ev->body_len -= BINLOG_CHECKSUM_LEN;
-    dec->fmt = fmt;
+    *out = fmt;
     return MCSQ_OK;
 }

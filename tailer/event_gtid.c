@@ -105,14 +105,23 @@ static int decode_mysql_gtid(binlog_event *ev, char *errstr, size_t errstr_size)
     return MCSQ_OK;
 }
 
+/* A varlen integer that must fit a byte; a larger one fails the reader. */
+static uint8_t varlen_byte(byte_reader *br)
+{
+    uint64_t v = byte_reader_varlen(br);
+    if (v > 0xff)
+        br->failed = true;
+    return (uint8_t)v;
+}
+
 static bool read_tagged_field(byte_reader *br, uint64_t id, binlog_mysql_gtid *g,
                               bool *seen_original)
 {
     switch (id) {
-    case 0: g->flags = (uint8_t)byte_reader_varlen(br); return true;
+    case 0: g->flags = varlen_byte(br); return true;
     case 1:
         for (int i = 0; i < 16; i++)
-            g->sid[i] = (uint8_t)byte_reader_varlen(br);
+            g->sid[i] = varlen_byte(br);
         return true;
     case 2: g->gno = byte_reader_varlen_signed(br); return true;
     case 3: {

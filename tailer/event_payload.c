@@ -129,6 +129,7 @@ static int fill(payload_reader *pr, size_t need, char *errstr, size_t errstr_siz
             memcpy(pr->buf + pr->end, pr->in + pr->in_pos, n);
             pr->in_pos += n;
             pr->end += n;
+            pr->produced += n;
             pr->stream_done = pr->in_pos == pr->in_len;
             continue;
         }
@@ -158,12 +159,24 @@ int payload_reader_next(payload_reader *pr, const uint8_t **event, size_t *len, 
     if (rc != MCSQ_OK)
         return rc;
     size_t avail = pr->end - pr->start;
+    if (avail == 0 && pr->expected != 0 && pr->produced != pr->expected)
+        return errstr_set(errstr, errstr_size, MCSQ_ERR_CORRUPT,
+                          "Transaction_payload: %llu bytes inflated, %llu announced",
+                          (unsigned long long)pr->produced, (unsigned long long)pr->expected);
     if (avail == 0)
         return MCSQ_ERR_EOF;
     binlog_header hdr;
     if (binlog_header_parse(pr->buf + pr->start, avail, &hdr) != MCSQ_OK)
         return errstr_set(errstr, errstr_size, MCSQ_ERR_TRUNCATED,
                           "Transaction_payload: %zu stray bytes after the last inner event", avail);
+    uint64_t left = pr->compressed && pr->expected != 0
+                        ? pr->expected - (pr->produced - avail)
+                        : (uint64_t)avail + (pr->in_len - pr->in_pos);
+    if (hdr.event_size >= BINLOG_HEADER_LEN && hdr.event_size <= BINLOG_MAX_EVENT_SIZE &&
+        hdr.event_size > left) /* checked before buffering for the claim */
+        return errstr_set(errstr, errstr_size, MCSQ_ERR_TRUNCATED,
+                          "Transaction_payload: inner event of %u bytes cut short (%llu left)",
+                          hdr.event_size, (unsigned long long)left);
     if (hdr.event_size < BINLOG_HEADER_LEN || hdr.event_size > BINLOG_MAX_EVENT_SIZE)
         return errstr_set(errstr, errstr_size, MCSQ_ERR_CORRUPT,
                           "Transaction_payload: inner event claims %u bytes", hdr.event_size);

@@ -110,7 +110,10 @@ static bool read_status_var(byte_reader *br, binlog_query *q)
     }
 }
 
-static void read_status_vars(const uint8_t *p, size_t len, binlog_query *q)
+/* Reads the status variables up to the first unknown code (after which
+ * none can be located). Returns false when a known one is cut short: the
+ * event is damaged, and values such as sql_mode must not be guessed. */
+static bool read_status_vars(const uint8_t *p, size_t len, binlog_query *q)
 {
     byte_reader br;
     byte_reader_init(&br, p, len);
@@ -118,6 +121,7 @@ static void read_status_vars(const uint8_t *p, size_t len, binlog_query *q)
         if (!read_status_var(&br, q))
             break;
     }
+    return !br.failed;
 }
 
 static int scratch_reserve(binlog_decoder *dec, size_t need)
@@ -144,7 +148,9 @@ static int uncompress_text(binlog_decoder *dec, binlog_query *q, char *errstr, s
         return errstr_set(errstr, errstr_size, MCSQ_ERR_CORRUPT,
                           "Query_compressed event: bad compression header byte 0x%02x", head);
     size_t ulen = (size_t)byte_reader_uint_be(&br, lenlen);
-    if (br.failed || ulen > BINLOG_MAX_EVENT_SIZE)
+    /* zlib cannot inflate by more than about 1032:1: a larger claim is a lie
+     * (checked before allocating for it) */
+    if (br.failed || ulen > BINLOG_MAX_EVENT_SIZE || ulen > byte_reader_left(&br) * 1032 + 64)
         return errstr_set(errstr, errstr_size, MCSQ_ERR_CORRUPT,
                           "Query_compressed event: bad uncompressed length");
     if (scratch_reserve(dec, ulen + 1) != MCSQ_OK)
@@ -193,7 +199,10 @@ int binlog_query_decode(binlog_decoder *dec, binlog_event *ev, char *errstr, siz
                           "%s event: status variables (%zu bytes) and db name (%zu bytes) "
                           "exceed the %zu-byte body",
                           binlog_event_type_name(ev->hdr.type), status_len, db_len, ev->body_len);
-    read_status_vars(status, status_len, q);
+    if (!read_status_vars(status, status_len, q))
+        return errstr_set(errstr, errstr_size, MCSQ_ERR_CORRUPT,
+                          "%s event: a status variable runs past the %zu-byte status block",
+                          binlog_event_type_name(ev->hdr.type), status_len);
     q->text.ptr = (const char *)br.p;
     q->text.len = byte_reader_left(&br);
     if (ev->hdr.type == BINLOG_MARIA_QUERY_COMPRESSED_EVENT)
