@@ -241,7 +241,8 @@ static const mcsq_config_row table[] = {
      .max = 80,
      .def = "mcsqueal",
      .desc = "User to connect as; needs the REPLICATION SLAVE and REPLICATION CLIENT "
-             "privileges."},
+             "privileges (MariaDB: also SLAVE MONITOR, so that a replica is recognised "
+             "exactly; see docs/mysql.md)."},
     {.section = "mysql",
      .name = "password_file",
      .type = MCSQ_CONF_STRING,
