@@ -18,6 +18,8 @@ typedef struct cli_command {
 
 int cmd_scan(int argc, char **argv);
 int cmd_check_config(int argc, char **argv);
+int cmd_bus(int argc, char **argv);
+int cmd_tail(int argc, char **argv);
 
 /* Returns the table of commands, terminated by an entry with name NULL. */
 const cli_command *cli_commands(void);

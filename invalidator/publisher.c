@@ -35,12 +35,15 @@ static void on_delivery(void *ctx, uint64_t token, int err, const char *errstr)
 {
     publisher *p = ctx;
     atomic_fetch_sub(&p->stats.inflight, 1);
+    metrics_gauge_add(p->metrics.inflight, -1);
     if (err == MCSQ_OK) {
         atomic_fetch_add(&p->stats.messages_acked, 1);
+        metrics_counter_inc(p->metrics.acked);
         ack_tracker_ack(&p->acks, token);
         return;
     }
     atomic_fetch_add(&p->stats.messages_failed, 1);
+    metrics_counter_inc(p->metrics.failed);
     char msg[512];
     snprintf(msg, sizeof(msg), "a message could not be delivered (%s); stopping without "
              "moving the checkpoint past it", errstr);
@@ -72,13 +75,18 @@ static int on_batch(void *ctx, char *payload, size_t len, size_t nkeys, size_t n
     }
     atomic_fetch_add(&p->stats.messages_sent, 1);
     atomic_fetch_add(&p->stats.keys_sent, nkeys);
+    metrics_counter_inc(p->metrics.produced);
+    metrics_gauge_add(p->metrics.inflight, 1);
     return MCSQ_OK;
 }
 
 int publisher_init(publisher *p, const mcsq_config *cfg, txn_queue *queue, const char *bootstrap,
-                   const volatile int *stop, char *errstr, size_t errstr_size)
+                   const volatile int *stop, const publisher_metrics *metrics, char *errstr,
+                   size_t errstr_size)
 {
     memset(p, 0, sizeof(*p));
+    if (metrics != NULL)
+        p->metrics = *metrics;
     p->cfg = cfg;
     p->queue = queue;
     p->stop = stop;
@@ -118,6 +126,15 @@ static void checkpoint(publisher *p, bool force)
     atomic_store(&p->stats.checkpoint_us, now);
     atomic_store(&p->stats.checkpoint_offset, pos->pos);
     atomic_store(&p->stats.checkpoint_file_index, file_index(pos->file));
+    metrics_gauge_set(p->metrics.checkpoint_offset, (double)pos->pos);
+    metrics_gauge_set(p->metrics.checkpoint_file_index, (double)file_index(pos->file));
+}
+
+double publisher_checkpoint_age(void *ctx)
+{
+    const publisher *p = ctx;
+    int64_t at = atomic_load(&p->stats.checkpoint_us);
+    return at == 0 ? -1.0 : (double)(now_us() - at) / 1e6;
 }
 
 /* Waits for the next transaction, at most until the open batch is due. */

@@ -9,6 +9,7 @@
 #define MCSQ_INVALIDATOR_PUBLISHER_H
 
 #include "core/config.h"
+#include "core/metrics.h"
 #include "invalidator/ack_tracker.h"
 #include "invalidator/batcher.h"
 #include "invalidator/bus_producer.h"
@@ -30,6 +31,16 @@ typedef struct publisher_stats {
     _Atomic uint64_t inflight;
 } publisher_stats;
 
+/* Metric series the publisher updates (any may be NULL). */
+typedef struct publisher_metrics {
+    metrics_series *produced;
+    metrics_series *acked;
+    metrics_series *failed;
+    metrics_series *inflight;
+    metrics_series *checkpoint_offset;
+    metrics_series *checkpoint_file_index;
+} publisher_metrics;
+
 typedef struct publisher {
     const mcsq_config *cfg; /* (ref) */
     txn_queue *queue;       /* (ref) */
@@ -37,6 +48,7 @@ typedef struct publisher {
     batcher batcher;
     ack_tracker acks;
     publisher_stats stats;
+    publisher_metrics metrics;
     const volatile int *stop; /* (ref) set on shutdown */
     int64_t last_checkpoint_us;
     bool dirty; /* the watermark moved since the last checkpoint */
@@ -44,10 +56,16 @@ typedef struct publisher {
     char error[512];
 } publisher;
 
-/* Creates the producer (bootstrap: the bus address) and batcher. Returns 0
+/* Creates the producer (bootstrap: the bus address) and batcher; metrics
+ * (copied; may be NULL) are the series it updates. Returns 0
  * or a negative mcsq_err with errstr. */
 int publisher_init(publisher *p, const mcsq_config *cfg, txn_queue *queue, const char *bootstrap,
-                   const volatile int *stop, char *errstr, size_t errstr_size);
+                   const volatile int *stop, const publisher_metrics *metrics, char *errstr,
+                   size_t errstr_size);
+
+/* Seconds since the last checkpoint was written (for a callback gauge;
+ * safe from any thread); -1 before the first. */
+double publisher_checkpoint_age(void *ctx);
 
 /* Runs until the queue is closed and drained (the reader stopped), then
  * flushes: the open batch, the producer (up to flush_timeout_ms) and the

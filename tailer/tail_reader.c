@@ -30,10 +30,28 @@ static void sleep_ms(int64_t ms)
     nanosleep(&ts, NULL);
 }
 
+/* Passes what the decoder and assembler counted since the last call to the
+ * metric series. */
+static void sync_metrics(tail_reader *r)
+{
+    tail_reader_synced *s = &r->synced;
+    metrics_counter_add(r->metrics.unknown_events, r->dec.events_unknown - s->unknown_events);
+    s->unknown_events = r->dec.events_unknown;
+    metrics_counter_add(r->metrics.incidents, r->assembler.stats.incidents - s->incidents);
+    s->incidents = r->assembler.stats.incidents;
+    for (int i = 0; i < ANNOTATION_REJECT_COUNT; i++) {
+        metrics_counter_add(r->metrics.rejected[i],
+                            r->assembler.ann.rejected[i] - s->rejected[i]);
+        s->rejected[i] = r->assembler.ann.rejected[i];
+    }
+}
+
 /* Restarts decoding state for a new stream: the server sends a fake Rotate
  * (checksummed when checksums are on) before the Format_description. */
 static void reset_stream(tail_reader *r)
 {
+    sync_metrics(r);
+    memset(&r->synced, 0, sizeof(r->synced)); /* the new counters start at zero */
     binlog_decoder_deinit(&r->dec);
     binlog_decoder_init(&r->dec);
     r->dec.verify_checksums = r->cfg->mysql.verify_checksum;
@@ -62,8 +80,12 @@ static int queue_txn(tail_reader *r, const mcsq_txn *txn, char *errstr, size_t e
         return errstr_set(errstr, errstr_size, MCSQ_ERR_NOMEM, "out of memory");
     }
     rec->spill = spill;
+    uint64_t nkeys = txn->nkeys + (spill ? spill->nkeys : 0);
     atomic_fetch_add(&r->stats.transactions, 1);
-    atomic_fetch_add(&r->stats.keys, txn->nkeys + (spill ? spill->nkeys : 0));
+    atomic_fetch_add(&r->stats.keys, nkeys);
+    metrics_counter_inc(r->metrics.transactions);
+    metrics_counter_add(r->metrics.keys, nkeys);
+    sync_metrics(r);
     return txn_queue_push(r->queue, rec); /* blocks while the publisher is behind */
 }
 
@@ -112,10 +134,14 @@ static void note_lag(tail_reader *r, const binlog_event *ev)
     atomic_store(&r->stats.last_event_us, now);
     if (ev->hdr.type == BINLOG_HEARTBEAT_EVENT) {
         atomic_store(&r->stats.lag_us, 0); /* caught up with the server */
+        metrics_gauge_set(r->metrics.lag_seconds, 0);
+        sync_metrics(r);
         return;
     }
     int64_t lag = ev->hdr.timestamp ? now - (int64_t)ev->hdr.timestamp * 1000000 : 0;
-    atomic_store(&r->stats.lag_us, lag > 0 ? lag : 0);
+    lag = lag > 0 ? lag : 0;
+    atomic_store(&r->stats.lag_us, lag);
+    metrics_gauge_set(r->metrics.lag_seconds, (double)lag / 1e6);
 }
 
 /* Handles one raw event. Returns 0 or an error that stops the stream. */
@@ -129,6 +155,7 @@ static int handle_event(tail_reader *r, const uint8_t *buf, size_t len, char *er
         return errstr_set(errstr, errstr_size, rc, "%s: event ending at offset %u: %s", r->file,
                           ev.hdr.next_pos, err);
     atomic_fetch_add(&r->stats.events, 1);
+    metrics_counter_inc(r->metrics.events);
     note_lag(r, &ev);
     if (ev.hdr.type == BINLOG_ROTATE_EVENT) {
         on_rotate(r, &ev);
@@ -260,9 +287,12 @@ static int initial_position(tail_reader *r, const binlog_resume *from, char *err
 }
 
 int tail_reader_start(tail_reader *r, const mcsq_config *cfg, txn_queue *queue,
-                      const binlog_resume *from, char *errstr, size_t errstr_size)
+                      const binlog_resume *from, const tail_reader_metrics *metrics,
+                      char *errstr, size_t errstr_size)
 {
     memset(r, 0, sizeof(*r));
+    if (metrics != NULL)
+        r->metrics = *metrics;
     r->cfg = cfg;
     r->queue = queue;
     pthread_mutex_init(&r->live_lock, NULL);

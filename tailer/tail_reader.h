@@ -10,6 +10,7 @@
 #define MCSQ_TAILER_TAIL_READER_H
 
 #include "core/config.h"
+#include "core/metrics.h"
 #include "tailer/binlog_event.h"
 #include "tailer/binlog_live.h"
 #include "tailer/gtid_state.h"
@@ -33,6 +34,25 @@ typedef struct tail_reader_stats {
     _Atomic int64_t lag_us;        /* server commit time of the last event -> read */
 } tail_reader_stats;
 
+/* Metric series the reader updates (any may be NULL). */
+typedef struct tail_reader_metrics {
+    metrics_series *events;
+    metrics_series *unknown_events;
+    metrics_series *incidents;
+    metrics_series *transactions;
+    metrics_series *keys;
+    metrics_series *lag_seconds;
+    metrics_series *rejected[ANNOTATION_REJECT_COUNT];
+} tail_reader_metrics;
+
+/* Counts already passed to the metric series (the decoder's and
+ * assembler's own counters restart with every stream). */
+typedef struct tail_reader_synced {
+    uint64_t unknown_events;
+    uint64_t incidents;
+    uint64_t rejected[ANNOTATION_REJECT_COUNT];
+} tail_reader_synced;
+
 typedef struct tail_reader {
     const mcsq_config *cfg; /* (ref) */
     txn_queue *queue;       /* (ref) */
@@ -46,6 +66,8 @@ typedef struct tail_reader {
     binlog_live_position resume;  /* after the last queued transaction */
     char file[BINLOG_LIVE_FILE_MAX];
     tail_reader_stats stats;
+    tail_reader_metrics metrics;
+    tail_reader_synced synced;
     atomic_int stop;
     pthread_t thread;
     bool running;
@@ -55,11 +77,12 @@ typedef struct tail_reader {
 
 /* Connects (synchronously, so that startup errors reach the caller), picks
  * the start (from: the checkpoint, or NULL to use mysql.start) and starts
- * the thread. Returns 0, or MCSQ_ERR_CONNECT (server unreachable),
+ * the thread. metrics (copied; may be NULL) are the series it updates. Returns 0, or MCSQ_ERR_CONNECT (server unreachable),
  * MCSQ_ERR_CONFIG (the server cannot serve the tailer), MCSQ_ERR_LIMIT
  * (position purged), with errstr. */
 int tail_reader_start(tail_reader *r, const mcsq_config *cfg, txn_queue *queue,
-                      const binlog_resume *from, char *errstr, size_t errstr_size);
+                      const binlog_resume *from, const tail_reader_metrics *metrics,
+                      char *errstr, size_t errstr_size);
 
 /* Asks the thread to stop without waiting (safe from any thread, e.g. a
  * signal-handling one); tail_reader_stop() then joins it. */
