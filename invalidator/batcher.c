@@ -59,10 +59,11 @@ static int close_batch(batcher *b)
     size_t len = 0;
     if (b->ntxns > 0) {
         strbuf_lit(&b->msg, ENVELOPE_TAIL);
+        strbuf_putc(&b->msg, '\0'); /* a C string too, e.g. for logs; not sent */
         if (b->msg.nomem)
             return MCSQ_ERR_NOMEM;
         payload = b->msg.buf;
-        len = b->msg.len;
+        len = b->msg.len - 1;
         strbuf_init(&b->msg); /* ownership of the buffer moves to emit */
     }
     int rc = b->emit(b->ctx, payload, len, b->nkeys, b->ntxns,

@@ -23,7 +23,8 @@
 
 /* Called for each closed batch. payload (owned by the callee, malloc'd; NULL
  * when the batch had no keys) and resume (borrowed; NULL when the batch
- * completes no transaction). Returns 0, or a negative mcsq_err to stop. */
+ * completes no transaction). payload is NUL-terminated after its len bytes.
+ * Returns 0, or a negative mcsq_err to stop. */
 typedef int (*batcher_emit_fn)(void *ctx, char *payload, size_t len, size_t nkeys,
                                size_t ntxns, const binlog_resume *resume);
 
