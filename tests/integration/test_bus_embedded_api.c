@@ -33,6 +33,7 @@
 #define BIG_VALUE (100 * 1024)
 #define POLL_MS 100
 #define WAIT_MS 10000
+#define RETRY_DELAY_MS 5000 /* injected Produce response delay */
 
 /* ---- clients ---- */
 
@@ -327,9 +328,12 @@ static void test_idempotent_retries_lose_nothing(void **state)
     rd_kafka_t *p = producer_new(bus_embedded_bootstrap(bus), &d, props);
     produce_numbered(p, 0, 10);
     flush_all(p); /* the producer id is acquired, the connection is up */
-    assert_int_equal(rd_kafka_mock_broker_push_request_error_rtts(mcluster, 1, 0 /* Produce */, 2,
-                                                                  RD_KAFKA_RESP_ERR_NO_ERROR, 1000,
-                                                                  RD_KAFKA_RESP_ERR_NO_ERROR, 1000),
+    /* librdkafka looks for timed-out requests about once a second: the delay
+     * must outlast that scan even on a loaded machine. The timed-out
+     * connection is closed, so the delay itself costs no time. */
+    assert_int_equal(rd_kafka_mock_broker_push_request_error_rtts(
+                         mcluster, 1, 0 /* Produce */, 2, RD_KAFKA_RESP_ERR_NO_ERROR,
+                         RETRY_DELAY_MS, RD_KAFKA_RESP_ERR_NO_ERROR, RETRY_DELAY_MS),
                      RD_KAFKA_RESP_ERR_NO_ERROR);
     produce_numbered(p, 10, 90);
     flush_all(p);
