@@ -139,6 +139,22 @@ static void validate_pools(config_run *run)
     }
 }
 
+/* The embedded bus keeps at most 5 MiB per partition, and a message that
+ * does not fit beside the previous one can vanish after being acknowledged
+ * (docs/bus.md): keep its messages well below that. */
+#define EMBEDDED_BATCH_MAX (2560 * 1024)
+
+static void validate_embedded_bus(config_run *run)
+{
+    const mcsq_config *cfg = run->cfg;
+    if (strcmp(cfg->bus.brokers, "embedded") != 0 || cfg->bus.batch_max_bytes <= EMBEDDED_BATCH_MAX)
+        return;
+    config_run_error(run, *config_run_key_line(run, 0, config_row_find("bus", "batch_max_bytes")),
+                     "[bus] batch_max_bytes: %lld is more than the embedded bus can hold safely "
+                     "(at most 2560k; it keeps 5 MiB per partition)",
+                     (long long)cfg->bus.batch_max_bytes);
+}
+
 static void validate_start(config_run *run)
 {
     char why[CONFIG_WHY_LEN];
@@ -199,6 +215,7 @@ void config_validate(config_run *run)
     for (size_t slot = 0; slot <= run->cfg->npools; slot++)
         validate_slot(run, slot);
     validate_pools(run);
+    validate_embedded_bus(run);
     validate_start(run);
     load_password(run);
 }

@@ -71,6 +71,7 @@ static int configure(rd_kafka_conf_t *conf, const mcsq_config *cfg, const char *
         {"queue.buffering.max.messages", "100000"},
         {"queue.buffering.max.kbytes", "262144"},
         {"message.max.bytes", "1000000"},
+        {"compression.codec", "lz4"}, /* key lists compress well; cheap on CPU */
     };
     for (size_t i = 0; i < sizeof(defaults) / sizeof(defaults[0]); i++) {
         int rc = conf_set(conf, defaults[i][0], defaults[i][1], errstr, errstr_size);
