@@ -1,0 +1,230 @@
+/*
+ * Bus consumer (see bus_consumer.h) on librdkafka's high-level consumer,
+ * with enable.auto.offset.store=false: librdkafka's periodic auto-commit
+ * then commits only offsets this code stored after processing.
+ */
+#include "invalidator/bus_consumer.h"
+#include "core/errstr.h"
+#include "core/log.h"
+#include "mcsqueal/error.h"
+
+#include <librdkafka/rdkafka.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_PARTITIONS 1024
+
+struct bus_consumer {
+    rd_kafka_t *rk;
+    bus_gap_fn on_gap;
+    void *ctx;
+    int64_t expected[MAX_PARTITIONS]; /* next offset per partition, -1: unknown */
+};
+
+static int conf_set(rd_kafka_conf_t *conf, const char *name, const char *value, char *errstr,
+                    size_t errstr_size)
+{
+    char err[512];
+    if (rd_kafka_conf_set(conf, name, value, err, sizeof(err)) == RD_KAFKA_CONF_OK)
+        return MCSQ_OK;
+    return errstr_set(errstr, errstr_size, MCSQ_ERR_CONFIG, "bus: %s=%s: %s", name, value, err);
+}
+
+static int configure(rd_kafka_conf_t *conf, const mcsq_config *cfg, const char *bootstrap,
+                     const char *group, char *errstr, size_t errstr_size)
+{
+    const char *defaults[][2] = {
+        {"bootstrap.servers", bootstrap},
+        {"group.id", group},
+        {"client.id", "mcsqueal-router"},
+        {"enable.auto.commit", "true"},
+        {"enable.auto.offset.store", "false"}, /* stored only once processed */
+        {"auto.commit.interval.ms", "1000"},
+        {"auto.offset.reset", "earliest"}, /* a new group starts at the oldest message */
+        {"enable.partition.eof", "false"},
+        {"session.timeout.ms", "10000"},
+        {"statistics.interval.ms", "0"},
+    };
+    for (size_t i = 0; i < sizeof(defaults) / sizeof(defaults[0]); i++) {
+        int rc = conf_set(conf, defaults[i][0], defaults[i][1], errstr, errstr_size);
+        if (rc != MCSQ_OK)
+            return rc;
+    }
+    for (size_t i = 0; i < cfg->bus.kafka.n; i++) {
+        int rc = conf_set(conf, cfg->bus.kafka.v[i].name, cfg->bus.kafka.v[i].value, errstr,
+                          errstr_size);
+        if (rc != MCSQ_OK)
+            return rc;
+    }
+    return MCSQ_OK;
+}
+
+/* On assignment, learn each partition's committed offset: a message
+ * further on than that means the ones between are gone. */
+static void note_committed(bus_consumer *c, rd_kafka_topic_partition_list_t *parts)
+{
+    rd_kafka_topic_partition_list_t *copy = rd_kafka_topic_partition_list_copy(parts);
+    if (rd_kafka_committed(c->rk, copy, 10000) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        for (int i = 0; i < copy->cnt; i++) {
+            int32_t p = copy->elems[i].partition;
+            if (p >= 0 && p < MAX_PARTITIONS)
+                c->expected[p] = copy->elems[i].offset >= 0 ? copy->elems[i].offset : -1;
+        }
+    }
+    rd_kafka_topic_partition_list_destroy(copy);
+}
+
+static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                         rd_kafka_topic_partition_list_t *parts, void *opaque)
+{
+    bus_consumer *c = opaque;
+    if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+        note_committed(c, parts);
+        log_info("bus: assigned %d partition(s)", parts->cnt);
+        rd_kafka_assign(rk, parts);
+    } else {
+        rd_kafka_commit(rk, NULL, 0); /* hand over what is done */
+        rd_kafka_assign(rk, NULL);
+    }
+}
+
+int bus_consumer_new(bus_consumer **out, const mcsq_config *cfg, const char *bootstrap,
+                     const char *group, bus_gap_fn on_gap, void *ctx, char *errstr,
+                     size_t errstr_size)
+{
+    bus_consumer *c = calloc(1, sizeof(*c));
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    if (c == NULL || conf == NULL) {
+        free(c);
+        rd_kafka_conf_destroy(conf);
+        return errstr_set(errstr, errstr_size, MCSQ_ERR_NOMEM, "out of memory");
+    }
+    for (int i = 0; i < MAX_PARTITIONS; i++)
+        c->expected[i] = -1;
+    c->on_gap = on_gap;
+    c->ctx = ctx;
+    int rc = configure(conf, cfg, bootstrap, group, errstr, errstr_size);
+    if (rc != MCSQ_OK) {
+        rd_kafka_conf_destroy(conf);
+        free(c);
+        return rc;
+    }
+    char err[512];
+    rd_kafka_conf_set_opaque(conf, c);
+    rd_kafka_conf_set_rebalance_cb(conf, on_rebalance);
+    c->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof(err));
+    if (c->rk == NULL) {
+        rd_kafka_conf_destroy(conf);
+        free(c);
+        return errstr_set(errstr, errstr_size, MCSQ_ERR_CONFIG, "bus: %s", err);
+    }
+    rd_kafka_poll_set_consumer(c->rk);
+    rd_kafka_topic_partition_list_t *topics = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(topics, cfg->bus.topic, RD_KAFKA_PARTITION_UA);
+    rd_kafka_resp_err_t e = rd_kafka_subscribe(c->rk, topics);
+    rd_kafka_topic_partition_list_destroy(topics);
+    if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        bus_consumer_destroy(c);
+        return errstr_set(errstr, errstr_size, MCSQ_ERR_CONFIG, "bus: subscribe %s: %s",
+                          cfg->bus.topic, rd_kafka_err2str(e));
+    }
+    *out = c;
+    return MCSQ_OK;
+}
+
+/* Reports a jump over offsets the bus no longer has. */
+static void check_gap(bus_consumer *c, int32_t p, int64_t offset)
+{
+    if (p < 0 || p >= MAX_PARTITIONS)
+        return;
+    if (c->expected[p] >= 0 && offset > c->expected[p] && c->on_gap != NULL)
+        c->on_gap(c->ctx, p, c->expected[p], offset);
+    c->expected[p] = offset + 1;
+}
+
+static int consumer_error(rd_kafka_message_t *m, char *errstr, size_t errstr_size)
+{
+    static log_ratelimit limit = LOG_RATELIMIT_INIT(10, 3);
+    int fatal = m->err == RD_KAFKA_RESP_ERR__FATAL;
+    if (!fatal)
+        log_ratelimited(&limit, LOG_LEVEL_WARN, "bus: %s", rd_kafka_message_errstr(m));
+    else
+        errstr_set(errstr, errstr_size, MCSQ_ERR_CONNECT, "bus: fatal consumer error: %s",
+                   rd_kafka_message_errstr(m));
+    rd_kafka_message_destroy(m);
+    return fatal ? MCSQ_ERR_CONNECT : MCSQ_ERR_AGAIN;
+}
+
+int bus_consumer_poll(bus_consumer *c, bus_record *rec, int timeout_ms, char *errstr,
+                      size_t errstr_size)
+{
+    rd_kafka_message_t *m = rd_kafka_consumer_poll(c->rk, timeout_ms);
+    if (m == NULL)
+        return MCSQ_ERR_AGAIN;
+    if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR)
+        return consumer_error(m, errstr, errstr_size);
+    check_gap(c, m->partition, m->offset);
+    rd_kafka_timestamp_type_t tstype;
+    rec->payload = m->payload;
+    rec->len = m->len;
+    rec->partition = m->partition;
+    rec->offset = m->offset;
+    rec->timestamp_ms = rd_kafka_message_timestamp(m, &tstype);
+    rec->handle = m;
+    return MCSQ_OK;
+}
+
+void bus_consumer_done(bus_consumer *c, bus_record *rec)
+{
+    rd_kafka_message_t *m = rec->handle;
+    rd_kafka_offset_store(m->rkt, m->partition, m->offset); /* commits offset + 1 */
+    rd_kafka_message_destroy(m);
+    rec->handle = NULL;
+    (void)c;
+}
+
+void bus_consumer_release(bus_consumer *c, bus_record *rec)
+{
+    (void)c;
+    rd_kafka_message_destroy(rec->handle);
+    rec->handle = NULL;
+}
+
+int bus_consumer_commit(bus_consumer *c)
+{
+    rd_kafka_resp_err_t e = rd_kafka_commit(c->rk, NULL, 0);
+    return e == RD_KAFKA_RESP_ERR_NO_ERROR || e == RD_KAFKA_RESP_ERR__NO_OFFSET ? MCSQ_OK
+                                                                                 : MCSQ_ERR_CONNECT;
+}
+
+int64_t bus_consumer_lag(bus_consumer *c)
+{
+    rd_kafka_topic_partition_list_t *parts;
+    if (rd_kafka_assignment(c->rk, &parts) != RD_KAFKA_RESP_ERR_NO_ERROR)
+        return -1;
+    int64_t lag = 0;
+    rd_kafka_position(c->rk, parts);
+    for (int i = 0; i < parts->cnt; i++) {
+        int64_t low, high;
+        if (rd_kafka_get_watermark_offsets(c->rk, parts->elems[i].topic,
+                                           parts->elems[i].partition, &low, &high) !=
+                RD_KAFKA_RESP_ERR_NO_ERROR ||
+            parts->elems[i].offset < 0)
+            continue;
+        lag += high - parts->elems[i].offset;
+    }
+    rd_kafka_topic_partition_list_destroy(parts);
+    return lag;
+}
+
+void bus_consumer_destroy(bus_consumer *c)
+{
+    if (c == NULL)
+        return;
+    if (c->rk != NULL) {
+        rd_kafka_commit(c->rk, NULL, 0);
+        rd_kafka_consumer_close(c->rk);
+        rd_kafka_destroy(c->rk);
+    }
+    free(c);
+}

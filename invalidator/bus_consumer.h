@@ -1,0 +1,64 @@
+/*
+ * Bus consumer: reads the region's topic in the consumer group
+ * mcsqueal.<region>.<cluster>. Offsets are stored only when the caller says
+ * a message is done (its deletes confirmed or spooled, or it was
+ * dead-lettered) and committed periodically and at shutdown: at least once.
+ * A jump past the committed offset (messages the bus no longer has) is
+ * reported, never skipped silently.
+ */
+#ifndef MCSQ_INVALIDATOR_BUS_CONSUMER_H
+#define MCSQ_INVALIDATOR_BUS_CONSUMER_H
+
+#include "core/config.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct bus_consumer bus_consumer;
+
+/* One message, borrowed until bus_consumer_done() or the next poll. */
+typedef struct bus_record {
+    const char *payload;
+    size_t len;
+    int32_t partition;
+    int64_t offset;
+    int64_t timestamp_ms; /* the bus's timestamp, -1 if none */
+    void *handle;         /* (ref) internal */
+} bus_record;
+
+/* Called when a partition's next message is at `to` although `from` was
+ * expected: the messages in between are gone from the bus. */
+typedef void (*bus_gap_fn)(void *ctx, int32_t partition, int64_t from, int64_t to);
+
+/* Creates a consumer of cfg's topic in group `group`, with bootstrap
+ * servers `bootstrap`; bus.kafka.* properties apply last. Returns 0 or
+ * MCSQ_ERR_CONFIG / MCSQ_ERR_NOMEM with errstr. */
+int bus_consumer_new(bus_consumer **out, const mcsq_config *cfg, const char *bootstrap,
+                     const char *group, bus_gap_fn on_gap, void *ctx, char *errstr,
+                     size_t errstr_size);
+
+/* Waits up to timeout_ms for the next message. Returns 0 with *rec set,
+ * MCSQ_ERR_AGAIN when none came, or MCSQ_ERR_CONNECT on a fatal consumer
+ * error (errstr). */
+int bus_consumer_poll(bus_consumer *c, bus_record *rec, int timeout_ms, char *errstr,
+                      size_t errstr_size);
+
+/* Marks rec processed: its offset + 1 will be committed. Frees rec. */
+void bus_consumer_done(bus_consumer *c, bus_record *rec);
+
+/* Frees rec without marking it processed (it is read again after a
+ * restart or rebalance). */
+void bus_consumer_release(bus_consumer *c, bus_record *rec);
+
+/* Commits the stored offsets now (synchronously). Returns 0 or
+ * MCSQ_ERR_CONNECT. */
+int bus_consumer_commit(bus_consumer *c);
+
+/* Sum over assigned partitions of (high watermark - position): messages
+ * waiting, from the last statistics; -1 when unknown. */
+int64_t bus_consumer_lag(bus_consumer *c);
+
+/* Commits, leaves the group and frees everything. */
+void bus_consumer_destroy(bus_consumer *c);
+
+#endif
