@@ -191,7 +191,13 @@ static int on_purged(tail_reader *r, char *errstr, size_t errstr_size)
               "the server. Invalidations in between are LOST: flush the caches if that matters",
               errstr);
     atomic_fetch_add(&r->stats.purged_gaps, 1);
-    int rc = binlog_live_resolve_start(r->live, &begin, &r->resume, errstr, errstr_size);
+    /* the refused stream cannot be restarted: start over on a new connection */
+    binlog_live *live = NULL;
+    int rc = binlog_live_connect(&live, r->cfg, errstr, errstr_size);
+    if (rc != MCSQ_OK)
+        return rc;
+    set_live(r, live);
+    rc = binlog_live_resolve_start(r->live, &begin, &r->resume, errstr, errstr_size);
     if (rc == MCSQ_OK && r->use_gtid)
         rc = gtid_state_parse(&r->gtids, r->resume.gtid) == MCSQ_OK ? MCSQ_OK : MCSQ_ERR_CONFIG;
     if (rc == MCSQ_OK) {
