@@ -122,19 +122,79 @@ static int start_embedded_bus(daemon_ctx *d)
     return EXIT_OK;
 }
 
-int daemon_prepare(daemon_ctx *d)
+#ifndef MCSQ_VERSION
+#define MCSQ_VERSION "unknown"
+#endif
+
+/* The registry, and the HTTP exporter when [metrics] listen is set. */
+static int start_metrics(daemon_ctx *d)
+{
+    char err[512], listen[300];
+    d->reg = metrics_registry_new();
+    if (d->reg == NULL ||
+        metrics_defs_register(d->reg, MCSQ_VERSION, &d->m, err, sizeof(err)) != MCSQ_OK) {
+        log_error("metrics: %s", d->reg ? err : "out of memory");
+        return EXIT_RUNTIME;
+    }
+    const mcsq_hostport *hp = &d->cfg.metrics.listen;
+    if (hp->host == NULL)
+        return EXIT_OK;
+    snprintf(listen, sizeof(listen), strchr(hp->host, ':') ? "[%s]:%d" : "%s:%d", hp->host,
+             (int)hp->port);
+    if (metrics_http_start(&d->http, d->reg, listen, err, sizeof(err)) != MCSQ_OK) {
+        log_error("metrics: %s", err);
+        return EXIT_RUNTIME;
+    }
+    log_info("metrics at http://%s/metrics", listen);
+    return EXIT_OK;
+}
+
+#define FIND_BUS_TIMEOUT_S 60
+
+/* Reads the embedded bus's address that another process published. */
+static int find_embedded_bus(daemon_ctx *d)
+{
+    char path[4096];
+    snprintf(path, sizeof(path), "%s/bus.bootstrap", d->cfg.mcsqueal.state_dir);
+    for (int i = 0; i < FIND_BUS_TIMEOUT_S * 10 && !d->stop; i++) {
+        FILE *f = fopen(path, "r");
+        if (f != NULL) {
+            bool ok = fgets(d->bootstrap, sizeof(d->bootstrap), f) != NULL;
+            fclose(f);
+            d->bootstrap[strcspn(d->bootstrap, "\r\n")] = '\0';
+            if (ok && d->bootstrap[0] != '\0') {
+                log_info("embedded bus at %s (from %s)", d->bootstrap, path);
+                return EXIT_OK;
+            }
+        }
+        if (i == 0)
+            log_info("waiting for the embedded bus's address in %s (written by mcsqueal tail, "
+                     "run or bus with the same state_dir)",
+                     path);
+        usleep(100000);
+    }
+    log_error("no embedded bus address in %s after %d s: start mcsqueal tail, run or bus with "
+              "this state_dir, or set bus.brokers",
+              path, FIND_BUS_TIMEOUT_S);
+    return EXIT_RUNTIME;
+}
+
+int daemon_prepare(daemon_ctx *d, daemon_bus bus)
 {
     if (mkdir_p(d->cfg.mcsqueal.state_dir) != 0) {
         log_error("cannot create state_dir %s: %s", d->cfg.mcsqueal.state_dir, strerror(errno));
         return EXIT_RUNTIME;
     }
     int rc = lock_state_dir(d);
+    if (rc == EXIT_OK)
+        rc = start_metrics(d);
     if (rc != EXIT_OK)
         return rc;
-    if (strcmp(d->cfg.bus.brokers, "embedded") == 0)
-        return start_embedded_bus(d);
-    snprintf(d->bootstrap, sizeof(d->bootstrap), "%s", d->cfg.bus.brokers);
-    return EXIT_OK;
+    if (strcmp(d->cfg.bus.brokers, "embedded") != 0) {
+        snprintf(d->bootstrap, sizeof(d->bootstrap), "%s", d->cfg.bus.brokers);
+        return EXIT_OK;
+    }
+    return bus == DAEMON_BUS_HOST ? start_embedded_bus(d) : find_embedded_bus(d);
 }
 
 static void signal_set(sigset_t *set)
@@ -186,6 +246,9 @@ int daemon_signals_start(daemon_ctx *d, daemon_stop_fn on_stop, void *stop_ctx)
 
 void daemon_finish(daemon_ctx *d)
 {
+    if (d->http != NULL)
+        metrics_http_stop(d->http); /* no scrape may call into what is freed next */
+    d->http = NULL;
     if (d->signal_thread_running) {
         pthread_kill(d->signal_thread, SIG_FINISH);
         pthread_join(d->signal_thread, NULL);
@@ -196,6 +259,8 @@ void daemon_finish(daemon_ctx *d)
             log_warn("embedded bus: %s", err);
         bus_embedded_destroy(d->bus);
     }
+    metrics_registry_destroy(d->reg);
+    d->reg = NULL;
     if (d->lock_fd >= 0)
         close(d->lock_fd);
     if (d->cfg_loaded)

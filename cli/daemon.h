@@ -8,6 +8,9 @@
 #define MCSQ_CLI_DAEMON_H
 
 #include "core/config.h"
+#include "core/metrics.h"
+#include "core/metrics_defs.h"
+#include "core/metrics_http.h"
 #include "invalidator/bus_embedded.h"
 
 #include <pthread.h>
@@ -25,6 +28,9 @@ typedef struct daemon_ctx {
     char bootstrap_file[4096];
     pthread_t signal_thread;
     bool signal_thread_running;
+    metrics_registry *reg;
+    metrics_defs m;
+    metrics_http *http;
     daemon_stop_fn on_stop; /* called once from the signal thread */
     void *stop_ctx;
     volatile int stop;
@@ -36,11 +42,17 @@ typedef struct daemon_ctx {
  * configuration: every error printed). */
 int daemon_load(daemon_ctx *d, const char *command, int argc, char **argv, const char *usage);
 
-/* Creates the state directory, takes its lock (one daemon per directory),
- * and sets up the bus: starts the embedded one (writing its address to
- * <state_dir>/bus.bootstrap) or takes bus.brokers. Returns 0 or an exit
- * code (EXIT_RUNTIME) after logging why. */
-int daemon_prepare(daemon_ctx *d);
+/* How a command reaches an embedded bus (bus.brokers = embedded). */
+typedef enum daemon_bus {
+    DAEMON_BUS_HOST,   /* start it in this process, address to <state_dir>/bus.bootstrap */
+    DAEMON_BUS_FIND,   /* another process hosts it: read <state_dir>/bus.bootstrap */
+} daemon_bus;
+
+/* Creates the state directory, takes its lock (one daemon per directory
+ * and command), sets up the bus (bus.brokers, or the embedded bus as `bus`
+ * says) and the metrics registry and exporter ([metrics] listen). Returns
+ * 0 or an exit code (EXIT_RUNTIME) after logging why. */
+int daemon_prepare(daemon_ctx *d, daemon_bus bus);
 
 /* Blocks the handled signals in this thread (call before creating other
  * threads, so that only the signal thread receives them) and starts the

@@ -12,6 +12,7 @@ struct ack_entry {
     ack_entry *next;
     uint64_t id;
     bool acked;
+    int64_t offset; /* bus offset, -1 when none */
     bool has_resume;
     binlog_resume resume;
 };
@@ -54,6 +55,7 @@ uint64_t ack_tracker_add(ack_tracker *t, const binlog_resume *resume)
         }
     }
     e->id = t->next_id++;
+    e->offset = -1;
     if (t->tail != NULL)
         t->tail->next = e;
     else
@@ -74,15 +76,14 @@ static void advance_to(ack_tracker *t, ack_entry *e)
     t->advanced = true;
 }
 
-void ack_tracker_ack(ack_tracker *t, uint64_t id)
+static bool passes(const ack_tracker *t, const ack_entry *e)
 {
-    ack_entry *e = t->head;
-    while (e != NULL && e->id != id)
-        e = e->next;
-    if (e == NULL)
-        return;
-    e->acked = true;
-    while (t->head != NULL && t->head->acked) {
+    return e->acked && (!t->gated || e->offset < 0 || e->offset < t->gate);
+}
+
+static void advance(ack_tracker *t)
+{
+    while (t->head != NULL && passes(t, t->head)) {
         ack_entry *done = t->head;
         t->head = done->next;
         if (t->head == NULL)
@@ -91,6 +92,30 @@ void ack_tracker_ack(ack_tracker *t, uint64_t id)
         advance_to(t, done);
         entry_free(done);
     }
+}
+
+void ack_tracker_ack_offset(ack_tracker *t, uint64_t id, int64_t offset)
+{
+    ack_entry *e = t->head;
+    while (e != NULL && e->id != id)
+        e = e->next;
+    if (e == NULL)
+        return;
+    e->acked = true;
+    e->offset = offset;
+    advance(t);
+}
+
+void ack_tracker_ack(ack_tracker *t, uint64_t id)
+{
+    ack_tracker_ack_offset(t, id, -1);
+}
+
+void ack_tracker_set_gate(ack_tracker *t, int64_t offset)
+{
+    t->gated = true;
+    t->gate = offset;
+    advance(t);
 }
 
 size_t ack_tracker_pending(const ack_tracker *t)

@@ -23,6 +23,8 @@ typedef struct ack_tracker {
     uint64_t next_id;
     binlog_resume watermark; /* owned copy; file[0] == '\0' until the first advance */
     bool advanced;           /* moved since ack_tracker_take_advance() */
+    bool gated;              /* see ack_tracker_set_gate() */
+    int64_t gate;
 } ack_tracker;
 
 void ack_tracker_init(ack_tracker *t);
@@ -36,6 +38,15 @@ uint64_t ack_tracker_add(ack_tracker *t, const binlog_resume *resume);
 /* Marks message id acknowledged and advances the watermark over the
  * acknowledged prefix. Unknown ids are ignored. */
 void ack_tracker_ack(ack_tracker *t, uint64_t id);
+
+/* Like ack_tracker_ack(), recording the message's bus offset (for gating). */
+void ack_tracker_ack_offset(ack_tracker *t, uint64_t id, int64_t offset);
+
+/* Holds the watermark behind a consumer: from now on a message passes only
+ * once acknowledged AND its bus offset is below `offset`; batches that sent
+ * no message pass as soon as everything before them did. Call again as the
+ * consumer advances. */
+void ack_tracker_set_gate(ack_tracker *t, int64_t offset);
 
 /* Number of registered messages not yet behind the watermark. */
 size_t ack_tracker_pending(const ack_tracker *t);

@@ -28,9 +28,9 @@ static void on_message(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opaq
     p->inflight--;
     uint64_t token = (uint64_t)(uintptr_t)msg->_private;
     if (msg->err == RD_KAFKA_RESP_ERR_NO_ERROR)
-        p->on_delivery(p->ctx, token, 0, NULL);
+        p->on_delivery(p->ctx, token, 0, msg->offset, NULL);
     else
-        p->on_delivery(p->ctx, token, MCSQ_ERR_CONNECT, rd_kafka_err2str(msg->err));
+        p->on_delivery(p->ctx, token, MCSQ_ERR_CONNECT, -1, rd_kafka_err2str(msg->err));
 }
 
 static void on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)

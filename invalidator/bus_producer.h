@@ -14,9 +14,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* A delivery report: err 0 = acknowledged by the bus; otherwise a
- * permanent failure (errstr says why). */
-typedef void (*bus_delivery_fn)(void *ctx, uint64_t token, int err, const char *errstr);
+/* A delivery report: err 0 = acknowledged by the bus at `offset`;
+ * otherwise a permanent failure (errstr says why). */
+typedef void (*bus_delivery_fn)(void *ctx, uint64_t token, int err, int64_t offset,
+                                const char *errstr);
 
 typedef struct bus_producer bus_producer;
 

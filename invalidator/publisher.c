@@ -31,7 +31,7 @@ static void fail(publisher *p, int rc, const char *msg)
     log_error("bus: %s", msg);
 }
 
-static void on_delivery(void *ctx, uint64_t token, int err, const char *errstr)
+static void on_delivery(void *ctx, uint64_t token, int err, int64_t offset, const char *errstr)
 {
     publisher *p = ctx;
     atomic_fetch_sub(&p->stats.inflight, 1);
@@ -39,7 +39,7 @@ static void on_delivery(void *ctx, uint64_t token, int err, const char *errstr)
     if (err == MCSQ_OK) {
         atomic_fetch_add(&p->stats.messages_acked, 1);
         metrics_counter_inc(p->metrics.acked);
-        ack_tracker_ack(&p->acks, token);
+        ack_tracker_ack_offset(&p->acks, token, offset);
         return;
     }
     atomic_fetch_add(&p->stats.messages_failed, 1);
@@ -104,10 +104,19 @@ static uint64_t file_index(const char *file)
     return dot ? strtoull(dot + 1, NULL, 10) : 0;
 }
 
+void publisher_set_gate(publisher *p, int64_t (*gate)(void *ctx), void *ctx)
+{
+    p->gate = gate;
+    p->gate_ctx = ctx;
+    ack_tracker_set_gate(&p->acks, gate(ctx));
+}
+
 /* Writes the checkpoint when the watermark moved and it is time (or force). */
 static void checkpoint(publisher *p, bool force)
 {
     const binlog_resume *pos;
+    if (p->gate != NULL)
+        ack_tracker_set_gate(&p->acks, p->gate(p->gate_ctx));
     if (ack_tracker_take_advance(&p->acks, &pos))
         p->dirty = true;
     int64_t now = now_us();

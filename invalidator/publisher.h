@@ -50,6 +50,8 @@ typedef struct publisher {
     publisher_stats stats;
     publisher_metrics metrics;
     const volatile int *stop; /* (ref) set on shutdown */
+    int64_t (*gate)(void *ctx); /* see publisher_set_gate() */
+    void *gate_ctx;
     int64_t last_checkpoint_us;
     bool dirty; /* the watermark moved since the last checkpoint */
     int failed; /* a permanent delivery failure or checkpoint error */
@@ -66,6 +68,11 @@ int publisher_init(publisher *p, const mcsq_config *cfg, txn_queue *queue, const
 /* Seconds since the last checkpoint was written (for a callback gauge;
  * safe from any thread); -1 before the first. */
 double publisher_checkpoint_age(void *ctx);
+
+/* Holds the checkpoint behind a consumer of the same bus (mcsqueal run with
+ * the embedded bus, whose messages die with the process): gate(ctx) returns
+ * the offset below which that consumer has processed every message. */
+void publisher_set_gate(publisher *p, int64_t (*gate)(void *ctx), void *ctx);
 
 /* Runs until the queue is closed and drained (the reader stopped), then
  * flushes: the open batch, the producer (up to flush_timeout_ms) and the

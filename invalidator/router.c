@@ -1,0 +1,421 @@
+/*
+ * Router (see router.h): bus_consumer -> bus_message -> mc_pool per pool,
+ * failures -> spool per (pool, server), replay when a server answers again.
+ */
+#include "invalidator/router.h"
+#include "core/errstr.h"
+#include "core/log.h"
+#include "core/strbuf.h"
+#include "invalidator/bus_consumer.h"
+#include "invalidator/bus_message.h"
+#include "invalidator/mc_pool.h"
+#include "invalidator/spool.h"
+#include "mcsqueal/error.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define POLL_MS 100
+#define REPLAY_EVERY_US 500000
+#define REPLAY_CHUNK 4096
+#define PROBE_EVERY_US 1000000
+
+typedef struct router_pool {
+    const mcsq_pool_config *cfg; /* (ref) */
+    mc_pool *mc;
+    spool **spools; /* per server, opened when first needed */
+    size_t nservers;
+    metrics_series *confirmed;
+    metrics_series *spooled;
+    metrics_series *invalid;
+    int64_t last_probe_us;
+} router_pool;
+
+struct router {
+    const mcsq_config *cfg; /* (ref) */
+    bus_consumer *consumer;
+    bus_message msg;
+    router_pool *pools;
+    size_t npools;
+    uint8_t *outcome; /* per key of the current batch */
+    uint32_t *server;
+    mcsq_key *scratch; /* keys of one server, to spool or replay */
+    size_t cap;
+    int deadletter_fd;
+    metrics_series *consumed;
+    metrics_series *poison;
+    metrics_series *gaps;
+    metrics_series *spool_keys;
+    metrics_series *inv_lag;
+    metrics_series *pipe_lag;
+    int64_t last_replay_us;
+    _Atomic int64_t done_offset;
+    uint64_t spool_depth; /* sum over spools, for the gauge */
+};
+
+static int64_t now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static void on_gap(void *ctx, int32_t partition, int64_t from, int64_t to)
+{
+    router *r = ctx;
+    metrics_counter_add(r->gaps, (uint64_t)(to - from));
+    log_error("bus: partition %d jumped from offset %lld to %lld: %lld messages are gone from "
+              "the bus (retention) and their invalidations are LOST; flush the cluster's "
+              "caches if that matters",
+              partition, (long long)from, (long long)to, (long long)(to - from));
+}
+
+static int reserve(router *r, size_t n)
+{
+    if (n <= r->cap)
+        return MCSQ_OK;
+    size_t cap = r->cap ? r->cap : 1024;
+    while (cap < n)
+        cap *= 2;
+    uint8_t *o = realloc(r->outcome, cap);
+    if (o != NULL)
+        r->outcome = o;
+    uint32_t *s = realloc(r->server, cap * sizeof(*s));
+    if (s != NULL)
+        r->server = s;
+    mcsq_key *k = realloc(r->scratch, cap * sizeof(*k));
+    if (k != NULL)
+        r->scratch = k;
+    if (o == NULL || s == NULL || k == NULL)
+        return MCSQ_ERR_NOMEM;
+    r->cap = cap;
+    return MCSQ_OK;
+}
+
+/* ---- pools ---- */
+
+static int pool_init(router *r, router_pool *p, const mcsq_pool_config *cfg, metrics_defs *defs,
+                     char *errstr, size_t errstr_size)
+{
+    mc_pool_options opts;
+    mc_pool_options_init(&opts);
+    p->cfg = cfg;
+    int rc = mc_pool_new(&p->mc, cfg, &opts, errstr, errstr_size);
+    if (rc != MCSQ_OK)
+        return rc;
+    p->nservers = mc_pool_server_count(p->mc);
+    p->spools = calloc(p->nservers, sizeof(*p->spools));
+    if (p->spools == NULL)
+        return errstr_set(errstr, errstr_size, MCSQ_ERR_NOMEM, "out of memory");
+    if (defs != NULL) {
+        p->confirmed = metrics_series_get2(defs->deletes_total, cfg->name, "confirmed");
+        p->spooled = metrics_series_get2(defs->deletes_total, cfg->name, "spooled");
+        p->invalid = metrics_series_get2(defs->deletes_total, cfg->name, "invalid");
+    }
+    (void)r;
+    return MCSQ_OK;
+}
+
+static spool *pool_spool(router *r, router_pool *p, size_t server, char *errstr,
+                         size_t errstr_size)
+{
+    if (p->spools[server] != NULL)
+        return p->spools[server];
+    mc_pool_server_info info;
+    mc_pool_server_info_get(p->mc, server, &info);
+    if (spool_open(&p->spools[server], r->cfg->mcsqueal.state_dir, p->cfg->name, info.name, NULL,
+                   errstr, errstr_size) != MCSQ_OK)
+        return NULL;
+    r->spool_depth += spool_depth(p->spools[server]);
+    return p->spools[server];
+}
+
+static void update_spool_gauge(router *r)
+{
+    metrics_gauge_set(r->spool_keys, (double)r->spool_depth);
+}
+
+/* Spools the keys of batch [keys, n) that failed on server s. */
+static int spool_failed(router *r, router_pool *p, const mcsq_key *keys, size_t n, size_t s,
+                        char *errstr, size_t errstr_size)
+{
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (r->outcome[i] == MC_POOL_FAILED && r->server[i] == s)
+            r->scratch[m++] = keys[i];
+    }
+    if (m == 0)
+        return MCSQ_OK;
+    spool *sp = pool_spool(r, p, s, errstr, errstr_size);
+    if (sp == NULL || spool_append(sp, r->scratch, m, errstr, errstr_size) != MCSQ_OK)
+        return MCSQ_ERR_IO;
+    r->spool_depth += m;
+    metrics_counter_add(p->spooled, m);
+    return MCSQ_OK;
+}
+
+/* Deletes keys in pool p; what is not confirmed is spooled. Returns 0, or
+ * MCSQ_ERR_IO when the spool cannot take them (the message is not done). */
+static int pool_delete(router *r, router_pool *p, const mcsq_key *keys, size_t n, char *errstr,
+                       size_t errstr_size)
+{
+    mc_pool_results res = {r->outcome, r->server, 0, 0, 0};
+    mc_pool_delete_batch(p->mc, keys, n, &res);
+    metrics_counter_add(p->confirmed, res.confirmed);
+    metrics_counter_add(p->invalid, res.invalid);
+    for (size_t s = 0; res.failed > 0 && s < p->nservers; s++) {
+        int rc = spool_failed(r, p, keys, n, s, errstr, errstr_size);
+        if (rc != MCSQ_OK)
+            return rc;
+    }
+    return MCSQ_OK;
+}
+
+/* ---- dead letters ---- */
+
+static void deadletter(router *r, const bus_record *rec, const char *why)
+{
+    static log_ratelimit limit = LOG_RATELIMIT_INIT(10, 5);
+    strbuf sb;
+    strbuf_init(&sb);
+    strbuf_lit(&sb, "{\"partition\":");
+    strbuf_append_i64(&sb, rec->partition);
+    strbuf_lit(&sb, ",\"offset\":");
+    strbuf_append_i64(&sb, rec->offset);
+    strbuf_lit(&sb, ",\"error\":");
+    strbuf_append_json_text(&sb, why, strlen(why));
+    strbuf_lit(&sb, ",\"payload\":");
+    strbuf_append_json_text(&sb, rec->payload ? rec->payload : "", rec->len);
+    strbuf_lit(&sb, "}\n");
+    int ok = !sb.nomem && write(r->deadletter_fd, sb.buf, sb.len) == (ssize_t)sb.len &&
+             fsync(r->deadletter_fd) == 0;
+    strbuf_deinit(&sb);
+    metrics_counter_inc(r->poison);
+    log_ratelimited(&limit, LOG_LEVEL_ERROR,
+                    "bus: poison message at partition %d offset %lld: %s (%s)", rec->partition,
+                    (long long)rec->offset, why,
+                    ok ? "kept in the dead-letter file" : "and the dead-letter file failed");
+}
+
+/* ---- messages ---- */
+
+static void observe_lag(router *r, int64_t now)
+{
+    for (size_t i = 0; i < r->msg.ntxns; i++) {
+        const bus_txn *t = &r->msg.txns[i];
+        if (t->read_us > 0)
+            metrics_histogram_observe(r->pipe_lag, (double)(now - t->read_us) / 1e6);
+        /* only exact commit times (microseconds from @probe or a MySQL 8 GTID) */
+        if (t->commit_us > 0 && t->commit_us % 1000000 != 0)
+            metrics_histogram_observe(r->inv_lag, (double)(now - t->commit_us) / 1e6);
+    }
+}
+
+static int handle(router *r, bus_record *rec, char *errstr, size_t errstr_size)
+{
+    char why[256];
+    metrics_counter_inc(r->consumed);
+    if (bus_message_parse(&r->msg, rec->payload, rec->len, why, sizeof(why)) != MCSQ_OK) {
+        deadletter(r, rec, why);
+        return MCSQ_OK;
+    }
+    if (reserve(r, r->msg.nkeys) != MCSQ_OK)
+        return errstr_set(errstr, errstr_size, MCSQ_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; i < r->npools; i++) {
+        int rc = pool_delete(r, &r->pools[i], r->msg.keys, r->msg.nkeys, errstr, errstr_size);
+        if (rc != MCSQ_OK)
+            return rc;
+    }
+    update_spool_gauge(r);
+    observe_lag(r, now_us());
+    return MCSQ_OK;
+}
+
+/* ---- replay ---- */
+
+/* Replays one chunk of server s's spool; returns whether it made progress. */
+static bool replay_chunk(router *r, router_pool *p, size_t s)
+{
+    char err[512];
+    spool *sp = p->spools[s];
+    size_t n = 0;
+    if (reserve(r, REPLAY_CHUNK) != MCSQ_OK ||
+        spool_replay_next(sp, r->scratch, REPLAY_CHUNK, &n, err, sizeof(err)) != MCSQ_OK ||
+        n == 0)
+        return false;
+    mc_pool_results res = {r->outcome, r->server, 0, 0, 0};
+    mc_pool_delete_batch(p->mc, r->scratch, n, &res);
+    if (res.failed > 0) {
+        spool_replay_rewind(sp); /* the server failed again: later */
+        return false;
+    }
+    if (spool_replay_commit(sp, err, sizeof(err)) != MCSQ_OK) {
+        log_error("spool %s: %s", spool_path(sp), err);
+        return false;
+    }
+    r->spool_depth -= n < r->spool_depth ? n : r->spool_depth;
+    metrics_counter_add(p->confirmed, res.confirmed);
+    return true;
+}
+
+static void replay_pool(router *r, router_pool *p, int64_t now)
+{
+    bool probe = now - p->last_probe_us >= PROBE_EVERY_US;
+    if (probe)
+        p->last_probe_us = now;
+    for (size_t s = 0; s < p->nservers; s++) {
+        if (p->spools[s] == NULL || spool_depth(p->spools[s]) == 0)
+            continue;
+        mc_pool_server_info info;
+        mc_pool_server_info_get(p->mc, s, &info);
+        if (info.down && !(probe && mc_pool_probe(p->mc, s)))
+            continue;
+        for (int chunks = 0; chunks < 16 && replay_chunk(r, p, s); chunks++)
+            ;
+    }
+}
+
+static void replay(router *r)
+{
+    int64_t now = now_us();
+    if (r->spool_depth == 0 || now - r->last_replay_us < REPLAY_EVERY_US)
+        return;
+    r->last_replay_us = now;
+    for (size_t i = 0; i < r->npools; i++)
+        replay_pool(r, &r->pools[i], now);
+    update_spool_gauge(r);
+}
+
+/* Opens the spools left by an earlier run, so their keys are replayed. */
+static int open_existing_spools(router *r, char *errstr, size_t errstr_size)
+{
+    for (size_t i = 0; i < r->npools; i++) {
+        router_pool *p = &r->pools[i];
+        for (size_t s = 0; s < p->nservers; s++) {
+            if (pool_spool(r, p, s, errstr, errstr_size) == NULL)
+                return MCSQ_ERR_IO;
+        }
+    }
+    if (r->spool_depth > 0)
+        log_info("spool: %llu deletes waiting from an earlier run",
+                 (unsigned long long)r->spool_depth);
+    update_spool_gauge(r);
+    return MCSQ_OK;
+}
+
+/* ---- lifecycle ---- */
+
+static int open_deadletter(router *r, char *errstr, size_t errstr_size)
+{
+    char path[4096];
+    snprintf(path, sizeof(path), "%s/deadletter.jsonl", r->cfg->mcsqueal.state_dir);
+    r->deadletter_fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (r->deadletter_fd < 0)
+        return errstr_set(errstr, errstr_size, MCSQ_ERR_IO, "%s: %s", path, strerror(errno));
+    return MCSQ_OK;
+}
+
+static void router_metrics(router *r, metrics_defs *defs)
+{
+    if (defs == NULL)
+        return;
+    const char *cluster = r->cfg->router.cluster;
+    r->consumed = metrics_series_get1(defs->bus_messages_total, "consumed");
+    r->poison = metrics_series_get1(defs->bus_messages_total, "poison");
+    r->gaps = metrics_series_get1(defs->bus_messages_total, "lost");
+    r->spool_keys = metrics_series_get0(defs->spool_keys);
+    r->inv_lag = metrics_series_get1(defs->invalidation_lag_seconds, cluster);
+    r->pipe_lag = metrics_series_get1(defs->pipeline_latency_seconds, cluster);
+}
+
+int router_new(router **out, const mcsq_config *cfg, const char *bootstrap, metrics_defs *defs,
+               char *errstr, size_t errstr_size)
+{
+    router *r = calloc(1, sizeof(*r));
+    if (r == NULL)
+        return errstr_set(errstr, errstr_size, MCSQ_ERR_NOMEM, "out of memory");
+    r->cfg = cfg;
+    r->deadletter_fd = -1;
+    atomic_store(&r->done_offset, -1);
+    bus_message_init(&r->msg, NULL);
+    router_metrics(r, defs);
+    r->pools = calloc(cfg->npools ? cfg->npools : 1, sizeof(*r->pools));
+    int rc = r->pools ? MCSQ_OK : MCSQ_ERR_NOMEM;
+    for (size_t i = 0; rc == MCSQ_OK && i < cfg->npools; i++, r->npools++)
+        rc = pool_init(r, &r->pools[i], &cfg->pools[i], defs, errstr, errstr_size);
+    if (rc == MCSQ_OK)
+        rc = open_deadletter(r, errstr, errstr_size);
+    if (rc == MCSQ_OK)
+        rc = open_existing_spools(r, errstr, errstr_size);
+    char group[512];
+    if (rc == MCSQ_OK && mcsq_config_consumer_group(cfg, group, sizeof(group)) != MCSQ_OK)
+        rc = errstr_set(errstr, errstr_size, MCSQ_ERR_CONFIG, "consumer group name too long");
+    if (rc == MCSQ_OK)
+        rc = bus_consumer_new(&r->consumer, cfg, bootstrap, group, on_gap, r, errstr,
+                              errstr_size);
+    if (rc != MCSQ_OK) {
+        router_destroy(r);
+        return rc;
+    }
+    log_info("router: cluster %s, group %s, %zu pool(s)", cfg->router.cluster, group,
+             r->npools);
+    *out = r;
+    return MCSQ_OK;
+}
+
+int router_run(router *r, const volatile int *stop, char *errstr, size_t errstr_size)
+{
+    int rc = MCSQ_OK;
+    while (!*stop && rc == MCSQ_OK) {
+        bus_record rec;
+        rc = bus_consumer_poll(r->consumer, &rec, POLL_MS, errstr, errstr_size);
+        if (rc == MCSQ_ERR_AGAIN) {
+            rc = MCSQ_OK;
+        } else if (rc == MCSQ_OK) {
+            rc = handle(r, &rec, errstr, errstr_size);
+            if (rc == MCSQ_OK && rec.partition == 0)
+                atomic_store(&r->done_offset, rec.offset + 1);
+            if (rc == MCSQ_OK)
+                bus_consumer_done(r->consumer, &rec);
+            else
+                bus_consumer_release(r->consumer, &rec); /* not done: read again later */
+        }
+        replay(r);
+    }
+    if (bus_consumer_commit(r->consumer) != MCSQ_OK)
+        log_warn("bus: final offset commit failed; the last messages are processed again");
+    return rc;
+}
+
+int64_t router_done_offset(router *r)
+{
+    return atomic_load(&r->done_offset);
+}
+
+void router_destroy(router *r)
+{
+    if (r == NULL)
+        return;
+    bus_consumer_destroy(r->consumer);
+    for (size_t i = 0; i < r->npools; i++) {
+        router_pool *p = &r->pools[i];
+        for (size_t s = 0; p->spools != NULL && s < p->nservers; s++)
+            spool_close(p->spools[s]);
+        free(p->spools);
+        mc_pool_destroy(p->mc);
+    }
+    free(r->pools);
+    bus_message_deinit(&r->msg);
+    free(r->outcome);
+    free(r->server);
+    free(r->scratch);
+    if (r->deadletter_fd >= 0)
+        close(r->deadletter_fd);
+    free(r);
+}
