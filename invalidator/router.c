@@ -56,7 +56,6 @@ struct router {
     metrics_series *pipe_lag;
     int64_t last_replay_us;
     _Atomic int64_t done_offset;
-    uint64_t spool_depth; /* sum over spools, for the gauge */
 };
 
 static int64_t now_us(void)
@@ -100,7 +99,7 @@ static int reserve(router *r, size_t n)
 
 /* ---- pools ---- */
 
-static int pool_init(router *r, router_pool *p, const mcsq_pool_config *cfg, metrics_defs *defs,
+static int pool_init(router_pool *p, const mcsq_pool_config *cfg, metrics_defs *defs,
                      char *errstr, size_t errstr_size)
 {
     mc_pool_options opts;
@@ -118,7 +117,6 @@ static int pool_init(router *r, router_pool *p, const mcsq_pool_config *cfg, met
         p->spooled = metrics_series_get2(defs->deletes_total, cfg->name, "spooled");
         p->invalid = metrics_series_get2(defs->deletes_total, cfg->name, "invalid");
     }
-    (void)r;
     return MCSQ_OK;
 }
 
@@ -132,13 +130,23 @@ static spool *pool_spool(router *r, router_pool *p, size_t server, char *errstr,
     if (spool_open(&p->spools[server], r->cfg->mcsqueal.state_dir, p->cfg->name, info.name, NULL,
                    errstr, errstr_size) != MCSQ_OK)
         return NULL;
-    r->spool_depth += spool_depth(p->spools[server]);
     return p->spools[server];
+}
+
+/* Deletes waiting in every spool (kept by the spools themselves). */
+static uint64_t spool_total(const router *r)
+{
+    uint64_t n = 0;
+    for (size_t i = 0; i < r->npools; i++) {
+        for (size_t s = 0; s < r->pools[i].nservers; s++)
+            n += r->pools[i].spools[s] ? spool_depth(r->pools[i].spools[s]) : 0;
+    }
+    return n;
 }
 
 static void update_spool_gauge(router *r)
 {
-    metrics_gauge_set(r->spool_keys, (double)r->spool_depth);
+    metrics_gauge_set(r->spool_keys, (double)spool_total(r));
 }
 
 /* Spools the keys of batch [keys, n) that failed on server s. */
@@ -153,9 +161,11 @@ static int spool_failed(router *r, router_pool *p, const mcsq_key *keys, size_t 
     if (m == 0)
         return MCSQ_OK;
     spool *sp = pool_spool(r, p, s, errstr, errstr_size);
-    if (sp == NULL || spool_append(sp, r->scratch, m, errstr, errstr_size) != MCSQ_OK)
+    if (sp == NULL)
         return MCSQ_ERR_IO;
-    r->spool_depth += m;
+    int rc = spool_append(sp, r->scratch, m, errstr, errstr_size);
+    if (rc != MCSQ_OK) /* LIMIT (spool full) or IO: the message is not done */
+        return rc;
     metrics_counter_add(p->spooled, m);
     return MCSQ_OK;
 }
@@ -245,9 +255,14 @@ static bool replay_chunk(router *r, router_pool *p, size_t s)
     char err[512];
     spool *sp = p->spools[s];
     size_t n = 0;
-    if (reserve(r, REPLAY_CHUNK) != MCSQ_OK ||
-        spool_replay_next(sp, r->scratch, REPLAY_CHUNK, &n, err, sizeof(err)) != MCSQ_OK ||
-        n == 0)
+    if (reserve(r, REPLAY_CHUNK) != MCSQ_OK)
+        return false;
+    if (spool_replay_next(sp, r->scratch, REPLAY_CHUNK, &n, err, sizeof(err)) != MCSQ_OK) {
+        static log_ratelimit limit = LOG_RATELIMIT_INIT(60, 3);
+        log_ratelimited(&limit, LOG_LEVEL_ERROR, "spool %s: %s", spool_path(sp), err);
+        return false;
+    }
+    if (n == 0)
         return false;
     mc_pool_results res = {r->outcome, r->server, 0, 0, 0};
     mc_pool_delete_batch(p->mc, r->scratch, n, &res);
@@ -259,7 +274,6 @@ static bool replay_chunk(router *r, router_pool *p, size_t s)
         log_error("spool %s: %s", spool_path(sp), err);
         return false;
     }
-    r->spool_depth -= n < r->spool_depth ? n : r->spool_depth;
     metrics_counter_add(p->confirmed, res.confirmed);
     return true;
 }
@@ -284,7 +298,7 @@ static void replay_pool(router *r, router_pool *p, int64_t now)
 static void replay(router *r)
 {
     int64_t now = now_us();
-    if (r->spool_depth == 0 || now - r->last_replay_us < REPLAY_EVERY_US)
+    if (now - r->last_replay_us < REPLAY_EVERY_US || spool_total(r) == 0)
         return;
     r->last_replay_us = now;
     for (size_t i = 0; i < r->npools; i++)
@@ -302,9 +316,9 @@ static int open_existing_spools(router *r, char *errstr, size_t errstr_size)
                 return MCSQ_ERR_IO;
         }
     }
-    if (r->spool_depth > 0)
-        log_info("spool: %llu deletes waiting from an earlier run",
-                 (unsigned long long)r->spool_depth);
+    uint64_t waiting = spool_total(r);
+    if (waiting > 0)
+        log_info("spool: %llu deletes waiting from an earlier run", (unsigned long long)waiting);
     update_spool_gauge(r);
     return MCSQ_OK;
 }
@@ -348,7 +362,7 @@ int router_new(router **out, const mcsq_config *cfg, const char *bootstrap, metr
     r->pools = calloc(cfg->npools ? cfg->npools : 1, sizeof(*r->pools));
     int rc = r->pools ? MCSQ_OK : MCSQ_ERR_NOMEM;
     for (size_t i = 0; rc == MCSQ_OK && i < cfg->npools; i++, r->npools++)
-        rc = pool_init(r, &r->pools[i], &cfg->pools[i], defs, errstr, errstr_size);
+        rc = pool_init(&r->pools[i], &cfg->pools[i], defs, errstr, errstr_size);
     if (rc == MCSQ_OK)
         rc = open_deadletter(r, errstr, errstr_size);
     if (rc == MCSQ_OK)
