@@ -276,10 +276,15 @@ static void test_size_values(void **state)
         {"1024", 1024}};
     char text[128];
     for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
-        snprintf(text, sizeof(text), "[bus]\nbatch_max_bytes = %s\n", good[i].text);
+        snprintf(text, sizeof(text), "[bus]\nbatch_max_bytes = %s\nbrokers = 127.0.0.1:9092\n",
+                 good[i].text);
         load_ok(fx, text);
         assert_int_equal(fx->cfg.bus.batch_max_bytes, good[i].bytes);
     }
+    /* the embedded bus holds 5 MiB per partition: its messages stay far below */
+    load_ok(fx, "[bus]\nbatch_max_bytes = 2560k\n");
+    load_fails(fx, "[bus]\nbatch_max_bytes = 2561k\n", 2,
+               "more than the embedded bus can hold safely");
     load_fails(fx, "[bus]\nbatch_max_bytes = 1G\n", 2,
                "[bus] batch_max_bytes: 1G is out of range (1k..1000000000)");
     load_fails(fx, "[bus]\nbatch_max_bytes = 1023\n", 2, "1023 is out of range");
