@@ -14,7 +14,7 @@
 static const cli_command commands[] = {
     {"scan", "decode binlog files offline; one JSON line per committed transaction", cmd_scan},
     {"check-config", "validate a configuration file and print every error", cmd_check_config},
-    {"tail", "tailer daemon: binlog -> bus, checkpointed", cmd_tail},
+    {"tail", "tailer only: binlog -> bus, checkpointed", cmd_tail},
     {"bus", "run the embedded bus standalone; prints and writes its bootstrap address", cmd_bus},
     {NULL, NULL, NULL},
 };
