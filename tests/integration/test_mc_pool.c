@@ -1,0 +1,790 @@
+/*
+ * Integration tests of the pool deleter (invalidator/mc_pool.h) against
+ * real, throwaway memcached servers (support/memcached_server.h).
+ *
+ * Keys are stored by an independent "application" client: libmemcached
+ * configured exactly as docs/memcached.md tells applications to configure it.
+ * What memcached holds is then checked server by server with the text
+ * protocol over a plain socket, never through mc_pool or libmemcached, so
+ * the tests see where keys really landed and whether they are really gone.
+ * Faults are real: SIGSTOP (a partition), killed and restarted servers, a
+ * server that speaks something else.
+ *
+ * MCSQ_TEST_FILTER=<test name> runs one test.
+ */
+#include "memcached_server.h"
+
+#include "core/config.h"
+#include "invalidator/mc_pool.h"
+#include "mcsqueal/error.h"
+
+#include <libmemcached/memcached.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#define EXIT_SKIP 77
+#define NSERVERS 2
+#define TIMEOUT_MS 500 /* the pools' poll and connect timeouts in most tests */
+#define KEY_MAX 300
+#define ERR_MAX 2048
+
+typedef struct fixture {
+    memcached_server *srv[NSERVERS];
+    mcsq_hostport hp[NSERVERS];
+    mcsq_pool_config cfg;
+    mc_pool *pool;
+    memcached_st *app; /* the application's client */
+} fixture;
+
+/* ---- small helpers ---- */
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void sleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+        ;
+}
+
+/* Keys "<stem><i>" for i in [from, from + n): one allocation, freed with keys_free(). */
+static mcsq_key *keys_make(const char *stem, int from, int n)
+{
+    mcsq_key *keys = calloc((size_t)n, sizeof(*keys));
+    char *text = malloc((size_t)n * 64);
+    assert_non_null(keys);
+    assert_non_null(text);
+    for (int i = 0; i < n; i++) {
+        char *k = text + (size_t)i * 64;
+        int len = snprintf(k, 64, "%s%d", stem, from + i);
+        keys[i] = (mcsq_key){.data = k, .len = (uint32_t)len};
+    }
+    return keys;
+}
+
+static void keys_free(mcsq_key *keys)
+{
+    if (keys != NULL)
+        free((void *)keys[0].data);
+    free(keys);
+}
+
+/* key as a C string, in buf. */
+static const char *key_str(const mcsq_key *k, char *buf)
+{
+    snprintf(buf, KEY_MAX, "%.*s", (int)k->len, k->data);
+    return buf;
+}
+
+/* ---- the application's client, configured as docs/memcached.md says ---- */
+
+static memcached_st *app_client(const mcsq_pool_config *cfg, bool hash_with_prefix)
+{
+    memcached_st *mc = memcached_create(NULL);
+    assert_non_null(mc);
+    assert_int_equal(memcached_behavior_set(mc, MEMCACHED_BEHAVIOR_KETAMA_WEIGHTED, 1),
+                     MEMCACHED_SUCCESS);
+    for (size_t i = 0; i < cfg->servers.n; i++)
+        assert_int_equal(
+            memcached_server_add(mc, cfg->servers.v[i].host, (in_port_t)cfg->servers.v[i].port),
+            MEMCACHED_SUCCESS);
+    if (cfg->prefix != NULL && cfg->prefix[0] != '\0')
+        assert_int_equal(memcached_callback_set(mc, MEMCACHED_CALLBACK_PREFIX_KEY, cfg->prefix),
+                         MEMCACHED_SUCCESS);
+    if (hash_with_prefix)
+        assert_int_equal(memcached_behavior_set(mc, MEMCACHED_BEHAVIOR_HASH_WITH_PREFIX_KEY, 1),
+                         MEMCACHED_SUCCESS);
+    (void)memcached_behavior_set(mc, MEMCACHED_BEHAVIOR_POLL_TIMEOUT, 5000);
+    return mc;
+}
+
+static void app_set(memcached_st *mc, const mcsq_key *k)
+{
+    memcached_return_t rc = memcached_set(mc, k->data, k->len, "v", 1, 0, 0);
+    if (rc != MEMCACHED_SUCCESS)
+        fail_msg("app set %.*s: %s", (int)k->len, k->data, memcached_last_error_message(mc));
+}
+
+static void app_set_all(memcached_st *mc, const mcsq_key *keys, int n)
+{
+    for (int i = 0; i < n; i++)
+        app_set(mc, &keys[i]);
+}
+
+/* ---- what the servers hold, over the text protocol ---- */
+
+static int has(const memcached_server *srv, const char *key)
+{
+    int r = memcached_server_has(srv, key);
+    assert_int_not_equal(r, -1);
+    return r;
+}
+
+/* curr_items of a server, from `stats`. */
+static long curr_items(const memcached_server *srv)
+{
+    static char buf[16384];
+    assert_int_equal(memcached_server_command(srv, "stats", "END", buf, sizeof(buf)), 0);
+    const char *p = strstr(buf, "STAT curr_items ");
+    assert_non_null(p);
+    return strtol(p + strlen("STAT curr_items "), NULL, 10);
+}
+
+static void text_set(const memcached_server *srv, const char *key)
+{
+    char line[KEY_MAX + 32], buf[256];
+    snprintf(line, sizeof(line), "set %s 0 0 1\r\nv", key);
+    assert_int_equal(memcached_server_command(srv, line, NULL, buf, sizeof(buf)), 0);
+    assert_string_equal(buf, "STORED\r\n");
+}
+
+/* ---- pools ---- */
+
+static void cfg_init(mcsq_pool_config *cfg, mcsq_hostport *hp, size_t n, const char *prefix)
+{
+    memset(cfg, 0, sizeof(*cfg));
+    cfg->name = "main";
+    cfg->servers.v = hp;
+    cfg->servers.n = n;
+    cfg->role = MCSQ_POOL_CLUSTER;
+    cfg->prefix = (char *)prefix;
+}
+
+static mc_pool *pool_new(const mcsq_pool_config *cfg, int timeout_ms, bool hash_with_prefix)
+{
+    mc_pool_options opts;
+    mc_pool_options_init(&opts);
+    opts.connect_timeout_ms = timeout_ms;
+    opts.poll_timeout_ms = timeout_ms;
+    opts.hash_with_prefix = hash_with_prefix;
+    char err[ERR_MAX];
+    mc_pool *pool = NULL;
+    if (mc_pool_new(&pool, cfg, &opts, err, sizeof(err)) != 0)
+        fail_msg("mc_pool_new: %s", err);
+    return pool;
+}
+
+typedef struct batch {
+    uint8_t *outcome;
+    uint32_t *server;
+    mc_pool_results res;
+    int rc;
+    int64_t ms; /* how long delete_batch took */
+} batch;
+
+static batch *batch_run(mc_pool *pool, const mcsq_key *keys, size_t n, bool servers)
+{
+    batch *b = calloc(1, sizeof(*b));
+    assert_non_null(b);
+    b->outcome = malloc(n + 1);
+    b->server = servers ? malloc((n + 1) * sizeof(uint32_t)) : NULL;
+    b->res.outcome = b->outcome;
+    b->res.server = b->server;
+    int64_t t0 = now_ms();
+    b->rc = mc_pool_delete_batch(pool, keys, n, &b->res);
+    b->ms = now_ms() - t0;
+    assert_int_equal(b->res.confirmed + b->res.failed + b->res.invalid, n);
+    return b;
+}
+
+static void batch_free(batch *b)
+{
+    free(b->outcome);
+    free(b->server);
+    free(b);
+}
+
+/* ---- fixture: two servers, a pool on them, the application's client ---- */
+
+static int fixture_setup(void **state)
+{
+    fixture *fx = calloc(1, sizeof(*fx));
+    char err[ERR_MAX];
+    assert_non_null(fx);
+    for (int i = 0; i < NSERVERS; i++) {
+        if (memcached_server_start(&fx->srv[i], 0, 64, err, sizeof(err)) != 0)
+            fail_msg("%s", err);
+        fx->hp[i] = (mcsq_hostport){.host = "127.0.0.1", .port = fx->srv[i]->port};
+    }
+    cfg_init(&fx->cfg, fx->hp, NSERVERS, "");
+    fx->pool = pool_new(&fx->cfg, TIMEOUT_MS, false);
+    fx->app = app_client(&fx->cfg, false);
+    *state = fx;
+    return 0;
+}
+
+static int fixture_teardown(void **state)
+{
+    fixture *fx = *state;
+    mc_pool_destroy(fx->pool);
+    memcached_free(fx->app);
+    for (int i = 0; i < NSERVERS; i++)
+        memcached_server_stop(fx->srv[i]);
+    free(fx);
+    return 0;
+}
+
+/* Each key of keys is stored on exactly its owner, as the app put it. */
+static void assert_placed(const fixture *fx, const mcsq_key *keys, int n, const char *prefix)
+{
+    char key[KEY_MAX], full[KEY_MAX + 8];
+    for (int i = 0; i < n; i++) {
+        uint32_t owner = mc_pool_server_of(fx->pool, keys[i].data, keys[i].len);
+        assert_true(owner < NSERVERS);
+        snprintf(full, sizeof(full), "%s%s", prefix, key_str(&keys[i], key));
+        assert_int_equal(has(fx->srv[owner], full), 1);
+        assert_int_equal(has(fx->srv[1 - owner], full), 0);
+    }
+}
+
+/* ---- tests ---- */
+
+/* Keys land where the application put them; deleted keys are gone from
+ * their server, keys not in the batch stay, misses are confirmed too. */
+static void test_deletes_where_the_app_stored(void **state)
+{
+    fixture *fx = *state;
+    enum { N = 600, DEL = 400, MISS = 100 };
+    mcsq_key *keys = keys_make("user:", 0, N), *batch_keys = calloc(DEL + MISS, sizeof(mcsq_key));
+    mcsq_key *missing = keys_make("missing:", 0, MISS);
+    app_set_all(fx->app, keys, N);
+    assert_placed(fx, keys, N, "");
+    assert_true(curr_items(fx->srv[0]) > N / 4 && curr_items(fx->srv[1]) > N / 4);
+
+    memcpy(batch_keys, keys, DEL * sizeof(mcsq_key));
+    memcpy(batch_keys + DEL, missing, MISS * sizeof(mcsq_key));
+    batch *b = batch_run(fx->pool, batch_keys, DEL + MISS, true);
+    assert_int_equal(b->rc, MCSQ_OK);
+    assert_int_equal(b->res.confirmed, DEL + MISS);
+    char key[KEY_MAX];
+    for (int i = 0; i < DEL + MISS; i++) {
+        assert_int_equal(b->outcome[i], MC_POOL_CONFIRMED);
+        assert_int_equal(b->server[i],
+                         mc_pool_server_of(fx->pool, batch_keys[i].data, batch_keys[i].len));
+    }
+    for (int i = 0; i < N; i++) {
+        uint32_t owner = mc_pool_server_of(fx->pool, keys[i].data, keys[i].len);
+        assert_int_equal(has(fx->srv[owner], key_str(&keys[i], key)), i < DEL ? 0 : 1);
+    }
+    mc_pool_server_info info;
+    mc_pool_server_info_get(fx->pool, 0, &info);
+    assert_false(info.down);
+    assert_int_equal(info.batch_keys, info.batch_confirmed);
+    assert_true(info.batch_keys > 0);
+    batch_free(b);
+    free(batch_keys);
+    keys_free(keys);
+    keys_free(missing);
+}
+
+/* ---- placement without servers: three made-up ports ---- */
+
+enum { PLACE_N = 20000 };
+static mcsq_hostport place_hp[3] = {
+    {"127.0.0.1", 11211}, {"127.0.0.1", 11300}, {"127.0.0.1", 11301}};
+
+/* A client for place_hp: `first` is set before the servers are added (may
+ * be -1), then KETAMA_WEIGHTED unless `weighted` is false, then `after`
+ * (may be -1) with `after_value`. */
+static memcached_st *place_client(int first, bool weighted, int after, uint64_t after_value)
+{
+    memcached_st *mc = memcached_create(NULL);
+    assert_non_null(mc);
+    if (first >= 0)
+        assert_int_equal(memcached_behavior_set(mc, (memcached_behavior_t)first,
+                                                MEMCACHED_DISTRIBUTION_CONSISTENT_KETAMA),
+                         MEMCACHED_SUCCESS);
+    if (weighted)
+        assert_int_equal(memcached_behavior_set(mc, MEMCACHED_BEHAVIOR_KETAMA_WEIGHTED, 1),
+                         MEMCACHED_SUCCESS);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(memcached_server_add(mc, place_hp[i].host, (in_port_t)place_hp[i].port),
+                         MEMCACHED_SUCCESS);
+    if (after >= 0)
+        assert_int_equal(memcached_behavior_set(mc, (memcached_behavior_t)after, after_value),
+                         MEMCACHED_SUCCESS);
+    return mc;
+}
+
+/* How many of PLACE_N keys mc puts on another host:port than the pool
+ * (host names differing only in spelling count as different). */
+static int place_differ(const mc_pool *pool, memcached_st *mc, const mcsq_key *keys)
+{
+    int differ = 0;
+    for (int i = 0; i < PLACE_N; i++) {
+        memcached_return_t rc;
+        const memcached_instance_st *inst =
+            memcached_server_by_key(mc, keys[i].data, keys[i].len, &rc);
+        assert_non_null(inst);
+        const mcsq_hostport *hp = &place_hp[mc_pool_server_of(pool, keys[i].data, keys[i].len)];
+        differ += memcached_server_port(inst) != hp->port ||
+                  strcmp(memcached_server_name(inst), hp->host) != 0;
+    }
+    return differ;
+}
+
+/* mc_pool_server_of() is libmemcached's own placement for the documented
+ * behaviours, whatever the order of the servers, with weight 0 or 1. */
+static void test_distribution_matches_libmemcached(void **state)
+{
+    (void)state;
+    mcsq_pool_config cfg;
+    cfg_init(&cfg, place_hp, 3, "");
+    mc_pool *pool = pool_new(&cfg, TIMEOUT_MS, false);
+    mcsq_key *keys = keys_make("object:profile:", 0, PLACE_N);
+    memcached_st *app = place_client(-1, true, -1, 0);
+    memcached_st *app_w1 = memcached_create(NULL), *app_rev = memcached_create(NULL);
+    (void)memcached_behavior_set(app_w1, MEMCACHED_BEHAVIOR_KETAMA_WEIGHTED, 1);
+    (void)memcached_behavior_set(app_rev, MEMCACHED_BEHAVIOR_KETAMA_WEIGHTED, 1);
+    for (int i = 0; i < 3; i++) {
+        (void)memcached_server_add_with_weight(app_w1, place_hp[i].host,
+                                               (in_port_t)place_hp[i].port, 1);
+        (void)memcached_server_add(app_rev, place_hp[2 - i].host, (in_port_t)place_hp[2 - i].port);
+    }
+    memcached_st *app_dist_first = place_client(MEMCACHED_BEHAVIOR_DISTRIBUTION, true, -1, 0);
+    unsigned per_server[3] = {0, 0, 0};
+    for (int i = 0; i < PLACE_N; i++) {
+        uint32_t s = mc_pool_server_of(pool, keys[i].data, keys[i].len);
+        assert_int_equal(memcached_generate_hash(app, keys[i].data, keys[i].len), s);
+        per_server[s]++;
+    }
+    for (int i = 0; i < 3; i++)
+        assert_true(per_server[i] > PLACE_N / 5);
+    assert_int_equal(place_differ(pool, app, keys), 0);
+    assert_int_equal(place_differ(pool, app_w1, keys), 0);
+    assert_int_equal(place_differ(pool, app_rev, keys), 0);
+    assert_int_equal(place_differ(pool, app_dist_first, keys), 0);
+    memcached_free(app);
+    memcached_free(app_w1);
+    memcached_free(app_rev);
+    memcached_free(app_dist_first);
+    keys_free(keys);
+    mc_pool_destroy(pool);
+}
+
+/* What docs/memcached.md warns about does move keys: another spelling of
+ * the host, libmemcached's default (modula), plain KETAMA (unweighted),
+ * another key hash after KETAMA_WEIGHTED, DISTRIBUTION set after it. */
+static void test_distribution_breakers(void **state)
+{
+    (void)state;
+    mcsq_hostport local[3] = {{"localhost", 11211}, {"localhost", 11300}, {"localhost", 11301}};
+    mcsq_pool_config cfg, cfg_local;
+    cfg_init(&cfg, place_hp, 3, "");
+    cfg_init(&cfg_local, local, 3, "");
+    mc_pool *pool = pool_new(&cfg, TIMEOUT_MS, false);
+    mc_pool *pool_local = pool_new(&cfg_local, TIMEOUT_MS, false);
+    mcsq_key *keys = keys_make("object:profile:", 0, PLACE_N);
+    memcached_st *breakers[] = {
+        place_client(-1, false, -1, 0),
+        place_client(MEMCACHED_BEHAVIOR_KETAMA, false, -1, 0),
+        place_client(-1, true, MEMCACHED_BEHAVIOR_HASH, MEMCACHED_HASH_FNV1A_32),
+        place_client(-1, true, MEMCACHED_BEHAVIOR_DISTRIBUTION,
+                     MEMCACHED_DISTRIBUTION_CONSISTENT_KETAMA),
+    };
+    for (size_t b = 0; b < sizeof(breakers) / sizeof(breakers[0]); b++) {
+        int differ = place_differ(pool, breakers[b], keys);
+        if (differ < PLACE_N / 10)
+            fail_msg("client %zu places only %d of %d keys elsewhere", b, differ, PLACE_N);
+        memcached_free(breakers[b]);
+    }
+    int moved = 0;
+    for (int i = 0; i < PLACE_N; i++)
+        moved += mc_pool_server_of(pool, keys[i].data, keys[i].len) !=
+                 mc_pool_server_of(pool_local, keys[i].data, keys[i].len);
+    assert_true(moved > PLACE_N / 10);
+    keys_free(keys);
+    mc_pool_destroy(pool);
+    mc_pool_destroy(pool_local);
+}
+
+/* The pool prefix goes before every key on the wire; the server is chosen
+ * by the key alone, as MEMCACHED_CALLBACK_PREFIX_KEY does. */
+static void test_prefix(void **state)
+{
+    fixture *fx = *state;
+    enum { N = 200 };
+    mcsq_pool_config cfg;
+    cfg_init(&cfg, fx->hp, NSERVERS, "app:");
+    mc_pool_destroy(fx->pool);
+    fx->pool = pool_new(&cfg, TIMEOUT_MS, false);
+    memcached_st *app = app_client(&cfg, false);
+    mcsq_key *keys = keys_make("user:", 0, N);
+    char key[KEY_MAX];
+    app_set_all(app, keys, N);
+    assert_placed(fx, keys, N, "app:");
+    for (int i = 0; i < N; i++) /* the same keys without the prefix: other items */
+        text_set(fx->srv[i % NSERVERS], key_str(&keys[i], key));
+
+    batch *b = batch_run(fx->pool, keys, N, true);
+    assert_int_equal(b->rc, MCSQ_OK);
+    assert_int_equal(b->res.confirmed, N);
+    for (int i = 0; i < N; i++) {
+        char full[KEY_MAX + 8];
+        snprintf(full, sizeof(full), "app:%s", key_str(&keys[i], key));
+        assert_int_equal(has(fx->srv[b->server[i]], full), 0);
+        assert_int_equal(has(fx->srv[i % NSERVERS], key), 1);
+    }
+    batch_free(b);
+    keys_free(keys);
+    memcached_free(app);
+}
+
+/* prefix + key must fit in 250 bytes; keys breaking the key rules are
+ * never sent. */
+static void test_invalid_keys(void **state)
+{
+    fixture *fx = *state;
+    mcsq_pool_config cfg;
+    cfg_init(&cfg, fx->hp, NSERVERS, "app:");
+    mc_pool_destroy(fx->pool);
+    fx->pool = pool_new(&cfg, TIMEOUT_MS, false);
+    memcached_st *app = app_client(&cfg, false);
+    char longest[247], too_long[248];
+    memset(longest, 'a', sizeof(longest) - 1);
+    longest[sizeof(longest) - 1] = '\0';
+    memset(too_long, 'b', sizeof(too_long) - 1);
+    too_long[sizeof(too_long) - 1] = '\0';
+    mcsq_key keys[] = {{.data = longest, .len = 246},    {.data = too_long, .len = 247},
+                       {.data = "has space", .len = 9},  {.data = "", .len = 0},
+                       {.data = "ctl\x01key", .len = 7}, {.data = "fine", .len = 4}};
+    app_set(app, &keys[0]);
+    char full[KEY_MAX + 8];
+    snprintf(full, sizeof(full), "app:%s", longest);
+    uint32_t owner = mc_pool_server_of(fx->pool, longest, 246);
+    assert_int_equal(has(fx->srv[owner], full), 1);
+
+    batch *b = batch_run(fx->pool, keys, 6, true);
+    const uint8_t want[] = {MC_POOL_CONFIRMED, MC_POOL_INVALID, MC_POOL_INVALID,
+                            MC_POOL_INVALID,   MC_POOL_INVALID, MC_POOL_CONFIRMED};
+    assert_int_equal(b->rc, MCSQ_OK);
+    for (int i = 0; i < 6; i++) {
+        assert_int_equal(b->outcome[i], want[i]);
+        if (want[i] == MC_POOL_INVALID)
+            assert_int_equal(b->server[i], MC_POOL_NO_SERVER);
+    }
+    assert_int_equal(b->res.invalid, 4);
+    assert_int_equal(has(fx->srv[owner], full), 0);
+    batch_free(b);
+    memcached_free(app);
+}
+
+/* hash_with_prefix: the server is chosen by prefix + key, as with
+ * MEMCACHED_BEHAVIOR_HASH_WITH_PREFIX_KEY=1. */
+static void test_hash_with_prefix(void **state)
+{
+    fixture *fx = *state;
+    enum { N = 300 };
+    mcsq_pool_config cfg;
+    cfg_init(&cfg, fx->hp, NSERVERS, "ns:");
+    mc_pool_destroy(fx->pool);
+    fx->pool = pool_new(&cfg, TIMEOUT_MS, true);
+    mc_pool *plain = pool_new(&cfg, TIMEOUT_MS, false);
+    memcached_st *app = app_client(&cfg, true);
+    mcsq_key *keys = keys_make("item:", 0, N);
+    int differ = 0;
+    app_set_all(app, keys, N);
+    assert_placed(fx, keys, N, "ns:");
+    for (int i = 0; i < N; i++)
+        differ += mc_pool_server_of(plain, keys[i].data, keys[i].len) !=
+                  mc_pool_server_of(fx->pool, keys[i].data, keys[i].len);
+    assert_true(differ > N / 10);
+    batch *b = batch_run(fx->pool, keys, N, false);
+    assert_int_equal(b->rc, MCSQ_OK);
+    assert_int_equal(curr_items(fx->srv[0]) + curr_items(fx->srv[1]), 0);
+    batch_free(b);
+    keys_free(keys);
+    memcached_free(app);
+    mc_pool_destroy(plain);
+}
+
+/* Keys of a server that does not answer (SIGSTOP) fail within about the poll
+ * timeout, the others are confirmed; the server is then down and fails fast
+ * until a probe succeeds; a retry then confirms. */
+static void test_stopped_server(void **state)
+{
+    fixture *fx = *state;
+    enum { N = 2000 };
+    mcsq_key *keys = keys_make("sess:", 0, N), *keep = keys_make("keep:", 0, 100);
+    char key[KEY_MAX];
+    app_set_all(fx->app, keys, N);
+    app_set_all(fx->app, keep, 100);
+    assert_int_equal(memcached_server_pause(fx->srv[1]), 0);
+
+    batch *b = batch_run(fx->pool, keys, N, true);
+    assert_int_equal(b->rc, MCSQ_ERR_CONNECT);
+    assert_in_range(b->ms, TIMEOUT_MS - 50, TIMEOUT_MS + 1500);
+    assert_true(b->res.failed > 0 && b->res.confirmed > 0);
+    for (int i = 0; i < N; i++)
+        assert_int_equal(b->outcome[i], b->server[i] == 1 ? MC_POOL_FAILED : MC_POOL_CONFIRMED);
+    for (int i = 0; i < N; i += 7)
+        if (b->server[i] == 0)
+            assert_int_equal(has(fx->srv[0], key_str(&keys[i], key)), 0);
+    mc_pool_server_info info;
+    mc_pool_server_info_get(fx->pool, 1, &info);
+    assert_true(info.down);
+    assert_int_equal(info.err, MCSQ_ERR_AGAIN);
+    assert_int_equal(info.batch_confirmed, 0);
+    assert_non_null(strstr(info.error, "no answer"));
+    mc_pool_server_info_get(fx->pool, 0, &info);
+    assert_false(info.down);
+
+    batch *again = batch_run(fx->pool, keys, N, true); /* down: no I/O for it */
+    assert_true(again->ms < 200);
+    assert_int_equal(again->res.failed, b->res.failed);
+    batch_free(again);
+    assert_false(mc_pool_probe(fx->pool, 1));
+
+    assert_int_equal(memcached_server_resume(fx->srv[1]), 0);
+    assert_true(mc_pool_probe(fx->pool, 1));
+    mc_pool_server_info_get(fx->pool, 1, &info);
+    assert_false(info.down);
+    mcsq_key *retry = calloc(N, sizeof(*retry));
+    size_t nretry = 0;
+    for (int i = 0; i < N; i++)
+        if (b->outcome[i] == MC_POOL_FAILED)
+            retry[nretry++] = keys[i];
+    batch *r = batch_run(fx->pool, retry, nretry, false);
+    assert_int_equal(r->rc, MCSQ_OK);
+    assert_int_equal(r->res.confirmed, nretry);
+    for (size_t i = 0; i < nretry; i++)
+        assert_int_equal(has(fx->srv[1], key_str(&retry[i], key)), 0);
+    for (int i = 0; i < 100; i++) /* untouched keys stay, on both servers */
+        assert_int_equal(has(fx->srv[mc_pool_server_of(fx->pool, keep[i].data, keep[i].len)],
+                             key_str(&keep[i], key)),
+                         1);
+    batch_free(r);
+    batch_free(b);
+    free(retry);
+    keys_free(keys);
+    keys_free(keep);
+}
+
+/* A killed server fails at once (connection refused), not after the
+ * timeout; it comes back with a probe once restarted. */
+static void test_killed_server(void **state)
+{
+    fixture *fx = *state;
+    enum { N = 1000 };
+    mc_pool_destroy(fx->pool);
+    fx->pool = pool_new(&fx->cfg, 5000, false); /* long: failing fast must not wait for it */
+    mcsq_key *keys = keys_make("acct:", 0, N);
+    char err[ERR_MAX];
+    batch *warm = batch_run(fx->pool, keys, N, false); /* connections now open */
+    assert_int_equal(warm->rc, MCSQ_OK);
+    batch_free(warm);
+    memcached_server_kill(fx->srv[1]);
+
+    batch *b = batch_run(fx->pool, keys, N, true);
+    assert_int_equal(b->rc, MCSQ_ERR_CONNECT);
+    assert_true(b->ms < 1000);
+    for (int i = 0; i < N; i++)
+        assert_int_equal(b->outcome[i], b->server[i] == 1 ? MC_POOL_FAILED : MC_POOL_CONFIRMED);
+    mc_pool_server_info info;
+    mc_pool_server_info_get(fx->pool, 1, &info);
+    assert_true(info.down);
+    assert_int_equal(info.err, MCSQ_ERR_CONNECT);
+    batch *again = batch_run(fx->pool, keys, N, false);
+    assert_true(again->ms < 200);
+    batch_free(again);
+    int64_t t0 = now_ms();
+    assert_false(mc_pool_probe(fx->pool, 1));
+    assert_true(now_ms() - t0 < 1000);
+
+    if (memcached_server_restart(fx->srv[1], err, sizeof(err)) != 0)
+        fail_msg("%s", err);
+    app_set_all(fx->app, keys, N);
+    assert_true(mc_pool_probe(fx->pool, 1));
+    batch *r = batch_run(fx->pool, keys, N, false);
+    assert_int_equal(r->rc, MCSQ_OK);
+    assert_int_equal(curr_items(fx->srv[0]) + curr_items(fx->srv[1]), 0);
+    batch_free(r);
+    batch_free(b);
+    keys_free(keys);
+}
+
+/* A server restarted between batches (the pool's connection is dead but
+ * the server is up) costs nothing: the pool reconnects and resends. */
+static void test_restarted_server(void **state)
+{
+    fixture *fx = *state;
+    enum { N = 500 };
+    mcsq_key *keys = keys_make("feed:", 0, N);
+    char err[ERR_MAX];
+    batch *warm = batch_run(fx->pool, keys, N, false);
+    assert_int_equal(warm->rc, MCSQ_OK);
+    batch_free(warm);
+    for (int i = 0; i < NSERVERS; i++)
+        if (memcached_server_restart(fx->srv[i], err, sizeof(err)) != 0)
+            fail_msg("%s", err);
+    app_set_all(fx->app, keys, N);
+    batch *b = batch_run(fx->pool, keys, N, false);
+    assert_int_equal(b->rc, MCSQ_OK);
+    assert_int_equal(b->res.confirmed, N);
+    assert_int_equal(curr_items(fx->srv[0]) + curr_items(fx->srv[1]), 0);
+    batch_free(b);
+    keys_free(keys);
+}
+
+/* Nothing listens: fails fast, probe says no. */
+static void test_nothing_listening(void **state)
+{
+    fixture *fx = *state;
+    mcsq_hostport hp = {"127.0.0.1", fx->srv[1]->port};
+    mcsq_pool_config cfg;
+    cfg_init(&cfg, &hp, 1, "");
+    memcached_server_kill(fx->srv[1]);
+    mc_pool *pool = pool_new(&cfg, 5000, false);
+    mcsq_key *keys = keys_make("k:", 0, 10);
+    batch *b = batch_run(pool, keys, 10, false);
+    assert_int_equal(b->rc, MCSQ_ERR_CONNECT);
+    assert_int_equal(b->res.failed, 10);
+    assert_true(b->ms < 1000);
+    assert_false(mc_pool_probe(pool, 0));
+    batch_free(b);
+    keys_free(keys);
+    mc_pool_destroy(pool);
+}
+
+/* A listener that is not memcached's binary protocol: fails at once. */
+static void test_not_memcached(void **state)
+{
+    (void)state;
+    int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof(sa);
+    assert_int_equal(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    assert_int_equal(listen(lfd, 4), 0);
+    assert_int_equal(getsockname(lfd, (struct sockaddr *)&sa, &len), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) { /* answers anything with a text-protocol error, then idles */
+        int c = accept(lfd, NULL, NULL);
+        char buf[256];
+        (void)!read(c, buf, sizeof(buf));
+        (void)!write(c, "ERROR\r\n", 7);
+        sleep(10);
+        _exit(0);
+    }
+    close(lfd);
+    mcsq_hostport hp = {"127.0.0.1", ntohs(sa.sin_port)};
+    mcsq_pool_config cfg;
+    cfg_init(&cfg, &hp, 1, "");
+    mc_pool *pool = pool_new(&cfg, 5000, false);
+    mcsq_key *keys = keys_make("k:", 0, 3);
+    batch *b = batch_run(pool, keys, 3, false);
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    assert_int_equal(b->rc, MCSQ_ERR_CONNECT);
+    assert_int_equal(b->res.failed, 3);
+    assert_true(b->ms < 1000);
+    mc_pool_server_info info;
+    mc_pool_server_info_get(pool, 0, &info);
+    assert_int_equal(info.err, MCSQ_ERR_CORRUPT);
+    batch_free(b);
+    keys_free(keys);
+    mc_pool_destroy(pool);
+}
+
+/* 100k keys in one batch, half of them misses (each answered "Not found"
+ * while the pool is still writing): all confirmed, both servers empty. */
+static void test_large_batch(void **state)
+{
+    fixture *fx = *state;
+    enum { N = 100000, SET = 50000 };
+    mcsq_key *keys = keys_make("big:", 0, N);
+    (void)memcached_behavior_set(fx->app, MEMCACHED_BEHAVIOR_NOREPLY, 1); /* text: silent */
+    app_set_all(fx->app, keys, SET);
+    int64_t deadline = now_ms() + 10000;
+    while (curr_items(fx->srv[0]) + curr_items(fx->srv[1]) < SET && now_ms() < deadline)
+        sleep_ms(20);
+    assert_int_equal(curr_items(fx->srv[0]) + curr_items(fx->srv[1]), SET);
+
+    batch *b = batch_run(fx->pool, keys, N, false);
+    assert_int_equal(b->rc, MCSQ_OK);
+    assert_int_equal(b->res.confirmed, N);
+    for (int i = 0; i < N; i++)
+        assert_int_equal(b->outcome[i], MC_POOL_CONFIRMED);
+    assert_int_equal(curr_items(fx->srv[0]) + curr_items(fx->srv[1]), 0);
+    print_message("100000 keys, one batch: %lld ms\n", (long long)b->ms);
+    batch_free(b);
+    keys_free(keys);
+}
+
+static void test_bad_config(void **state)
+{
+    (void)state;
+    mcsq_pool_config cfg;
+    char err[ERR_MAX], prefix[200];
+    mc_pool *pool = NULL;
+    cfg_init(&cfg, NULL, 0, "");
+    assert_int_equal(mc_pool_new(&pool, &cfg, NULL, err, sizeof(err)), MCSQ_ERR_CONFIG);
+    assert_null(pool);
+    assert_non_null(strstr(err, "no servers"));
+    mcsq_hostport hp = {"127.0.0.1", 11211};
+    memset(prefix, 'p', sizeof(prefix) - 1);
+    prefix[sizeof(prefix) - 1] = '\0';
+    cfg_init(&cfg, &hp, 1, prefix);
+    assert_int_equal(mc_pool_new(&pool, &cfg, NULL, err, sizeof(err)), MCSQ_ERR_CONFIG);
+    cfg_init(&cfg, &hp, 1, NULL);
+    assert_int_equal(mc_pool_new(&pool, &cfg, NULL, err, sizeof(err)), MCSQ_OK);
+    assert_int_equal(mc_pool_server_count(pool), 1);
+    assert_int_equal(mc_pool_server_of(pool, "x", 1), 0);
+    mc_pool_results res = {.outcome = NULL, .server = NULL, .confirmed = 9};
+    assert_int_equal(mc_pool_delete_batch(pool, NULL, 0, &res), MCSQ_OK); /* no I/O */
+    assert_int_equal(res.confirmed + res.failed + res.invalid, 0);
+    mc_pool_destroy(pool);
+}
+
+#define FX_TEST(f) cmocka_unit_test_setup_teardown(f, fixture_setup, fixture_teardown)
+
+int main(void)
+{
+    char path[512];
+    if (memcached_server_find(path, sizeof(path)) != 0) {
+        printf("skipping the memcached pool tests: %s\n", path);
+        return EXIT_SKIP;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    const struct CMUnitTest tests[] = {
+        FX_TEST(test_deletes_where_the_app_stored),
+        cmocka_unit_test(test_distribution_matches_libmemcached),
+        cmocka_unit_test(test_distribution_breakers),
+        FX_TEST(test_prefix),
+        FX_TEST(test_invalid_keys),
+        FX_TEST(test_hash_with_prefix),
+        FX_TEST(test_stopped_server),
+        FX_TEST(test_killed_server),
+        FX_TEST(test_restarted_server),
+        FX_TEST(test_nothing_listening),
+        cmocka_unit_test(test_not_memcached),
+        FX_TEST(test_large_batch),
+        cmocka_unit_test(test_bad_config),
+    };
+    const char *filter = getenv("MCSQ_TEST_FILTER");
+    if (filter != NULL && filter[0] != '\0')
+        cmocka_set_test_filter(filter);
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
