@@ -14,7 +14,9 @@
 static const cli_command commands[] = {
     {"scan", "decode binlog files offline; one JSON line per committed transaction", cmd_scan},
     {"check-config", "validate a configuration file and print every error", cmd_check_config},
+    {"run", "tailer and router in one process (the one-machine default)", cmd_run},
     {"tail", "tailer only: binlog -> bus, checkpointed", cmd_tail},
+    {"route", "router only: bus -> memcached pools of one cluster", cmd_route},
     {"bus", "run the embedded bus standalone; prints and writes its bootstrap address", cmd_bus},
     {NULL, NULL, NULL},
 };

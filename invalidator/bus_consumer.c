@@ -44,6 +44,9 @@ static int configure(rd_kafka_conf_t *conf, const mcsq_config *cfg, const char *
         {"enable.partition.eof", "false"},
         {"session.timeout.ms", "10000"},
         {"statistics.interval.ms", "0"},
+        {"fetch.wait.max.ms", "5"}, /* invalidation lag is the point: do not wait for more */
+        {"fetch.error.backoff.ms", "10"},
+        {"socket.nagle.disable", "true"},
     };
     for (size_t i = 0; i < sizeof(defaults) / sizeof(defaults[0]); i++) {
         int rc = conf_set(conf, defaults[i][0], defaults[i][1], errstr, errstr_size);
