@@ -74,16 +74,39 @@ int gtid_state_update(gtid_state *st, const char *gtid)
     return set_entry(st, &e);
 }
 
+/* Writes v in decimal at p; returns the end. */
+static char *put_u64(char *p, uint64_t v)
+{
+    char tmp[20];
+    size_t n = 0;
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v != 0);
+    while (n > 0)
+        *p++ = tmp[--n];
+    return p;
+}
+
 size_t gtid_state_format(const gtid_state *st, char *out, size_t size)
 {
+    char entry[64]; /* "domain-server-seq," at most 10+1+10+1+20+1 */
     size_t len = 0;
-    if (size > 0)
-        out[0] = '\0';
     for (size_t i = 0; i < st->n; i++) {
-        int n = snprintf(len < size ? out + len : NULL, len < size ? size - len : 0,
-                         "%s%" PRIu32 "-%" PRIu32 "-%" PRIu64, i ? "," : "", st->v[i].domain,
-                         st->v[i].server, st->v[i].seq);
-        len += (size_t)n;
+        char *p = entry;
+        if (i > 0)
+            *p++ = ',';
+        p = put_u64(p, st->v[i].domain);
+        *p++ = '-';
+        p = put_u64(p, st->v[i].server);
+        *p++ = '-';
+        p = put_u64(p, st->v[i].seq);
+        size_t n = (size_t)(p - entry);
+        if (len + n < size)
+            memcpy(out + len, entry, n);
+        len += n;
     }
+    if (size > 0)
+        out[len < size ? len : size - 1] = '\0';
     return len;
 }

@@ -17,13 +17,6 @@
 #define LOG_EVENT_ARTIFICIAL_F 0x20
 #define BACKOFF_START_MS 100
 
-static int64_t now_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 static void sleep_ms(int64_t ms)
 {
     struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
@@ -128,9 +121,17 @@ static void on_rotate(tail_reader *r, const binlog_event *ev)
     r->file[n] = '\0';
 }
 
+/* A coarse clock (a few ms): called for every event, lag is in seconds. */
+static int64_t coarse_now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME_COARSE, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
 static void note_lag(tail_reader *r, const binlog_event *ev)
 {
-    int64_t now = now_us();
+    int64_t now = coarse_now_us();
     atomic_store(&r->stats.last_event_us, now);
     if (ev->hdr.type == BINLOG_HEARTBEAT_EVENT) {
         atomic_store(&r->stats.lag_us, 0); /* caught up with the server */

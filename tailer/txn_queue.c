@@ -73,8 +73,9 @@ static void deadline_after(struct timespec *ts, int ms)
 txn_record *txn_queue_pop(txn_queue *q, int timeout_ms)
 {
     struct timespec deadline;
-    deadline_after(&deadline, timeout_ms);
     pthread_mutex_lock(&q->lock);
+    if (q->head == NULL && !q->closed && timeout_ms > 0)
+        deadline_after(&deadline, timeout_ms); /* only when it must wait */
     while (q->head == NULL && !q->closed && timeout_ms > 0) {
         if (pthread_cond_timedwait(&q->not_empty, &q->lock, &deadline) == ETIMEDOUT)
             break;

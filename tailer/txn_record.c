@@ -4,27 +4,35 @@
  */
 #include "tailer/txn_record.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* Copies a NUL-terminated string into a fixed field, cut to fit. */
+static void copy_field(char *dst, size_t size, const char *src)
+{
+    size_t n = strlen(src);
+    if (n >= size)
+        n = size - 1;
+    memcpy(dst, src, n);
+    dst[n] = '\0';
+}
 
 txn_record *txn_record_new(const mcsq_txn *txn, const char *resume_gtid)
 {
     size_t key_bytes = 0;
     for (size_t i = 0; i < txn->nkeys; i++)
         key_bytes += txn->keys[i].len;
-    size_t size = sizeof(txn_record) + txn->nkeys * sizeof(mcsq_key) + key_bytes;
+    size_t gtid_size = resume_gtid ? strlen(resume_gtid) + 1 : 0;
+    size_t size = sizeof(txn_record) + txn->nkeys * sizeof(mcsq_key) + key_bytes + gtid_size;
     txn_record *rec = malloc(size);
     if (rec == NULL)
         return NULL;
-    memset(rec, 0, sizeof(*rec));
-    if (resume_gtid != NULL && (rec->resume.gtid = strdup(resume_gtid)) == NULL) {
-        free(rec);
-        return NULL;
-    }
-    snprintf(rec->gtid, sizeof(rec->gtid), "%s", txn->gtid);
-    snprintf(rec->file, sizeof(rec->file), "%s", txn->file);
-    snprintf(rec->resume.file, sizeof(rec->resume.file), "%s", txn->file);
+    memset(rec, 0, offsetof(txn_record, gtid));
+    copy_field(rec->gtid, sizeof(rec->gtid), txn->gtid);
+    copy_field(rec->file, sizeof(rec->file), txn->file);
+    memcpy(rec->resume.file, rec->file, sizeof(rec->file));
     rec->resume.pos = txn->end_pos;
     rec->pos = txn->pos;
     rec->end_pos = txn->end_pos;
@@ -33,6 +41,7 @@ txn_record *txn_record_new(const mcsq_txn *txn, const char *resume_gtid)
     rec->commit_exact = txn->commit_exact;
     rec->nkeys = txn->nkeys;
     rec->nmarkers = txn->nmarkers;
+    rec->spill = NULL;
     rec->keys = (mcsq_key *)(rec + 1);
     char *bytes = (char *)(rec->keys + txn->nkeys);
     for (size_t i = 0; i < txn->nkeys; i++) {
@@ -40,7 +49,12 @@ txn_record *txn_record_new(const mcsq_txn *txn, const char *resume_gtid)
         rec->keys[i] = (mcsq_key){bytes, txn->keys[i].len, txn->keys[i].marker};
         bytes += txn->keys[i].len;
     }
-    rec->bytes = size + (resume_gtid ? strlen(resume_gtid) + 1 : 0);
+    rec->resume.gtid = NULL;
+    if (resume_gtid != NULL) { /* in the same allocation; never freed alone */
+        memcpy(bytes, resume_gtid, gtid_size);
+        rec->resume.gtid = bytes;
+    }
+    rec->bytes = size;
     return rec;
 }
 
@@ -48,7 +62,6 @@ void txn_record_free(txn_record *rec)
 {
     if (rec == NULL)
         return;
-    free(rec->resume.gtid);
     key_spill_free(rec->spill);
     free(rec);
 }

@@ -20,11 +20,13 @@
 typedef struct binlog_resume {
     char file[TXN_RECORD_FILE_MAX];
     uint64_t pos;
-    char *gtid; /* MariaDB GTID state after the transaction, owned; NULL if unknown */
+    char *gtid; /* MariaDB GTID state after the transaction; NULL if unknown. Owned,
+                   except in a txn_record, whose allocation holds it */
 } binlog_resume;
 
 typedef struct txn_record {
     struct txn_record *next; /* queue link */
+    key_spill *spill;        /* owned: keys spilled before these, or NULL */
     char gtid[BINLOG_GTID_TEXT_MAX];
     char file[TXN_RECORD_FILE_MAX];
     uint64_t pos;
@@ -36,7 +38,6 @@ typedef struct txn_record {
     size_t nkeys;
     size_t nmarkers;
     mcsq_key *keys; /* in the same allocation as the key bytes */
-    key_spill *spill; /* owned: keys spilled before these, or NULL */
     size_t bytes;   /* memory held, for queue accounting */
 } txn_record;
 
