@@ -65,8 +65,7 @@ static int64_t router_gate(void *ctx)
 static int start_router(run_app *a)
 {
     char err[512];
-    if (router_new(&a->router, &a->d.cfg, a->d.bootstrap, &a->d.m, err, sizeof(err)) !=
-        MCSQ_OK) {
+    if (router_new(&a->router, &a->d.cfg, a->d.bootstrap, &a->d.m, err, sizeof(err)) != MCSQ_OK) {
         log_error("route: %s", err);
         return EXIT_RUNTIME;
     }

@@ -52,10 +52,9 @@ static void print_stats(const mcsq_scan *scan)
     mcsq_scan_stats st;
     mcsq_scan_get_stats(scan, &st);
     fprintf(stderr,
-            "events=%" PRIu64 " unknown_events=%" PRIu64 " transactions=%" PRIu64
-            " keys=%" PRIu64 " keys_rejected=%" PRIu64 " incidents=%" PRIu64 "\n",
-            st.events, st.events_unknown, st.transactions, st.keys, st.keys_rejected,
-            st.incidents);
+            "events=%" PRIu64 " unknown_events=%" PRIu64 " transactions=%" PRIu64 " keys=%" PRIu64
+            " keys_rejected=%" PRIu64 " incidents=%" PRIu64 "\n",
+            st.events, st.events_unknown, st.transactions, st.keys, st.keys_rejected, st.incidents);
 }
 
 typedef struct event_listing {
@@ -174,9 +173,12 @@ static int region_from_config(const char *path, char *region, size_t size)
 int cmd_scan(int argc, char **argv)
 {
     static const struct option longopts[] = {
-        {"config", required_argument, NULL, 'c'}, {"region", required_argument, NULL, 'r'},
-        {"no-verify-checksum", no_argument, NULL, 'n'}, {"stats", no_argument, NULL, 's'},
-        {"events", no_argument, NULL, 'e'},         {"help", no_argument, NULL, 'h'},
+        {"config", required_argument, NULL, 'c'},
+        {"region", required_argument, NULL, 'r'},
+        {"no-verify-checksum", no_argument, NULL, 'n'},
+        {"stats", no_argument, NULL, 's'},
+        {"events", no_argument, NULL, 'e'},
+        {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     mcsq_scan_options opt = {NULL, 1, NULL, NULL};
@@ -186,13 +188,27 @@ int cmd_scan(int argc, char **argv)
     optind = 1;
     while ((c = getopt_long(argc, argv, "c:r:seh", longopts, NULL)) != -1) {
         switch (c) {
-        case 'c': config = optarg; break;
-        case 'r': snprintf(region, sizeof(region), "%s", optarg); break;
-        case 'n': opt.verify_checksums = 0; break;
-        case 's': want_stats = 1; break;
-        case 'e': list_events = 1; break;
-        case 'h': usage(stdout); return EXIT_OK;
-        default: usage(stderr); return EXIT_USAGE;
+        case 'c':
+            config = optarg;
+            break;
+        case 'r':
+            snprintf(region, sizeof(region), "%s", optarg);
+            break;
+        case 'n':
+            opt.verify_checksums = 0;
+            break;
+        case 's':
+            want_stats = 1;
+            break;
+        case 'e':
+            list_events = 1;
+            break;
+        case 'h':
+            usage(stdout);
+            return EXIT_OK;
+        default:
+            usage(stderr);
+            return EXIT_USAGE;
         }
     }
     if (optind >= argc) {

@@ -19,7 +19,7 @@
 typedef void (*daemon_stop_fn)(void *ctx);
 
 typedef struct daemon_ctx {
-    const char *command;  /* "tail", "run": for messages */
+    const char *command; /* "tail", "run": for messages */
     mcsq_config cfg;
     bool cfg_loaded;
     int lock_fd;
@@ -44,8 +44,8 @@ int daemon_load(daemon_ctx *d, const char *command, int argc, char **argv, const
 
 /* How a command reaches an embedded bus (bus.brokers = embedded). */
 typedef enum daemon_bus {
-    DAEMON_BUS_HOST,   /* start it in this process, address to <state_dir>/bus.bootstrap */
-    DAEMON_BUS_FIND,   /* another process hosts it: read <state_dir>/bus.bootstrap */
+    DAEMON_BUS_HOST, /* start it in this process, address to <state_dir>/bus.bootstrap */
+    DAEMON_BUS_FIND, /* another process hosts it: read <state_dir>/bus.bootstrap */
 } daemon_bus;
 
 /* Creates the state directory, takes its lock (one daemon per directory

@@ -85,8 +85,8 @@ int tail_app_start(tail_app *t, daemon_ctx *d)
         return rc;
     tail_reader_metrics rm;
     reader_metrics(t, &rm);
-    int src = tail_reader_start(&t->reader, &t->d->cfg, &t->queue,
-                                have_checkpoint ? &from : NULL, &rm, err, sizeof(err));
+    int src = tail_reader_start(&t->reader, &t->d->cfg, &t->queue, have_checkpoint ? &from : NULL,
+                                &rm, err, sizeof(err));
     if (have_checkpoint)
         checkpoint_position_free(&from);
     if (src != MCSQ_OK) {
@@ -129,4 +129,3 @@ void tail_app_finish(tail_app *t)
     if (t->queue_ready)
         txn_queue_deinit(&t->queue);
 }
-

@@ -124,10 +124,15 @@ static inline uint64_t byte_reader_lenenc(byte_reader *br)
     if (first < 0xfb)
         return first;
     switch (first) {
-    case 0xfc: return byte_reader_uint(br, 2);
-    case 0xfd: return byte_reader_uint(br, 3);
-    case 0xfe: return byte_reader_uint(br, 8);
-    default: br->failed = true; return 0;
+    case 0xfc:
+        return byte_reader_uint(br, 2);
+    case 0xfd:
+        return byte_reader_uint(br, 3);
+    case 0xfe:
+        return byte_reader_uint(br, 8);
+    default:
+        br->failed = true;
+        return 0;
     }
 }
 

@@ -40,7 +40,10 @@ typedef struct log_ratelimit {
     uint64_t suppressed;
 } log_ratelimit;
 
-#define LOG_RATELIMIT_INIT(interval, n) {(interval), (n), 0, 0, 0}
+#define LOG_RATELIMIT_INIT(interval, n)                                                            \
+    {                                                                                              \
+        (interval), (n), 0, 0, 0                                                                   \
+    }
 
 /* Returns the number of suppressed messages to report (>= 0) when this one
  * may be printed, or -1 when it must be suppressed. */
@@ -76,7 +79,7 @@ static inline void log_ratelimit_mute(log_ratelimit *rl)
     do {                                                                                           \
         int64_t log_rl_dropped_ = log_ratelimit_allow(rl);                                         \
         if (log_rl_dropped_ > 0)                                                                   \
-            log_write((lvl), __FILE__, __LINE__, "(%lld similar messages suppressed)",            \
+            log_write((lvl), __FILE__, __LINE__, "(%lld similar messages suppressed)",             \
                       (long long)log_rl_dropped_);                                                 \
         if (log_rl_dropped_ >= 0 && log_enabled(lvl))                                              \
             log_write((lvl), __FILE__, __LINE__, __VA_ARGS__);                                     \

@@ -79,11 +79,21 @@ static const char hex_digits[] = "0123456789abcdef";
 static void append_escaped(strbuf *sb, unsigned char c)
 {
     switch (c) {
-    case '"': strbuf_lit(sb, "\\\""); return;
-    case '\\': strbuf_lit(sb, "\\\\"); return;
-    case '\n': strbuf_lit(sb, "\\n"); return;
-    case '\r': strbuf_lit(sb, "\\r"); return;
-    case '\t': strbuf_lit(sb, "\\t"); return;
+    case '"':
+        strbuf_lit(sb, "\\\"");
+        return;
+    case '\\':
+        strbuf_lit(sb, "\\\\");
+        return;
+    case '\n':
+        strbuf_lit(sb, "\\n");
+        return;
+    case '\r':
+        strbuf_lit(sb, "\\r");
+        return;
+    case '\t':
+        strbuf_lit(sb, "\\t");
+        return;
     default: {
         char u[6] = {'\\', 'u', '0', '0', hex_digits[c >> 4], hex_digits[c & 15]};
         strbuf_append(sb, u, sizeof(u));

@@ -66,8 +66,7 @@ static int close_batch(batcher *b)
         len = b->msg.len - 1;
         strbuf_init(&b->msg); /* ownership of the buffer moves to emit */
     }
-    int rc = b->emit(b->ctx, payload, len, b->nkeys, b->ntxns,
-                     b->has_resume ? &b->resume : NULL);
+    int rc = b->emit(b->ctx, payload, len, b->nkeys, b->ntxns, b->has_resume ? &b->resume : NULL);
     free(b->resume.gtid);
     memset(&b->resume, 0, sizeof(b->resume));
     b->has_resume = false;
@@ -154,8 +153,8 @@ static size_t keys_that_fit(const batcher *b, const txn_record *rec, size_t firs
 static int add_keys(batcher *b, const txn_record *rec, int64_t now_us)
 {
     int rc;
-    if (b->ntxns > 0 && (b->nkeys + rec->nkeys > b->max_keys ||
-                         b->msg.len + entry_bound(rec) > b->max_bytes)) {
+    if (b->ntxns > 0 &&
+        (b->nkeys + rec->nkeys > b->max_keys || b->msg.len + entry_bound(rec) > b->max_bytes)) {
         if ((rc = close_batch(b)) != MCSQ_OK)
             return rc;
     }

@@ -25,8 +25,8 @@
  * when the batch had no keys) and resume (borrowed; NULL when the batch
  * completes no transaction). payload is NUL-terminated after its len bytes.
  * Returns 0, or a negative mcsq_err to stop. */
-typedef int (*batcher_emit_fn)(void *ctx, char *payload, size_t len, size_t nkeys,
-                               size_t ntxns, const binlog_resume *resume);
+typedef int (*batcher_emit_fn)(void *ctx, char *payload, size_t len, size_t nkeys, size_t ntxns,
+                               const binlog_resume *resume);
 
 typedef struct batcher {
     char *header; /* {"v":1,"source":..,"region":..,"txns":[ */

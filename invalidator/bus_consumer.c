@@ -197,7 +197,7 @@ int bus_consumer_commit(bus_consumer *c)
 {
     rd_kafka_resp_err_t e = rd_kafka_commit(c->rk, NULL, 0);
     return e == RD_KAFKA_RESP_ERR_NO_ERROR || e == RD_KAFKA_RESP_ERR__NO_OFFSET ? MCSQ_OK
-                                                                                 : MCSQ_ERR_CONNECT;
+                                                                                : MCSQ_ERR_CONNECT;
 }
 
 int64_t bus_consumer_lag(bus_consumer *c)
@@ -209,9 +209,8 @@ int64_t bus_consumer_lag(bus_consumer *c)
     rd_kafka_position(c->rk, parts);
     for (int i = 0; i < parts->cnt; i++) {
         int64_t low, high;
-        if (rd_kafka_get_watermark_offsets(c->rk, parts->elems[i].topic,
-                                           parts->elems[i].partition, &low, &high) !=
-                RD_KAFKA_RESP_ERR_NO_ERROR ||
+        if (rd_kafka_get_watermark_offsets(c->rk, parts->elems[i].topic, parts->elems[i].partition,
+                                           &low, &high) != RD_KAFKA_RESP_ERR_NO_ERROR ||
             parts->elems[i].offset < 0)
             continue;
         lag += high - parts->elems[i].offset;

@@ -80,8 +80,8 @@ static int configure(rd_kafka_conf_t *conf, const mcsq_config *cfg, const char *
             return rc;
     }
     for (size_t i = 0; i < cfg->bus.kafka.n; i++) {
-        int rc = conf_set(conf, cfg->bus.kafka.v[i].name, cfg->bus.kafka.v[i].value,
-                          errstr, errstr_size);
+        int rc = conf_set(conf, cfg->bus.kafka.v[i].name, cfg->bus.kafka.v[i].value, errstr,
+                          errstr_size);
         if (rc != MCSQ_OK)
             return rc;
     }
@@ -113,8 +113,8 @@ int bus_producer_new(bus_producer **out, const mcsq_config *cfg, const char *boo
         conf = NULL; /* owned by rd_kafka_new on success, freed below otherwise */
     }
     if (rc == MCSQ_OK && (p->topic = rd_kafka_topic_new(p->rk, cfg->bus.topic, NULL)) == NULL)
-        rc = errstr_set(errstr, errstr_size, MCSQ_ERR_CONFIG, "bus: topic %s: %s",
-                        cfg->bus.topic, rd_kafka_err2str(rd_kafka_last_error()));
+        rc = errstr_set(errstr, errstr_size, MCSQ_ERR_CONFIG, "bus: topic %s: %s", cfg->bus.topic,
+                        rd_kafka_err2str(rd_kafka_last_error()));
     if (conf != NULL)
         rd_kafka_conf_destroy(conf);
     if (rc != MCSQ_OK) {

@@ -45,8 +45,10 @@ static void on_delivery(void *ctx, uint64_t token, int err, int64_t offset, cons
     atomic_fetch_add(&p->stats.messages_failed, 1);
     metrics_counter_inc(p->metrics.failed);
     char msg[512];
-    snprintf(msg, sizeof(msg), "a message could not be delivered (%s); stopping without "
-             "moving the checkpoint past it", errstr);
+    snprintf(msg, sizeof(msg),
+             "a message could not be delivered (%s); stopping without "
+             "moving the checkpoint past it",
+             errstr);
     fail(p, MCSQ_ERR_CONNECT, msg);
 }
 
@@ -206,7 +208,8 @@ static void final_flush(publisher *p, int flush_timeout_ms)
         bus_producer_poll(p->producer, POLL_MS);
     if (bus_producer_inflight(p->producer) > 0)
         log_warn("bus: %zu messages unacknowledged at shutdown; they are published again "
-                 "after restart", bus_producer_inflight(p->producer));
+                 "after restart",
+                 bus_producer_inflight(p->producer));
     checkpoint(p, true);
 }
 

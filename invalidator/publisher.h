@@ -25,8 +25,8 @@ typedef struct publisher_stats {
     _Atomic uint64_t messages_failed;
     _Atomic uint64_t keys_sent;
     _Atomic uint64_t checkpoints;
-    _Atomic int64_t checkpoint_us;      /* when the last checkpoint was written */
-    _Atomic uint64_t checkpoint_offset; /* its position */
+    _Atomic int64_t checkpoint_us;          /* when the last checkpoint was written */
+    _Atomic uint64_t checkpoint_offset;     /* its position */
     _Atomic uint64_t checkpoint_file_index; /* numeric suffix of its file name */
     _Atomic uint64_t inflight;
 } publisher_stats;
@@ -49,7 +49,7 @@ typedef struct publisher {
     ack_tracker acks;
     publisher_stats stats;
     publisher_metrics metrics;
-    const volatile int *stop; /* (ref) set on shutdown */
+    const volatile int *stop;   /* (ref) set on shutdown */
     int64_t (*gate)(void *ctx); /* see publisher_set_gate() */
     void *gate_ctx;
     int64_t last_checkpoint_us;

@@ -99,8 +99,8 @@ static int reserve(router *r, size_t n)
 
 /* ---- pools ---- */
 
-static int pool_init(router_pool *p, const mcsq_pool_config *cfg, metrics_defs *defs,
-                     char *errstr, size_t errstr_size)
+static int pool_init(router_pool *p, const mcsq_pool_config *cfg, metrics_defs *defs, char *errstr,
+                     size_t errstr_size)
 {
     mc_pool_options opts;
     mc_pool_options_init(&opts);
@@ -120,8 +120,7 @@ static int pool_init(router_pool *p, const mcsq_pool_config *cfg, metrics_defs *
     return MCSQ_OK;
 }
 
-static spool *pool_spool(router *r, router_pool *p, size_t server, char *errstr,
-                         size_t errstr_size)
+static spool *pool_spool(router *r, router_pool *p, size_t server, char *errstr, size_t errstr_size)
 {
     if (p->spools[server] != NULL)
         return p->spools[server];
@@ -371,14 +370,12 @@ int router_new(router **out, const mcsq_config *cfg, const char *bootstrap, metr
     if (rc == MCSQ_OK && mcsq_config_consumer_group(cfg, group, sizeof(group)) != MCSQ_OK)
         rc = errstr_set(errstr, errstr_size, MCSQ_ERR_CONFIG, "consumer group name too long");
     if (rc == MCSQ_OK)
-        rc = bus_consumer_new(&r->consumer, cfg, bootstrap, group, on_gap, r, errstr,
-                              errstr_size);
+        rc = bus_consumer_new(&r->consumer, cfg, bootstrap, group, on_gap, r, errstr, errstr_size);
     if (rc != MCSQ_OK) {
         router_destroy(r);
         return rc;
     }
-    log_info("router: cluster %s, group %s, %zu pool(s)", cfg->router.cluster, group,
-             r->npools);
+    log_info("router: cluster %s, group %s, %zu pool(s)", cfg->router.cluster, group, r->npools);
     *out = r;
     return MCSQ_OK;
 }

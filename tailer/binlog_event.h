@@ -73,9 +73,11 @@ enum binlog_event_type {
     BINLOG_MARIA_DELETE_ROWS_COMPRESSED_EVENT = 171,
 };
 
-#define BINLOG_MAGIC "\xfe" "bin"
+#define BINLOG_MAGIC                                                                               \
+    "\xfe"                                                                                         \
+    "bin"
 #define BINLOG_MAGIC_LEN 4
-#define BINLOG_HEADER_LEN 19   /* v4 common header */
+#define BINLOG_HEADER_LEN 19 /* v4 common header */
 #define BINLOG_CHECKSUM_LEN 4
 #define BINLOG_MAX_EVENT_SIZE (1u << 30) /* 1 GiB: max_allowed_packet's ceiling */
 
@@ -141,7 +143,7 @@ typedef struct binlog_mysql_gtid {
     uint8_t flags;
     uint8_t sid[16];
     int64_t gno;
-    char tag[33];            /* "" when untagged */
+    char tag[33];                 /* "" when untagged */
     uint64_t immediate_commit_us; /* 0 when the event has none */
     uint64_t original_commit_us;
 } binlog_mysql_gtid;
@@ -180,9 +182,9 @@ typedef struct binlog_event {
     const uint8_t *body; /* (ref) after the header, checksum removed */
     size_t body_len;
     union {
-        binlog_query query;          /* QUERY, QUERY_COMPRESSED, EXECUTE_LOAD_QUERY */
-        binlog_text rows_query;      /* ANNOTATE_ROWS, ROWS_QUERY */
-        uint64_t xid;                /* XID */
+        binlog_query query;           /* QUERY, QUERY_COMPRESSED, EXECUTE_LOAD_QUERY */
+        binlog_text rows_query;       /* ANNOTATE_ROWS, ROWS_QUERY */
+        uint64_t xid;                 /* XID */
         binlog_mysql_gtid mysql_gtid; /* GTID, ANONYMOUS_GTID, GTID_TAGGED */
         binlog_maria_gtid maria_gtid;
         binlog_xa_prepare xa_prepare;

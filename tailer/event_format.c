@@ -81,8 +81,8 @@ int binlog_fde_decode(binlog_event *ev, binlog_format *out, char *errstr, size_t
                           fmt.binlog_version, fmt.server_version);
     if (fmt.header_len < BINLOG_HEADER_LEN)
         return errstr_set(errstr, errstr_size, MCSQ_ERR_CORRUPT,
-                          "Format_description event: header length %u is below %d",
-                          fmt.header_len, BINLOG_HEADER_LEN);
+                          "Format_description event: header length %u is below %d", fmt.header_len,
+                          BINLOG_HEADER_LEN);
     size_t ntypes = byte_reader_left(&br);
     fmt.checksum_alg = BINLOG_CHECKSUM_OFF;
     if (has_checksum_footer(&fmt)) {

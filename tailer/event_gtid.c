@@ -118,12 +118,16 @@ static bool read_tagged_field(byte_reader *br, uint64_t id, binlog_mysql_gtid *g
                               bool *seen_original)
 {
     switch (id) {
-    case 0: g->flags = varlen_byte(br); return true;
+    case 0:
+        g->flags = varlen_byte(br);
+        return true;
     case 1:
         for (int i = 0; i < 16; i++)
             g->sid[i] = varlen_byte(br);
         return true;
-    case 2: g->gno = byte_reader_varlen_signed(br); return true;
+    case 2:
+        g->gno = byte_reader_varlen_signed(br);
+        return true;
     case 3: {
         uint64_t n = byte_reader_varlen(br);
         const uint8_t *t = n < sizeof(g->tag) ? byte_reader_bytes(br, (size_t)n) : NULL;
@@ -136,8 +140,12 @@ static bool read_tagged_field(byte_reader *br, uint64_t id, binlog_mysql_gtid *g
         return true;
     }
     case 4:
-    case 5: (void)byte_reader_varlen_signed(br); return true;
-    case 6: g->immediate_commit_us = byte_reader_varlen(br); return true;
+    case 5:
+        (void)byte_reader_varlen_signed(br);
+        return true;
+    case 6:
+        g->immediate_commit_us = byte_reader_varlen(br);
+        return true;
     case 7:
         g->original_commit_us = byte_reader_varlen(br);
         *seen_original = true;
@@ -145,8 +153,11 @@ static bool read_tagged_field(byte_reader *br, uint64_t id, binlog_mysql_gtid *g
     case 8:
     case 9:
     case 10:
-    case 11: (void)byte_reader_varlen(br); return true;
-    default: return false;
+    case 11:
+        (void)byte_reader_varlen(br);
+        return true;
+    default:
+        return false;
     }
 }
 
@@ -238,9 +249,13 @@ int binlog_gtid_decode(binlog_decoder *dec, binlog_event *ev, char *errstr, size
     (void)dec;
     switch (ev->hdr.type) {
     case BINLOG_GTID_EVENT:
-    case BINLOG_ANONYMOUS_GTID_EVENT: return decode_mysql_gtid(ev, errstr, errstr_size);
-    case BINLOG_GTID_TAGGED_EVENT: return decode_tagged_gtid(ev, errstr, errstr_size);
-    case BINLOG_MARIA_GTID_EVENT: return decode_maria_gtid(ev, errstr, errstr_size);
-    default: return decode_xa_prepare(ev, errstr, errstr_size);
+    case BINLOG_ANONYMOUS_GTID_EVENT:
+        return decode_mysql_gtid(ev, errstr, errstr_size);
+    case BINLOG_GTID_TAGGED_EVENT:
+        return decode_tagged_gtid(ev, errstr, errstr_size);
+    case BINLOG_MARIA_GTID_EVENT:
+        return decode_maria_gtid(ev, errstr, errstr_size);
+    default:
+        return decode_xa_prepare(ev, errstr, errstr_size);
     }
 }

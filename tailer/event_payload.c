@@ -185,8 +185,7 @@ int payload_reader_next(payload_reader *pr, const uint8_t **event, size_t *len, 
         return rc;
     if (pr->end - pr->start < hdr.event_size)
         return errstr_set(errstr, errstr_size, MCSQ_ERR_TRUNCATED,
-                          "Transaction_payload: inner event of %u bytes cut short",
-                          hdr.event_size);
+                          "Transaction_payload: inner event of %u bytes cut short", hdr.event_size);
     *event = pr->buf + pr->start;
     *len = hdr.event_size;
     pr->start += hdr.event_size;

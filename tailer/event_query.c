@@ -85,28 +85,47 @@ static bool read_status_var(byte_reader *br, binlog_query *q)
         q->catalog.ptr = (const char *)byte_reader_bytes(br, n);
         q->catalog.len = n;
         return true;
-    case Q_TIME_ZONE: byte_reader_skip(br, byte_reader_u8(br)); return true;
-    case Q_AUTO_INCREMENT: byte_reader_skip(br, 4); return true;
-    case Q_CHARSET: byte_reader_skip(br, 6); return true;
+    case Q_TIME_ZONE:
+        byte_reader_skip(br, byte_reader_u8(br));
+        return true;
+    case Q_AUTO_INCREMENT:
+        byte_reader_skip(br, 4);
+        return true;
+    case Q_CHARSET:
+        byte_reader_skip(br, 6);
+        return true;
     case Q_LC_TIME_NAMES:
     case Q_CHARSET_DATABASE:
-    case Q_DEFAULT_COLLATION_FOR_UTF8MB4: byte_reader_skip(br, 2); return true;
+    case Q_DEFAULT_COLLATION_FOR_UTF8MB4:
+        byte_reader_skip(br, 2);
+        return true;
     case Q_TABLE_MAP_FOR_UPDATE:
     case Q_DDL_LOGGED_WITH_XID:
-    case Q_MARIA_XID: byte_reader_skip(br, 8); return true;
-    case Q_MASTER_DATA_WRITTEN: byte_reader_skip(br, 4); return true;
+    case Q_MARIA_XID:
+        byte_reader_skip(br, 8);
+        return true;
+    case Q_MASTER_DATA_WRITTEN:
+        byte_reader_skip(br, 4);
+        return true;
     case Q_INVOKER:
         byte_reader_skip(br, byte_reader_u8(br));
         byte_reader_skip(br, byte_reader_u8(br));
         return true;
-    case Q_UPDATED_DB_NAMES: skip_updated_db_names(br); return true;
+    case Q_UPDATED_DB_NAMES:
+        skip_updated_db_names(br);
+        return true;
     case Q_MICROSECONDS:
-    case Q_MARIA_HRNOW: byte_reader_skip(br, 3); return true;
+    case Q_MARIA_HRNOW:
+        byte_reader_skip(br, 3);
+        return true;
     case Q_EXPLICIT_DEFAULTS_FOR_TIMESTAMP:
     case Q_SQL_REQUIRE_PRIMARY_KEY:
     case Q_DEFAULT_TABLE_ENCRYPTION:
-    case Q_MARIA_GTID_FLAGS3: byte_reader_skip(br, 1); return true;
-    default: return false;
+    case Q_MARIA_GTID_FLAGS3:
+        byte_reader_skip(br, 1);
+        return true;
+    default:
+        return false;
     }
 }
 

@@ -23,9 +23,9 @@ typedef struct key_set {
     size_t keys_cap;
     uint32_t *slots; /* index + 1 into keys; 0 = empty */
     uint32_t *hashes;
-    size_t nslots;   /* power of two */
+    size_t nslots;     /* power of two */
     key_block *blocks; /* arena, newest first */
-    size_t bytes;    /* key bytes held */
+    size_t bytes;      /* key bytes held */
 } key_set;
 
 void key_set_init(key_set *ks);

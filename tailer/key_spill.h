@@ -15,10 +15,10 @@
 
 typedef struct key_spill {
     FILE *f;
-    uint64_t nkeys;   /* keys written */
+    uint64_t nkeys; /* keys written */
     uint64_t nmarkers;
-    uint64_t read;    /* keys read back */
-    char *buf;        /* key bytes of the last chunk read */
+    uint64_t read; /* keys read back */
+    char *buf;     /* key bytes of the last chunk read */
     size_t buf_cap;
 } key_spill;
 

@@ -14,18 +14,18 @@
 #include <stdint.h>
 
 typedef struct payload_reader {
-    void *zds;             /* ZSTD_DStream, reused across payloads */
-    const uint8_t *in;     /* (ref) compressed payload */
+    void *zds;         /* ZSTD_DStream, reused across payloads */
+    const uint8_t *in; /* (ref) compressed payload */
     size_t in_len;
     size_t in_pos;
     bool compressed;
-    bool stream_done;      /* zstd frame(s) fully consumed */
-    uint8_t *buf;          /* inflated bytes window */
+    bool stream_done; /* zstd frame(s) fully consumed */
+    uint8_t *buf;     /* inflated bytes window */
     size_t cap;
-    size_t start;          /* first unread byte in buf */
-    size_t end;            /* one past the last inflated byte */
-    uint64_t produced;     /* inflated bytes so far */
-    uint64_t expected;     /* uncompressed size the event announced */
+    size_t start;      /* first unread byte in buf */
+    size_t end;        /* one past the last inflated byte */
+    uint64_t produced; /* inflated bytes so far */
+    uint64_t expected; /* uncompressed size the event announced */
 } payload_reader;
 
 void payload_reader_init(payload_reader *pr);

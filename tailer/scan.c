@@ -104,8 +104,9 @@ static int fail_plain(mcsq_scan *s, int rc, const char *msg)
 static void report_event(mcsq_scan *s, const binlog_event *ev, const binlog_pos *pos, int inner)
 {
     char gtid[BINLOG_GTID_TEXT_MAX];
-    mcsq_event e = {pos->file, pos->offset, pos->end, inner, ev->hdr.type,
-                    binlog_event_type_name(ev->hdr.type), NULL, 0, NULL};
+    mcsq_event e = {
+        pos->file, pos->offset, pos->end, inner, ev->hdr.type, binlog_event_type_name(ev->hdr.type),
+        NULL,      0,           NULL};
     switch (ev->hdr.type) {
     case BINLOG_QUERY_EVENT:
     case BINLOG_EXECUTE_LOAD_QUERY_EVENT:
@@ -127,7 +128,8 @@ static void report_event(mcsq_scan *s, const binlog_event *ev, const binlog_pos 
         binlog_maria_gtid_format(&ev->u.maria_gtid, ev->hdr.server_id, gtid);
         e.gtid = gtid;
         break;
-    default: break;
+    default:
+        break;
     }
     s->on_event(s->event_ctx, &e);
 }

@@ -33,8 +33,7 @@ static void sync_metrics(tail_reader *r)
     metrics_counter_add(r->metrics.incidents, r->assembler.stats.incidents - s->incidents);
     s->incidents = r->assembler.stats.incidents;
     for (int i = 0; i < ANNOTATION_REJECT_COUNT; i++) {
-        metrics_counter_add(r->metrics.rejected[i],
-                            r->assembler.ann.rejected[i] - s->rejected[i]);
+        metrics_counter_add(r->metrics.rejected[i], r->assembler.ann.rejected[i] - s->rejected[i]);
         s->rejected[i] = r->assembler.ann.rejected[i];
     }
 }
@@ -92,8 +91,8 @@ static int feed(tail_reader *r, const binlog_event *ev, const binlog_pos *pos, c
     return rc;
 }
 
-static int feed_payload(tail_reader *r, const binlog_event *ev, const binlog_pos *pos,
-                        char *errstr, size_t errstr_size)
+static int feed_payload(tail_reader *r, const binlog_event *ev, const binlog_pos *pos, char *errstr,
+                        size_t errstr_size)
 {
     int rc = payload_reader_open(&r->payload, &ev->u.payload, errstr, errstr_size);
     uint8_t saved = r->dec.fmt.checksum_alg;
@@ -245,7 +244,7 @@ static int reconnect(tail_reader *r, char *errstr, size_t errstr_size)
         log_warn("binlog: %s; retrying in %lld ms", errstr, (long long)backoff);
         sleep_ms(backoff);
         backoff = backoff * 2 < r->cfg->mysql.reconnect_max_ms ? backoff * 2
-                                                                : r->cfg->mysql.reconnect_max_ms;
+                                                               : r->cfg->mysql.reconnect_max_ms;
     }
 }
 
@@ -294,8 +293,8 @@ static int initial_position(tail_reader *r, const binlog_resume *from, char *err
 }
 
 int tail_reader_start(tail_reader *r, const mcsq_config *cfg, txn_queue *queue,
-                      const binlog_resume *from, const tail_reader_metrics *metrics,
-                      char *errstr, size_t errstr_size)
+                      const binlog_resume *from, const tail_reader_metrics *metrics, char *errstr,
+                      size_t errstr_size)
 {
     memset(r, 0, sizeof(*r));
     if (metrics != NULL)
@@ -320,8 +319,7 @@ int tail_reader_start(tail_reader *r, const mcsq_config *cfg, txn_queue *queue,
     if (rc != MCSQ_OK)
         return rc;
     log_info("binlog: streaming from %s:%llu%s%s", r->resume.file,
-             (unsigned long long)r->resume.pos, r->resume.gtid[0] ? " gtid " : "",
-             r->resume.gtid);
+             (unsigned long long)r->resume.pos, r->resume.gtid[0] ? " gtid " : "", r->resume.gtid);
     if (pthread_create(&r->thread, NULL, reader_main, r) != 0)
         return errstr_set(errstr, errstr_size, MCSQ_ERR_NOMEM, "cannot start the reader thread");
     r->running = true;

@@ -29,7 +29,7 @@ typedef struct tail_reader_stats {
     _Atomic uint64_t transactions;
     _Atomic uint64_t keys;
     _Atomic uint64_t reconnects;
-    _Atomic uint64_t purged_gaps; /* on_purged = earliest jumped over a gap */
+    _Atomic uint64_t purged_gaps;  /* on_purged = earliest jumped over a gap */
     _Atomic int64_t last_event_us; /* when the last event was read (unix us) */
     _Atomic int64_t lag_us;        /* server commit time of the last event -> read */
 } tail_reader_stats;
@@ -56,14 +56,14 @@ typedef struct tail_reader_synced {
 typedef struct tail_reader {
     const mcsq_config *cfg; /* (ref) */
     txn_queue *queue;       /* (ref) */
-    binlog_live *live;       /* swapped on reconnect under live_lock */
+    binlog_live *live;      /* swapped on reconnect under live_lock */
     pthread_mutex_t live_lock;
     binlog_decoder dec;
     txn_assembler assembler;
     payload_reader payload;
     gtid_state gtids;
-    bool use_gtid;                /* the server has MariaDB GTIDs */
-    binlog_live_position resume;  /* after the last queued transaction */
+    bool use_gtid;               /* the server has MariaDB GTIDs */
+    binlog_live_position resume; /* after the last queued transaction */
     char file[BINLOG_LIVE_FILE_MAX];
     tail_reader_stats stats;
     tail_reader_metrics metrics;
@@ -77,12 +77,12 @@ typedef struct tail_reader {
 
 /* Connects (synchronously, so that startup errors reach the caller), picks
  * the start (from: the checkpoint, or NULL to use mysql.start) and starts
- * the thread. metrics (copied; may be NULL) are the series it updates. Returns 0, or MCSQ_ERR_CONNECT (server unreachable),
- * MCSQ_ERR_CONFIG (the server cannot serve the tailer), MCSQ_ERR_LIMIT
- * (position purged), with errstr. */
+ * the thread. metrics (copied; may be NULL) are the series it updates. Returns 0, or
+ * MCSQ_ERR_CONNECT (server unreachable), MCSQ_ERR_CONFIG (the server cannot serve the tailer),
+ * MCSQ_ERR_LIMIT (position purged), with errstr. */
 int tail_reader_start(tail_reader *r, const mcsq_config *cfg, txn_queue *queue,
-                      const binlog_resume *from, const tail_reader_metrics *metrics,
-                      char *errstr, size_t errstr_size);
+                      const binlog_resume *from, const tail_reader_metrics *metrics, char *errstr,
+                      size_t errstr_size);
 
 /* Asks the thread to stop without waiting (safe from any thread, e.g. a
  * signal-handling one); tail_reader_stop() then joins it. */

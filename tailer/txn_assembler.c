@@ -84,14 +84,14 @@ void txn_assembler_deinit(txn_assembler *a)
 
 static bool is_ident_char(char c)
 {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '_' || c == '$';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+           c == '$';
 }
 
 static const char *skip_space(const char *p, const char *end)
 {
-    while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r' || *p == '\f' ||
-                       *p == '\v'))
+    while (p < end &&
+           (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r' || *p == '\f' || *p == '\v'))
         p++;
     return p;
 }
@@ -257,9 +257,8 @@ static void on_probe(void *ctx, int64_t probe_us)
 
 static void add_statement_keys(txn_assembler *a, const char *text, size_t len)
 {
-    unsigned flags = (a->sql_mode & BINLOG_SQL_MODE_NO_BACKSLASH_ESCAPES)
-                         ? ANNOTATION_NO_BACKSLASH_ESCAPES
-                         : 0;
+    unsigned flags =
+        (a->sql_mode & BINLOG_SQL_MODE_NO_BACKSLASH_ESCAPES) ? ANNOTATION_NO_BACKSLASH_ESCAPES : 0;
     annotation_handler h = {on_key, on_probe, a};
     annotation_parse(text, len, flags, &h, &a->ann);
 }
@@ -275,9 +274,8 @@ static void add_row_statement_keys(txn_assembler *a, const char *text, size_t le
     add_statement_keys(a, text, len);
     if (memchr(text, '\\', len) == NULL)
         return;
-    unsigned other = (a->sql_mode & BINLOG_SQL_MODE_NO_BACKSLASH_ESCAPES)
-                         ? 0
-                         : ANNOTATION_NO_BACKSLASH_ESCAPES;
+    unsigned other =
+        (a->sql_mode & BINLOG_SQL_MODE_NO_BACKSLASH_ESCAPES) ? 0 : ANNOTATION_NO_BACKSLASH_ESCAPES;
     annotation_stats scratch;
     annotation_stats_init(&scratch);
     log_ratelimit_mute(&scratch.log_limit); /* the first pass reported */
@@ -340,7 +338,7 @@ static int emit(txn_assembler *a, const binlog_event *ev, const binlog_pos *pos,
     t->pos = a->open ? a->group_pos : pos->offset;
     t->end_pos = pos->end;
     t->commit_exact = a->probe_us > 0 || a->commit_us > 0;
-    t->commit_us = a->probe_us > 0   ? a->probe_us
+    t->commit_us = a->probe_us > 0    ? a->probe_us
                    : a->commit_us > 0 ? a->commit_us
                                       : (int64_t)ev->hdr.timestamp * 1000000;
     t->read_us = now_us();
@@ -419,8 +417,8 @@ static int on_xa_decision(txn_assembler *a, stmt_kind kind, const char *rest, si
                           const binlog_event *ev, const binlog_pos *pos, const mcsq_txn **txn)
 {
     char xid[BINLOG_XID_TEXT_MAX];
-    bool known = txn_xid_parse(rest, rest_len, xid) == MCSQ_OK &&
-                 xa_take(a, xid, kind == STMT_XA_COMMIT);
+    bool known =
+        txn_xid_parse(rest, rest_len, xid) == MCSQ_OK && xa_take(a, xid, kind == STMT_XA_COMMIT);
     if (kind == STMT_XA_ROLLBACK) {
         a->stats.xa_rollbacks++;
         group_clear(a);
@@ -469,7 +467,8 @@ static int on_query(txn_assembler *a, const binlog_event *ev, const binlog_pos *
     case STMT_XA_ROLLBACK:
         add_statement_keys(a, q->text.ptr, q->text.len);
         return on_xa_decision(a, kind, rest, rest_len, ev, pos, txn);
-    case STMT_OTHER: break;
+    case STMT_OTHER:
+        break;
     }
     if (!a->open)
         group_start(a, pos);
@@ -510,19 +509,26 @@ static int dispatch(txn_assembler *a, const binlog_event *ev, const binlog_pos *
     switch (ev->hdr.type) {
     case BINLOG_QUERY_EVENT:
     case BINLOG_EXECUTE_LOAD_QUERY_EVENT:
-    case BINLOG_MARIA_QUERY_COMPRESSED_EVENT: return on_query(a, ev, pos, txn);
+    case BINLOG_MARIA_QUERY_COMPRESSED_EVENT:
+        return on_query(a, ev, pos, txn);
     case BINLOG_MARIA_ANNOTATE_ROWS_EVENT:
     case BINLOG_ROWS_QUERY_EVENT:
         if (!a->open)
             group_start(a, pos);
         add_row_statement_keys(a, ev->u.rows_query.ptr, ev->u.rows_query.len);
         return 0;
-    case BINLOG_XID_EVENT: return emit(a, ev, pos, txn);
-    case BINLOG_XA_PREPARE_EVENT: return on_xa_prepare_event(a, ev, pos, txn);
+    case BINLOG_XID_EVENT:
+        return emit(a, ev, pos, txn);
+    case BINLOG_XA_PREPARE_EVENT:
+        return on_xa_prepare_event(a, ev, pos, txn);
     case BINLOG_GTID_EVENT:
     case BINLOG_ANONYMOUS_GTID_EVENT:
-    case BINLOG_GTID_TAGGED_EVENT: on_mysql_gtid(a, ev, pos); return 0;
-    case BINLOG_MARIA_GTID_EVENT: on_maria_gtid(a, ev, pos); return 0;
+    case BINLOG_GTID_TAGGED_EVENT:
+        on_mysql_gtid(a, ev, pos);
+        return 0;
+    case BINLOG_MARIA_GTID_EVENT:
+        on_maria_gtid(a, ev, pos);
+        return 0;
     case BINLOG_INCIDENT_EVENT:
         /* The server lost changes it could not log: invalidations may be
          * missing. Counted and logged loudly; the stream goes on, as it
@@ -533,7 +539,8 @@ static int dispatch(txn_assembler *a, const binlog_event *ev, const binlog_pos *
                   pos->file, (unsigned long long)pos->offset, ev->u.incident.kind,
                   (int)ev->u.incident.message.len, ev->u.incident.message.ptr);
         return 0;
-    default: return 0;
+    default:
+        return 0;
     }
 }
 
@@ -548,8 +555,8 @@ int txn_assembler_feed(txn_assembler *a, const binlog_event *ev, const binlog_po
     if (a->spill_failed) {
         a->spill_failed = false;
         return errstr_set(errstr, errstr_size, MCSQ_ERR_IO,
-                          "cannot spill the keys of a large transaction to %s: %s",
-                          a->spill_dir, strerror(errno));
+                          "cannot spill the keys of a large transaction to %s: %s", a->spill_dir,
+                          strerror(errno));
     }
     return rc;
 }

@@ -28,39 +28,39 @@ typedef struct binlog_pos {
 } binlog_pos;
 
 typedef struct txn_stats {
-    uint64_t transactions;        /* emitted */
-    uint64_t keys;                /* keys of emitted transactions, de-duplicated */
-    uint64_t groups_discarded;    /* groups cut off without a commit */
-    uint64_t xa_unknown_commits;  /* XA COMMIT of a transaction prepared before our start */
+    uint64_t transactions;       /* emitted */
+    uint64_t keys;               /* keys of emitted transactions, de-duplicated */
+    uint64_t groups_discarded;   /* groups cut off without a commit */
+    uint64_t xa_unknown_commits; /* XA COMMIT of a transaction prepared before our start */
     uint64_t xa_rollbacks;
-    uint64_t incidents;           /* Incident events: the server lost changes */
+    uint64_t incidents; /* Incident events: the server lost changes */
 } txn_stats;
 
 typedef struct txn_assembler {
-    char region[65];          /* this process's region, "" for none */
+    char region[65]; /* this process's region, "" for none */
     size_t region_len;
     annotation_stats ann;
     txn_stats stats;
-    key_set keys;             /* keys of the open group */
-    bool in_txn;              /* BEGIN, XA START or a MariaDB non-standalone GTID seen */
-    bool open;                /* a group has started (GTID or BEGIN seen, or keys pending) */
-    uint64_t group_pos;       /* offset of the group's first event */
-    uint64_t sql_mode;        /* of the group's last Query event */
+    key_set keys;       /* keys of the open group */
+    bool in_txn;        /* BEGIN, XA START or a MariaDB non-standalone GTID seen */
+    bool open;          /* a group has started (GTID or BEGIN seen, or keys pending) */
+    uint64_t group_pos; /* offset of the group's first event */
+    uint64_t sql_mode;  /* of the group's last Query event */
     char gtid[BINLOG_GTID_TEXT_MAX];
-    int64_t commit_us;        /* exact time from a MySQL GTID event, or 0 */
-    int64_t probe_us;         /* from @probe, or 0 */
-    xa_prepared *prepared;    /* XA transactions prepared and not yet decided */
+    int64_t commit_us;     /* exact time from a MySQL GTID event, or 0 */
+    int64_t probe_us;      /* from @probe, or 0 */
+    xa_prepared *prepared; /* XA transactions prepared and not yet decided */
     size_t nprepared;
-    bool nomem;               /* a key could not be stored */
-    bool spill_failed;        /* keys could not be written to the spill file */
-    const char *spill_dir;    /* (ref) where large transactions spill; NULL: never */
-    size_t spill_max;         /* key_set memory that triggers a spill */
-    key_spill *spill;         /* keys of the open group spilled so far */
-    key_spill *out_spill;     /* those of the emitted transaction, until taken */
-    char file[256];           /* file of the emitted transaction */
+    bool nomem;            /* a key could not be stored */
+    bool spill_failed;     /* keys could not be written to the spill file */
+    const char *spill_dir; /* (ref) where large transactions spill; NULL: never */
+    size_t spill_max;      /* key_set memory that triggers a spill */
+    key_spill *spill;      /* keys of the open group spilled so far */
+    key_spill *out_spill;  /* those of the emitted transaction, until taken */
+    char file[256];        /* file of the emitted transaction */
     char out_gtid[BINLOG_GTID_TEXT_MAX];
-    mcsq_txn out;             /* the emitted transaction */
-    key_set out_keys;         /* keys of the emitted transaction */
+    mcsq_txn out;     /* the emitted transaction */
+    key_set out_keys; /* keys of the emitted transaction */
 } txn_assembler;
 
 /* region may be NULL or "" (then no key is marked). */

@@ -23,16 +23,16 @@ typedef struct mcsq_key {
 /* A committed transaction. Everything is borrowed from the scanner and valid
  * until the next call to mcsq_scan_next() or mcsq_scan_destroy(). */
 typedef struct mcsq_txn {
-    const char *gtid;    /* "0-1-42" (MariaDB), "uuid:gno" or "uuid:tag:gno" (MySQL); "" if none */
-    const char *file;    /* binlog file name holding the commit */
-    uint64_t pos;        /* offset of the transaction's first event in file */
-    uint64_t end_pos;    /* offset just past its commit event (where to resume) */
-    int64_t commit_us;   /* best known commit time, unix microseconds */
-    int64_t read_us;     /* when the commit was read, unix microseconds */
-    int commit_exact;    /* 1: commit_us is exact (@probe, MySQL GTID timestamp) */
+    const char *gtid;     /* "0-1-42" (MariaDB), "uuid:gno" or "uuid:tag:gno" (MySQL); "" if none */
+    const char *file;     /* binlog file name holding the commit */
+    uint64_t pos;         /* offset of the transaction's first event in file */
+    uint64_t end_pos;     /* offset just past its commit event (where to resume) */
+    int64_t commit_us;    /* best known commit time, unix microseconds */
+    int64_t read_us;      /* when the commit was read, unix microseconds */
+    int commit_exact;     /* 1: commit_us is exact (@probe, MySQL GTID timestamp) */
     const mcsq_key *keys; /* de-duplicated, in order of first appearance */
     size_t nkeys;
-    size_t nmarkers;     /* how many keys have marker set */
+    size_t nmarkers; /* how many keys have marker set */
 } mcsq_txn;
 
 typedef struct mcsq_scan mcsq_scan;
@@ -40,20 +40,22 @@ typedef struct mcsq_scan mcsq_scan;
 /* One decoded event, for listings and diagnostics. Borrowed; valid only
  * during the callback. */
 typedef struct mcsq_event {
-    const char *file;      /* binlog file name */
-    uint64_t pos;          /* offset of the event (of its Transaction_payload when inner) */
+    const char *file; /* binlog file name */
+    uint64_t pos;     /* offset of the event (of its Transaction_payload when inner) */
     uint64_t end_pos;
     int inner;             /* 1: inside a Transaction_payload event */
     unsigned type;         /* binlog event type code */
     const char *type_name; /* "Query", "Xid", "Gtid", ... */
     const char *text;      /* statement text (Query, Annotate_rows, Rows_query), else NULL */
     size_t text_len;
-    const char *gtid;      /* GTID events: the GTID as text, else NULL */
+    const char *gtid; /* GTID events: the GTID as text, else NULL */
 } mcsq_event;
 
 typedef struct mcsq_scan_options {
-    const char *region; /* @marker=<region> directives for this region set mcsq_key.marker; may be NULL */
-    int verify_checksums; /* 1 (default when options are NULL): verify CRC32 when the binlog has them */
+    const char
+        *region; /* @marker=<region> directives for this region set mcsq_key.marker; may be NULL */
+    int verify_checksums; /* 1 (default when options are NULL): verify CRC32 when the binlog has
+                             them */
     void (*on_event)(void *ctx, const mcsq_event *ev); /* optional: called for every event */
     void *event_ctx;
 } mcsq_scan_options;
@@ -78,7 +80,7 @@ typedef struct mcsq_scan_stats {
     uint64_t transactions;
     uint64_t keys;          /* keys of the transactions returned, de-duplicated per transaction */
     uint64_t keys_rejected; /* tokens that broke the key rules */
-    uint64_t incidents; /* Incident events: the server says changes may be missing */
+    uint64_t incidents;     /* Incident events: the server says changes may be missing */
 } mcsq_scan_stats;
 
 void mcsq_scan_get_stats(const mcsq_scan *scan, mcsq_scan_stats *stats);

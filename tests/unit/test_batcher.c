@@ -57,8 +57,9 @@ static txn_record *record(uint64_t end_pos, int first, int n, int markers)
         snprintf(names[i], sizeof(names[i]), "k%d", first + i);
         keys[i] = (mcsq_key){names[i], (uint32_t)strlen(names[i]), i < markers ? 1u : 0u};
     }
-    mcsq_txn t = {"0-1-9", "binlog.000001", end_pos - 100, end_pos, 1700000000000000, 1700000000000100,
-                  0, keys, (size_t)n, (size_t)markers};
+    mcsq_txn t = {
+        "0-1-9", "binlog.000001", end_pos - 100,  end_pos, 1700000000000000, 1700000000000100, 0,
+        keys,    (size_t)n,       (size_t)markers};
     txn_record *rec = txn_record_new(&t, "0-1-9");
     assert_non_null(rec);
     return rec;
@@ -226,9 +227,11 @@ static void test_watermark_prefix_only(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_message_contract),     cmocka_unit_test(test_closes_at_max_keys),
+        cmocka_unit_test(test_message_contract),
+        cmocka_unit_test(test_closes_at_max_keys),
         cmocka_unit_test(test_splits_large_transaction),
-        cmocka_unit_test(test_keyless_transactions), cmocka_unit_test(test_escaping_in_keys),
+        cmocka_unit_test(test_keyless_transactions),
+        cmocka_unit_test(test_escaping_in_keys),
         cmocka_unit_test(test_watermark_prefix_only),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

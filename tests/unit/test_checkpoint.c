@@ -82,11 +82,11 @@ static void test_damaged_is_an_error(void **state)
 {
     (void)state;
     static const char *const bad[] = {
-        "file=binlog.000001\n",                      /* no pos */
-        "pos=100\n",                                 /* no file */
-        "file=binlog.000001\npos=abc\n",             /* not a number */
-        "file=binlog.000001\npos=2\n",               /* below the first event */
-        "file=binlog.000001\npos=100\nextra=1\n",    /* unknown line */
+        "file=binlog.000001\n",                   /* no pos */
+        "pos=100\n",                              /* no file */
+        "file=binlog.000001\npos=abc\n",          /* not a number */
+        "file=binlog.000001\npos=2\n",            /* below the first event */
+        "file=binlog.000001\npos=100\nextra=1\n", /* unknown line */
         "garbage\n",
         "",
     };

@@ -176,10 +176,13 @@ static void test_mysql_begin_xid(void **state)
     fixture *f = *state;
     assert_int_equal(mysql_gtid(f, 42, 1700000000123456ull, false), 0);
     assert_int_equal(query(f, "BEGIN"), 0);
-    assert_int_equal(annotate(f, BINLOG_ROWS_QUERY_EVENT, "UPDATE t SET a=1 /* mcsqueal: u:1 p:1 */"), 0);
+    assert_int_equal(
+        annotate(f, BINLOG_ROWS_QUERY_EVENT, "UPDATE t SET a=1 /* mcsqueal: u:1 p:1 */"), 0);
     assert_int_equal(simple(f, BINLOG_TABLE_MAP_EVENT), 0);
     assert_int_equal(simple(f, BINLOG_UPDATE_ROWS_EVENT), 0);
-    assert_int_equal(annotate(f, BINLOG_ROWS_QUERY_EVENT, "INSERT /* mcsqueal: u:1 x:9 */ INTO t VALUES (1)"), 0);
+    assert_int_equal(
+        annotate(f, BINLOG_ROWS_QUERY_EVENT, "INSERT /* mcsqueal: u:1 x:9 */ INTO t VALUES (1)"),
+        0);
     assert_int_equal(xid(f, 1700000001), 1);
     assert_keys(f->last, "u:1 p:1 x:9");
     assert_string_equal(f->last->gtid, "00112233-4455-6677-8899-aabbccddeeff:42");
@@ -195,7 +198,8 @@ static void test_no_emission_before_commit(void **state)
 {
     fixture *f = *state;
     maria_gtid(f, 1, 0, NULL);
-    assert_int_equal(annotate(f, BINLOG_MARIA_ANNOTATE_ROWS_EVENT, "INSERT /* mcsqueal: a */ INTO t"), 0);
+    assert_int_equal(
+        annotate(f, BINLOG_MARIA_ANNOTATE_ROWS_EVENT, "INSERT /* mcsqueal: a */ INTO t"), 0);
     assert_int_equal(simple(f, BINLOG_WRITE_ROWS_EVENT), 0);
     assert_int_equal(f->emitted, 0);
     assert_int_equal(xid(f, 1700000005), 1);
@@ -334,7 +338,8 @@ static void test_markers_for_own_region_only(void **state)
     annotate(f, BINLOG_MARIA_ANNOTATE_ROWS_EVENT,
              "UPDATE t SET a=1 /* mcsqueal: k:1 @marker=east */ /* mcsqueal: k:2 @marker=west */");
     annotate(f, BINLOG_MARIA_ANNOTATE_ROWS_EVENT, "UPDATE t SET a=2 /* mcsqueal: k:2 k:3 */");
-    annotate(f, BINLOG_MARIA_ANNOTATE_ROWS_EVENT, "UPDATE t SET a=3 /* mcsqueal: @marker=east k:3 */");
+    annotate(f, BINLOG_MARIA_ANNOTATE_ROWS_EVENT,
+             "UPDATE t SET a=3 /* mcsqueal: @marker=east k:3 */");
     assert_int_equal(xid(f, 1), 1);
     assert_keys(f->last, "k:1! k:2 k:3!");
 }
@@ -523,7 +528,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_no_backslash_escapes_from_sql_mode, setup, teardown),
         cmocka_unit_test_setup_teardown(test_row_text_lexed_both_ways, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unfinished_group_is_discarded, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_transactions_without_keys_are_emitted, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_transactions_without_keys_are_emitted, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_incident_is_counted, setup, teardown),
         cmocka_unit_test(test_xid_parse_forms),
         cmocka_unit_test_setup_teardown(test_many_keys_deduplicated, setup, teardown),
