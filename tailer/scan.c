@@ -56,6 +56,7 @@ int mcsq_scan_new(mcsq_scan **out, const char *const *paths, size_t nfiles,
     }
     payload_reader_init(&s->payload);
     txn_assembler_init(&s->assembler, opt ? opt->region : NULL);
+    txn_assembler_use_coarse_clock(&s->assembler);
     *out = s;
     return MCSQ_OK;
 }

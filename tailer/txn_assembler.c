@@ -312,10 +312,15 @@ static void group_start(txn_assembler *a, const binlog_pos *pos)
     a->group_pos = pos->offset;
 }
 
-static int64_t now_us(void)
+void txn_assembler_use_coarse_clock(txn_assembler *a)
+{
+    a->coarse_clock = true;
+}
+
+static int64_t now_us(bool coarse)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
+    clock_gettime(coarse ? CLOCK_REALTIME_COARSE : CLOCK_REALTIME, &ts);
     return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
@@ -341,7 +346,7 @@ static int emit(txn_assembler *a, const binlog_event *ev, const binlog_pos *pos,
     t->commit_us = a->probe_us > 0    ? a->probe_us
                    : a->commit_us > 0 ? a->commit_us
                                       : (int64_t)ev->hdr.timestamp * 1000000;
-    t->read_us = now_us();
+    t->read_us = now_us(a->coarse_clock);
     t->keys = a->out_keys.keys;
     t->nkeys = a->out_keys.nkeys;
     t->nmarkers = a->out_keys.nmarkers;

@@ -52,6 +52,7 @@ typedef struct txn_assembler {
     xa_prepared *prepared; /* XA transactions prepared and not yet decided */
     size_t nprepared;
     bool nomem;            /* a key could not be stored */
+    bool coarse_clock; /* read_us from a millisecond clock (offline scans) */
     bool spill_failed;     /* keys could not be written to the spill file */
     const char *spill_dir; /* (ref) where large transactions spill; NULL: never */
     size_t spill_max;      /* key_set memory that triggers a spill */
@@ -66,6 +67,11 @@ typedef struct txn_assembler {
 /* region may be NULL or "" (then no key is marked). */
 void txn_assembler_init(txn_assembler *a, const char *region);
 void txn_assembler_deinit(txn_assembler *a);
+
+/* Takes read_us from a cheap clock of a few milliseconds' resolution: for
+ * offline scans, where read_us is informative only. The tailer keeps the
+ * precise clock, as read_us measures its pipeline latency. */
+void txn_assembler_use_coarse_clock(txn_assembler *a);
 
 /* Lets transactions whose keys take more than max_bytes of memory spill
  * them to an unlinked file in dir (borrowed). Emitted transactions then
