@@ -47,8 +47,12 @@ static const char digit_pairs[201] = "00010203040506070809"
 
 void strbuf_append_u64(strbuf *sb, uint64_t v)
 {
-    char tmp[20];
-    char *p = tmp + sizeof(tmp);
+    if (sb->cap - sb->len < 20 && strbuf_reserve(sb, 20) != MCSQ_OK)
+        return;
+    unsigned n = 1; /* digits */
+    for (uint64_t t = v; t >= 10; t /= 10)
+        n++;
+    char *end = sb->buf + sb->len + n, *p = end;
     while (v >= 100) {
         unsigned d = (unsigned)(v % 100) * 2;
         v /= 100;
@@ -61,7 +65,7 @@ void strbuf_append_u64(strbuf *sb, uint64_t v)
     } else {
         *--p = (char)('0' + v);
     }
-    strbuf_append(sb, p, (size_t)(tmp + sizeof(tmp) - p));
+    sb->len += n;
 }
 
 void strbuf_append_i64(strbuf *sb, int64_t v)
