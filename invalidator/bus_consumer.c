@@ -5,6 +5,7 @@
  */
 #include "invalidator/bus_consumer.h"
 #include "core/errstr.h"
+#include "invalidator/kafka_conf.h"
 #include "core/log.h"
 #include "mcsqueal/error.h"
 
@@ -21,19 +22,10 @@ struct bus_consumer {
     int64_t expected[MAX_PARTITIONS]; /* next offset per partition, -1: unknown */
 };
 
-static int conf_set(rd_kafka_conf_t *conf, const char *name, const char *value, char *errstr,
-                    size_t errstr_size)
-{
-    char err[512];
-    if (rd_kafka_conf_set(conf, name, value, err, sizeof(err)) == RD_KAFKA_CONF_OK)
-        return MCSQ_OK;
-    return errstr_set(errstr, errstr_size, MCSQ_ERR_CONFIG, "bus: %s=%s: %s", name, value, err);
-}
-
 static int configure(rd_kafka_conf_t *conf, const mcsq_config *cfg, const char *bootstrap,
                      const char *group, char *errstr, size_t errstr_size)
 {
-    const char *defaults[][2] = {
+    const kafka_setting defaults[] = {
         {"bootstrap.servers", bootstrap},
         {"group.id", group},
         {"client.id", "mcsqueal-router"},
@@ -48,18 +40,8 @@ static int configure(rd_kafka_conf_t *conf, const mcsq_config *cfg, const char *
         {"fetch.error.backoff.ms", "10"},
         {"socket.nagle.disable", "true"},
     };
-    for (size_t i = 0; i < sizeof(defaults) / sizeof(defaults[0]); i++) {
-        int rc = conf_set(conf, defaults[i][0], defaults[i][1], errstr, errstr_size);
-        if (rc != MCSQ_OK)
-            return rc;
-    }
-    for (size_t i = 0; i < cfg->bus.kafka.n; i++) {
-        int rc = conf_set(conf, cfg->bus.kafka.v[i].name, cfg->bus.kafka.v[i].value, errstr,
-                          errstr_size);
-        if (rc != MCSQ_OK)
-            return rc;
-    }
-    return MCSQ_OK;
+    return kafka_conf_apply(conf, defaults, sizeof(defaults) / sizeof(defaults[0]), cfg, errstr,
+                            errstr_size);
 }
 
 /* On assignment, learn each partition's committed offset: a message

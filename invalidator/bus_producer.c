@@ -3,6 +3,7 @@
  */
 #include "invalidator/bus_producer.h"
 #include "core/errstr.h"
+#include "invalidator/kafka_conf.h"
 #include "core/log.h"
 #include "mcsqueal/error.h"
 
@@ -46,22 +47,13 @@ static void on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
     log_ratelimited(&limit, LOG_LEVEL_WARN, "bus: %s: %s", rd_kafka_err2name(err), reason);
 }
 
-static int conf_set(rd_kafka_conf_t *conf, const char *name, const char *value, char *errstr,
-                    size_t errstr_size)
-{
-    char err[512];
-    if (rd_kafka_conf_set(conf, name, value, err, sizeof(err)) == RD_KAFKA_CONF_OK)
-        return MCSQ_OK;
-    return errstr_set(errstr, errstr_size, MCSQ_ERR_CONFIG, "bus: %s=%s: %s", name, value, err);
-}
-
 /* Defaults for reliable, ordered delivery; bus.kafka.* may override. */
 static int configure(rd_kafka_conf_t *conf, const mcsq_config *cfg, const char *bootstrap,
                      char *errstr, size_t errstr_size)
 {
     char client_id[256];
     snprintf(client_id, sizeof(client_id), "mcsqueal-%s", cfg->mcsqueal.name);
-    const char *defaults[][2] = {
+    const kafka_setting defaults[] = {
         {"bootstrap.servers", bootstrap},
         {"client.id", client_id},
         {"enable.idempotence", "true"},
@@ -74,18 +66,8 @@ static int configure(rd_kafka_conf_t *conf, const mcsq_config *cfg, const char *
         {"message.max.bytes", "1000000"},
         {"compression.codec", "lz4"}, /* key lists compress well; cheap on CPU */
     };
-    for (size_t i = 0; i < sizeof(defaults) / sizeof(defaults[0]); i++) {
-        int rc = conf_set(conf, defaults[i][0], defaults[i][1], errstr, errstr_size);
-        if (rc != MCSQ_OK)
-            return rc;
-    }
-    for (size_t i = 0; i < cfg->bus.kafka.n; i++) {
-        int rc = conf_set(conf, cfg->bus.kafka.v[i].name, cfg->bus.kafka.v[i].value, errstr,
-                          errstr_size);
-        if (rc != MCSQ_OK)
-            return rc;
-    }
-    return MCSQ_OK;
+    return kafka_conf_apply(conf, defaults, sizeof(defaults) / sizeof(defaults[0]), cfg, errstr,
+                            errstr_size);
 }
 
 int bus_producer_new(bus_producer **out, const mcsq_config *cfg, const char *bootstrap,
