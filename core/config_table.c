@@ -389,7 +389,7 @@ static const mcsq_config_row table[] = {
      .offset = CFG(bus.linger_ms),
      .min = 0,
      .max = 900000,
-     .def = "5",
+     .def = "2",
      .desc = "How long a batch waits for more transactions before it is sent; 0 sends every "
              "commit at once."},
     {.section = "bus",

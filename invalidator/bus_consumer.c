@@ -36,7 +36,9 @@ static int configure(rd_kafka_conf_t *conf, const mcsq_config *cfg, const char *
         {"enable.partition.eof", "false"},
         {"session.timeout.ms", "10000"},
         {"statistics.interval.ms", "0"},
-        {"fetch.wait.max.ms", "5"}, /* invalidation lag is the point: do not wait for more */
+        /* invalidation lag is the point. Kafka answers a waiting fetch as soon
+         * as data arrives; the embedded bus only when the wait is over. */
+        {"fetch.wait.max.ms", strcmp(cfg->bus.brokers, "embedded") == 0 ? "1" : "100"},
         {"fetch.error.backoff.ms", "10"},
         {"socket.nagle.disable", "true"},
     };

@@ -392,9 +392,11 @@ static int decode_string(parser *ps, const unsigned char *s, span *out)
         int rc = MCSQ_OK;
         if (*s == '\\') {
             rc = decode_escape(ps, &s, &d);
-        } else {
+        } else { /* a validated UTF-8 sequence: copied as it is */
             size_t n = string_byte(ps, s);
             rc = n == 0 ? MCSQ_ERR_CORRUPT : MCSQ_OK;
+            memcpy(d, s, n);
+            d += n;
             s += n;
         }
         if (rc != MCSQ_OK)

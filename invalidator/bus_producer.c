@@ -59,7 +59,7 @@ static int configure(rd_kafka_conf_t *conf, const mcsq_config *cfg, const char *
         {"enable.idempotence", "true"},
         {"acks", "all"},
         {"message.timeout.ms", "0"}, /* retry until delivered: never drop */
-        {"linger.ms", "1"},          /* the batcher already batches */
+        {"linger.ms", "0"},          /* the batcher already batches */
         {"socket.nagle.disable", "true"},
         {"queue.buffering.max.messages", "100000"},
         {"queue.buffering.max.kbytes", "262144"},

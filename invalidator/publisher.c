@@ -154,7 +154,7 @@ static int wait_ms(const publisher *p, int64_t now)
     int64_t due = batcher_due_in(&p->batcher, now);
     if (due < 0 || due / 1000 > POLL_MS)
         return POLL_MS;
-    return (int)(due / 1000);
+    return (int)((due + 999) / 1000); /* round up: never spin in the last millisecond */
 }
 
 #define SPILL_CHUNK 4096

@@ -24,7 +24,7 @@
 #define POLL_MS 100
 #define REPLAY_EVERY_US 500000
 #define REPLAY_CHUNK 4096
-#define PROBE_EVERY_US 1000000
+#define PROBE_EVERY_US 5000000 /* a probe of a stalled server blocks for its timeout */
 
 typedef struct router_pool {
     const mcsq_pool_config *cfg; /* (ref) */
@@ -279,19 +279,25 @@ static bool replay_chunk(router *r, router_pool *p, size_t s)
 
 static void replay_pool(router *r, router_pool *p, int64_t now)
 {
-    bool probe = now - p->last_probe_us >= PROBE_EVERY_US;
-    if (probe)
-        p->last_probe_us = now;
+    bool probe_due = now - p->last_probe_us >= PROBE_EVERY_US;
+    bool probed = false;
     for (size_t s = 0; s < p->nservers; s++) {
         if (p->spools[s] == NULL || spool_depth(p->spools[s]) == 0)
             continue;
         mc_pool_server_info info;
         mc_pool_server_info_get(p->mc, s, &info);
-        if (info.down && !(probe && mc_pool_probe(p->mc, s)))
-            continue;
+        if (info.down) {
+            if (!probe_due)
+                continue;
+            probed = true;
+            if (!mc_pool_probe(p->mc, s))
+                continue;
+        }
         for (int chunks = 0; chunks < 16 && replay_chunk(r, p, s); chunks++)
             ;
     }
+    if (probed) /* counted from the end: a probe may have waited for its timeout */
+        p->last_probe_us = now_us();
 }
 
 static void replay(router *r)
@@ -299,9 +305,9 @@ static void replay(router *r)
     int64_t now = now_us();
     if (now - r->last_replay_us < REPLAY_EVERY_US || spool_total(r) == 0)
         return;
-    r->last_replay_us = now;
     for (size_t i = 0; i < r->npools; i++)
         replay_pool(r, &r->pools[i], now);
+    r->last_replay_us = now_us(); /* from the end, as replaying may have waited */
     update_spool_gauge(r);
 }
 

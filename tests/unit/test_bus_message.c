@@ -100,6 +100,25 @@ static void test_contract_example(void **state)
     bus_message_deinit(&m);
 }
 
+/* Regression: in a string with an escape, UTF-8 characters after the
+ * escape were dropped from the decoded key ("q\"x:naïve" became "q"x:nave"),
+ * so a different key was deleted and the real one stayed cached. */
+static void test_escape_then_utf8(void **state)
+{
+    (void)state;
+    static const char json[] =
+        "{\"v\":1,\"source\":\"s\",\"region\":\"r\",\"txns\":[{\"pos\":\"b.1:4\","
+        "\"commit_us\":1,\"read_us\":2,\"keys\":[\"q\\\"0\\\\x:na\xc3\xafve\","
+        "\"\xc3\xa9\\u00e9\xc3\xa9\"]}]}";
+    bus_message m;
+    bus_message_init(&m, NULL);
+    assert_int_equal(bus_message_parse(&m, json, sizeof(json) - 1, errbuf, sizeof(errbuf)), 0);
+    assert_int_equal(m.nkeys, 2);
+    assert_key(&m.keys[0], "q\"0\\x:na\xc3\xafve", 0);
+    assert_key(&m.keys[1], "\xc3\xa9\xc3\xa9\xc3\xa9", 0);
+    bus_message_deinit(&m);
+}
+
 /* ---- round trip through the real batcher ---- */
 
 typedef struct trip {
@@ -1101,6 +1120,7 @@ int main(void)
         cmocka_set_test_filter(filter);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_contract_example),
+        cmocka_unit_test(test_escape_then_utf8),
         cmocka_unit_test(test_round_trip_batcher),
         cmocka_unit_test(test_errors_syntax),
         cmocka_unit_test(test_errors_contract),

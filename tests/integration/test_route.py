@@ -1,0 +1,1426 @@
+#!/usr/bin/python3
+"""Black-box tests of the router: `mcsqueal run` (tailer + router + embedded
+bus in one process) and `mcsqueal route` (router alone) against a throwaway
+mariadbd and real memcached servers, with an independent application-side
+memcached client in this file.
+
+Keys are stored the way an application's libmemcached with
+KETAMA_WEIGHTED = 1 would place them (docs/memcached.md); this file has its
+own libketama (MD5 of "host:port-N", 40 digests x 4 points per server,
+first point at or after the first four bytes, little-endian, of the key's
+MD5). Every key is SET on EVERY server of every pool, so that after the
+router ran, the servers a key is gone from show where the router deleted
+it: each invalidated key must be gone from exactly its ketama owner in the
+cluster pool (and from the one gutter server), and still be on the other
+server. That checks deletion and placement at once.
+
+Tests (select with MCSQ_ROUTE_TEST=name[,name...]; a name may be a prefix;
+MCSQ_ROUTE_SEED=N repeats the random choices):
+
+  1. end_to_end        `mcsqueal run`; a 2-server cluster pool and a 1-server
+     gutter pool, 2000 keys pre-set, ~300 random transactions (1-3
+     statements, 1-5 keys, duplicates, keys shared between transactions,
+     JSON escapes and UTF-8, @marker and @probe directives, misses,
+     rollbacks, unannotated writes and look-alike comments/strings): every key
+     of every committed transaction is gone from its ketama owner in each pool
+     and nothing else is deleted; mcsqueal_deletes_total{result="confirmed"}
+     equals the keys sent per pool, spooled/invalid 0, mcsqueal_spool_keys 0,
+     consumed = produced, one pipeline-latency sample per transaction, one
+     invalidation-lag sample per @probe transaction.
+     escaped_utf8_keys keys whose JSON form has an escape (" or \) followed by
+     non-ASCII UTF-8 are deleted as they are (not a mangled key).
+  2. partition         one cluster server SIGSTOPped (it keeps its data) for
+     5.5 s during a workload: mcsqueal_spool_keys > 0 while it is stopped, a
+     spool file exists, the healthy servers keep being invalidated (within
+     4 s); after SIGCONT the spool is replayed: no stale key anywhere, spool
+     0, confirmed = keys sent, no spool file left after a graceful stop.
+  3. router_kill9      `mcsqueal bus`, `mcsqueal tail` and `mcsqueal route` as
+     separate processes; the router is killed with SIGKILL 20 times (half at
+     random moments of its start-up, half a random moment after it got its
+     partition, 6 of those while a cluster server is SIGSTOPped so that a
+     batch is waiting for its timeout) and restarted each time: no committed
+     key is left in memcached, untouched keys stay, no spool left at the end.
+     run_kill9         `mcsqueal run` (embedded bus, dies with it) killed 20
+     times during a workload and restarted: no committed key is left (the
+     tailer's checkpoint must be held behind what the router deleted).
+  4. poison            three messages published with kcat (not JSON, "v":2,
+     a number among the keys): each is a line in deadletter.jsonl with its
+     partition, offset, error and payload, mcsqueal_bus_messages_total
+     {result="poison"} is 3, and the router goes on deleting.
+  5. route_startup     `mcsqueal route` (bus.brokers = embedded) started before
+     `mcsqueal tail` waits for <state_dir>/bus.bootstrap, then deletes;
+     `route` and `run` without [pool] sections: exit 2; --help: exit 0.
+
+Usage: test_route.py MCSQUEAL_BINARY
+Exit 0 when all pass, 1 otherwise, 77 (skip) when mariadbd or memcached is
+missing. MCSQ_TEST_KEEP=1 keeps the temporary directories. Every process
+started here is killed and every directory removed on exit (also on failure
+and SIGTERM/SIGINT); children also die with this process (PR_SET_PDEATHSIG
+through setpriv).
+"""
+
+import atexit
+import bisect
+import hashlib
+import json
+import os
+import random
+import re
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import traceback
+import urllib.request
+
+SKIP = 77
+MCSQUEAL = None
+MEMCACHED = None
+KEEP = os.environ.get("MCSQ_TEST_KEEP", "") not in ("", "0")
+SELECT = [s for s in os.environ.get("MCSQ_ROUTE_TEST", "").split(",") if s]
+SEED = int(os.environ.get("MCSQ_ROUTE_SEED", str(int(time.time()))))
+
+IMPORT_ERROR = None
+try:
+    import pymysql  # python3-pymysql
+except ImportError as e:  # reported as a failure, not a skip
+    IMPORT_ERROR = e
+
+PASSWORD = "route-test-pw"
+REGION = "rtest"
+OTHER_REGION = "elsewhere"
+CLUSTER = "c1"
+
+# ---------------------------------------------------------------- cleanup
+
+_procs = []
+_dirs = []
+_setpriv = shutil.which("setpriv")
+
+
+def _cleanup():
+    for p in _procs:
+        if p.poll() is None:
+            try:
+                p.send_signal(signal.SIGCONT)
+                p.kill()
+            except OSError:
+                pass
+    for p in _procs:
+        try:
+            p.wait(timeout=20)
+        except Exception:
+            pass
+    for d in _dirs:
+        if KEEP:
+            print("kept %s" % d, file=sys.stderr)
+        else:
+            shutil.rmtree(d, ignore_errors=True)
+    _procs.clear()
+    _dirs.clear()
+
+
+def _on_signal(sig, frame):
+    raise SystemExit(128 + sig)
+
+
+atexit.register(_cleanup)
+for _s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+    signal.signal(_s, _on_signal)
+
+
+def mkdtemp(prefix):
+    d = tempfile.mkdtemp(prefix=prefix)
+    _dirs.append(d)
+    return d
+
+
+def spawn(args, log_path, **kw):
+    """Starts a child writing stdout+stderr to log_path (main thread only:
+    the child dies with the thread that started it)."""
+    assert threading.current_thread() is threading.main_thread()
+    if _setpriv:
+        args = [_setpriv, "--pdeathsig", "KILL", "--"] + list(args)
+    log = open(log_path, "ab")
+    try:
+        p = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                             start_new_session=True, **kw)
+    finally:
+        log.close()
+    _procs.append(p)
+    return p
+
+
+def read_text(path):
+    try:
+        with open(path, "rb") as f:
+            return f.read().decode("utf-8", "replace")
+    except OSError:
+        return ""
+
+
+def tail_text(path, lines=40):
+    return "\n".join(read_text(path).splitlines()[-lines:])
+
+
+def free_port():
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def wait_until(pred, timeout, step=0.05, what="condition"):
+    deadline = time.monotonic() + timeout
+    while True:
+        v = pred()
+        if v:
+            return v
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out after %.0f s waiting for %s" % (timeout, what))
+        time.sleep(step)
+
+
+def check(cond, msg):
+    if not cond:
+        raise AssertionError(msg)
+
+
+# ---------------------------------------------------------------- ketama
+
+
+class Ketama:
+    """libketama / libmemcached MEMCACHED_BEHAVIOR_KETAMA_WEIGHTED placement
+    of keys on servers written "host:port", all of weight 1."""
+
+    def __init__(self, servers):
+        self.servers = list(servers)
+        points = []
+        for idx, s in enumerate(self.servers):
+            host, port = s.rsplit(":", 1)
+            for i in range(40):
+                name = "%s-%d" % (host, i) if port == "11211" else "%s:%s-%d" % (host, port, i)
+                d = hashlib.md5(name.encode()).digest()
+                for a in range(4):
+                    points.append((struct.unpack_from("<I", d, 4 * a)[0], idx))
+        points.sort()
+        self.values = [v for v, _ in points]
+        self.index = [i for _, i in points]
+
+    def owner(self, key):
+        h = struct.unpack_from("<I", hashlib.md5(key.encode("utf-8")).digest(), 0)[0]
+        i = bisect.bisect_left(self.values, h)
+        return self.index[i if i < len(self.values) else 0]
+
+
+# ---------------------------------------------------------------- memcached
+
+
+class Memcached:
+    """One throwaway memcached on 127.0.0.1:port, and a text-protocol client."""
+
+    def __init__(self, ctx, tag):
+        self.log = os.path.join(ctx.dir, "memcached-%s.log" % tag)
+        ctx.logs.append(self.log)
+        for attempt in range(3):
+            self.port = free_port()
+            args = [MEMCACHED, "-l", "127.0.0.1", "-p", str(self.port), "-U", "0", "-m", "64",
+                    "-t", "2"]
+            if os.geteuid() == 0:
+                args += ["-u", "root"]
+            self.proc = spawn(args, self.log)
+            try:
+                wait_until(lambda: self._try_connect() or self.proc.poll() is not None, 10,
+                           what="memcached on port %d" % self.port)
+            except AssertionError:
+                pass
+            if self.proc.poll() is None and self._try_connect():
+                break
+            self.proc.kill()
+            self.proc.wait()
+        check(self.proc.poll() is None, "memcached did not start:\n%s" % tail_text(self.log))
+        self.name = "127.0.0.1:%d" % self.port
+        self.sock = None
+        self.rf = None
+
+    def _try_connect(self):
+        try:
+            socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+            return True
+        except OSError:
+            return False
+
+    def _conn(self):
+        if self.sock is None:
+            self.sock = socket.create_connection(("127.0.0.1", self.port), timeout=20)
+            self.rf = self.sock.makefile("rb")
+        return self.sock
+
+    def close(self):
+        if self.sock is not None:
+            try:
+                self.rf.close()
+                self.sock.close()
+            except OSError:
+                pass
+        self.sock = self.rf = None
+
+    def _sync(self):
+        self._conn().sendall(b"version\r\n")
+        line = self.rf.readline()
+        check(line.startswith(b"VERSION"), "memcached %s: %r" % (self.name, line))
+
+    def set_many(self, keys, value=b"cached"):
+        s = self._conn()
+        chunk = []
+        for k in keys:
+            chunk.append(b"set %s 0 0 %d noreply\r\n%s\r\n" % (k.encode("utf-8"), len(value),
+                                                                value))
+            if len(chunk) >= 500:
+                s.sendall(b"".join(chunk))
+                chunk = []
+        if chunk:
+            s.sendall(b"".join(chunk))
+        self._sync()
+
+    def present(self, keys):
+        """The subset of keys this server holds."""
+        s = self._conn()
+        found = set()
+        keys = list(keys)
+        i = 0
+        while i < len(keys):
+            batch, size = [], 0
+            while i < len(keys) and size < 1500:
+                kb = keys[i].encode("utf-8")
+                batch.append(kb)
+                size += len(kb) + 1
+                i += 1
+            s.sendall(b"get " + b" ".join(batch) + b"\r\n")
+            while True:
+                line = self.rf.readline()
+                if line == b"END\r\n":
+                    break
+                check(line.startswith(b"VALUE "), "memcached %s: get: %r" % (self.name, line))
+                parts = line.split()
+                self.rf.read(int(parts[3]) + 2)
+                found.add(parts[1].decode("utf-8"))
+        return found
+
+    def stats(self):
+        self._conn().sendall(b"stats\r\n")
+        out = {}
+        while True:
+            line = self.rf.readline()
+            if line == b"END\r\n" or not line:
+                break
+            parts = line.decode().split()
+            if len(parts) == 3:
+                out[parts[1]] = parts[2]
+        return out
+
+    def deletes(self):
+        st = self.stats()
+        return int(st.get("delete_hits", 0)) + int(st.get("delete_misses", 0))
+
+    def stop_signal(self):
+        self.close()
+        self.proc.send_signal(signal.SIGSTOP)
+
+    def cont_signal(self):
+        self.proc.send_signal(signal.SIGCONT)
+
+
+class Pools:
+    """The cluster pool (two servers) and the gutter pool (one server) of a
+    test, with application-side placement and checks."""
+
+    def __init__(self, ctx):
+        self.cluster = [Memcached(ctx, "c0"), Memcached(ctx, "c1")]
+        self.gutter = [Memcached(ctx, "g0")]
+        self.ring = Ketama([m.name for m in self.cluster])
+        ctx.closers.append(self.close)
+
+    def all(self):
+        return self.cluster + self.gutter
+
+    def close(self):
+        for m in self.all():
+            m.close()
+
+    def config(self):
+        return ("[pool main]\nservers = %s\nrole = cluster\n"
+                "[pool gut]\nservers = %s\nrole = gutter\n" %
+                (" ".join(m.name for m in self.cluster), " ".join(m.name for m in self.gutter)))
+
+    def set_everywhere(self, keys):
+        for m in self.all():
+            m.set_many(keys)
+
+    def owner(self, key):
+        return self.ring.owner(key)
+
+    def snapshot(self, keys):
+        """Per server (cluster servers, then gutter), the keys it holds."""
+        return [m.present(keys) for m in self.all()]
+
+    def deletes(self):
+        return sum(m.deletes() for m in self.all())
+
+    def verify(self, deleted, kept, what):
+        """deleted: keys that must be gone from their cluster owner and the
+        gutter and still be on the other cluster server; kept: keys that
+        must be on every server. Returns a list of problems."""
+        deleted, kept = set(deleted), set(kept)
+        snap = self.snapshot(deleted | kept)
+        problems = []
+        placement = []
+        for k in sorted(deleted):
+            o = self.owner(k)
+            where = [i for i in range(len(self.cluster)) if k not in snap[i]]
+            if where != [o]:
+                if k in snap[o]:
+                    problems.append("%s: key %r (committed) is still on its owner %s" %
+                                    (what, k, self.cluster[o].name))
+                if where and where != [o]:
+                    placement.append("%r gone from %s, owner by ketama %s" %
+                                     (k, [self.cluster[i].name for i in where],
+                                      self.cluster[o].name))
+            if k in snap[len(self.cluster)]:
+                problems.append("%s: key %r (committed) is still on the gutter server %s" %
+                                (what, k, self.gutter[0].name))
+        if placement:
+            problems.append("%s: %d keys deleted somewhere else than their ketama owner "
+                            "(placement differs from libketama), e.g. %s" %
+                            (what, len(placement), placement[:5]))
+        for k in sorted(kept):
+            gone = [m.name for i, m in enumerate(self.all()) if k not in snap[i]]
+            if gone:
+                problems.append("%s: key %r was never invalidated but is gone from %s" %
+                                (what, k, gone))
+        return problems
+
+    def wait_verified(self, deleted, kept, what, timeout=60):
+        deadline = time.monotonic() + timeout
+        while True:
+            problems = self.verify(deleted, kept, what)
+            if not problems or time.monotonic() > deadline:
+                break
+            time.sleep(0.3)
+        if problems:
+            raise AssertionError("%d problems, e.g.:\n  %s" % (len(problems),
+                                                              "\n  ".join(problems[:12])))
+
+
+# ---------------------------------------------------------------- metrics
+
+
+def scrape(port):
+    try:
+        with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % port, timeout=5) as r:
+            text = r.read().decode("utf-8")
+    except OSError:
+        return None
+    out = {}
+    for line in text.splitlines():
+        if not line or line.startswith("#"):
+            continue
+        m = re.match(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?\s+(\S+)', line)
+        if not m:
+            continue
+        labels = tuple(sorted(re.findall(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"',
+                                         m.group(2) or "")))
+        try:
+            out[(m.group(1), labels)] = float(m.group(3))
+        except ValueError:
+            pass
+    return out
+
+
+def metric(m, name, **labels):
+    if m is None:
+        return None
+    return m.get((name, tuple(sorted(labels.items()))))
+
+
+# ---------------------------------------------------------------- mariadbd
+
+
+class MariaDB:
+    def __init__(self):
+        self.dir = mkdtemp("mcsq-route-db-")
+        self.datadir = os.path.join(self.dir, "data")
+        self.socket = os.path.join(self.dir, "mysqld.sock")
+        self.log = os.path.join(self.dir, "mariadbd.log")
+        self.port = free_port()
+        self.proc = None
+
+    def install(self):
+        r = subprocess.run(["mariadb-install-db", "--no-defaults", "--user=root",
+                            "--datadir=" + self.datadir, "--auth-root-authentication-method=normal",
+                            "--skip-test-db"], capture_output=True, text=True, timeout=180)
+        check(r.returncode == 0, "mariadb-install-db failed: %s%s" % (r.stdout, r.stderr))
+
+    def start(self):
+        self.proc = spawn([shutil.which("mariadbd") or "/usr/sbin/mariadbd", "--no-defaults",
+                           "--user=root", "--datadir=" + self.datadir, "--socket=" + self.socket,
+                           "--port=%d" % self.port, "--bind-address=127.0.0.1",
+                           "--log-bin=%s/binlog" % self.datadir, "--server-id=1",
+                           "--binlog-format=ROW", "--pid-file=%s/mariadbd.pid" % self.dir,
+                           "--innodb-flush-log-at-trx-commit=2", "--sync-binlog=0",
+                           "--skip-name-resolve"], self.log)
+        deadline = time.monotonic() + 60
+        while True:
+            if self.proc.poll() is not None:
+                raise AssertionError("mariadbd exited %d:\n%s" % (self.proc.returncode,
+                                                                tail_text(self.log)))
+            try:
+                self.connect().close()
+                return
+            except pymysql.err.OperationalError:
+                if time.monotonic() > deadline:
+                    raise AssertionError("mariadbd did not answer within 60 s:\n%s" %
+                                         tail_text(self.log))
+                time.sleep(0.1)
+
+    def stop(self):
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+    def running(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def connect(self, **kw):
+        kw.setdefault("autocommit", True)
+        return pymysql.connect(unix_socket=self.socket, user="root", password="",
+                               charset="utf8mb4", connect_timeout=5, **kw)
+
+    def sql(self, *statements):
+        c = self.connect()
+        try:
+            cur = c.cursor()
+            for s in statements:
+                cur.execute(s)
+            return cur.fetchall()
+        finally:
+            c.close()
+
+    def gtid_pos(self):
+        return self.sql("SELECT @@global.gtid_binlog_pos")[0][0]
+
+    def setup(self):
+        self.sql("CREATE DATABASE app",
+                 "CREATE USER 'mcsqueal'@'127.0.0.1' IDENTIFIED BY '%s'" % PASSWORD,
+                 "GRANT REPLICATION SLAVE, REPLICATION CLIENT ON *.* TO 'mcsqueal'@'127.0.0.1'")
+
+
+_server = None
+
+
+def server():
+    global _server
+    if _server is None:
+        s = MariaDB()
+        s.install()
+        s.start()
+        s.setup()
+        _server = s
+    elif not _server.running():
+        _server.start()
+    return _server
+
+
+# ---------------------------------------------------------------- workload
+
+
+def annotation(tokens):
+    return "/* mcsqueal: %s */" % " ".join(tokens)
+
+
+class Workload:
+    """Transactions on one connection; records the keys of what committed
+    (de-duplicated per transaction, as the tailer publishes them)."""
+
+    def __init__(self, srv, table):
+        self.srv = srv
+        self.table = "app." + table
+        self.lock = threading.Lock()
+        self.committed = []  # key lists, in commit order
+        self.gtids = []
+        self.rolled_back = []
+        self.error = None
+        self.stopping = threading.Event()
+        self.threads = []
+        self.conn = srv.connect(autocommit=False)
+        srv.sql("CREATE TABLE %s (id BIGINT AUTO_INCREMENT PRIMARY KEY, v BIGINT NOT NULL, "
+                "note VARCHAR(200)) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4" % self.table,
+                "INSERT INTO %s (v, note) VALUES %s" % (self.table,
+                                                        ",".join("(0,'seed')" for _ in range(20))))
+
+    def close(self):
+        self.stopping.set()  # ends a workload thread a failed test left running
+        for t in self.threads:
+            t.join(30)
+        try:
+            self.conn.close()
+        except Exception:
+            pass
+
+    def insert(self, comment="", n=0, note="n"):
+        return "INSERT INTO %s (v, note) VALUES (%d, '%s') %s" % (self.table, n, note, comment)
+
+    def update(self, comment="", row=1, front=False):
+        if front:
+            return "%s UPDATE %s SET v = v + 1 WHERE id = %d" % (comment, self.table, row)
+        return "UPDATE %s %s SET v = v + 1 WHERE id = %d" % (self.table, comment, row)
+
+    def run(self, statements, keys, commit=True):
+        with self.lock:
+            self.conn.ping(reconnect=True)
+            cur = self.conn.cursor()
+            cur.execute("BEGIN")
+            for s in statements:
+                cur.execute(s)
+            if not commit:
+                cur.execute("ROLLBACK")
+                self.rolled_back.append(list(keys))
+                return
+            cur.execute("COMMIT")
+            cur.execute("SELECT @@last_gtid")
+            self.gtids.append(cur.fetchone()[0])
+            self.committed.append(list(keys))
+
+    def in_thread(self, fn):
+        def main():
+            try:
+                fn()
+            except BaseException as e:  # noqa: B902 - reported by join()
+                self.error = "".join(traceback.format_exception(type(e), e, e.__traceback__))
+        t = threading.Thread(target=main, daemon=True)
+        t.start()
+        self.threads.append(t)
+        return t
+
+    def join(self, t, timeout=300):
+        t.join(timeout)
+        check(not t.is_alive(), "workload still running after %d s" % timeout)
+        check(self.error is None, "workload failed:\n%s" % self.error)
+
+    def keys(self):
+        return {k for ks in self.committed for k in ks}
+
+    def sent(self):
+        """Deletes the router must do per pool: every key of every transaction."""
+        return sum(len(ks) for ks in self.committed)
+
+
+class Universe:
+    """Pre-set keys handed out once each: a key that one transaction
+    invalidates is never invalidated again, so a lost delete stays visible."""
+
+    def __init__(self, prefix, n):
+        self.keys = ["%s:%06d" % (prefix, i) for i in range(n)]
+        self.next = 0
+        self.lock = threading.Lock()
+
+    def take(self, n):
+        with self.lock:
+            if self.next + n > len(self.keys):
+                return None
+            out = self.keys[self.next:self.next + n]
+            self.next += n
+            return out
+
+
+# ---------------------------------------------------------------- processes
+
+
+class Proc:
+    """A mcsqueal process with its log."""
+
+    def __init__(self, ctx, args, tag):
+        self.log = os.path.join(ctx.dir, "%s.log" % tag)
+        ctx.logs.append(self.log)
+        self.tag = tag
+        self.started = time.monotonic()
+        self.proc = spawn([MCSQUEAL] + list(args), self.log)
+        self.pid = self.proc.pid
+
+    def text(self):
+        return read_text(self.log)
+
+    def alive(self):
+        return self.proc.poll() is None
+
+    def wait_log(self, needle, timeout=30):
+        wait_until(lambda: needle in self.text() or not self.alive(), timeout,
+                   what="%r in %s" % (needle, os.path.basename(self.log)))
+        check(self.alive(), "%s exited %s:\n%s" % (self.tag, self.proc.returncode,
+                                                   tail_text(self.log)))
+
+    def stop(self, timeout=30):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGCONT)
+            self.proc.terminate()
+        try:
+            return self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            raise AssertionError("%s did not stop within %d s of SIGTERM:\n%s" %
+                                 (self.tag, timeout, tail_text(self.log)))
+
+    def kill9(self):
+        self.proc.kill()
+        self.proc.wait()
+
+
+class Ctx:
+    def __init__(self, name):
+        self.name = name
+        self.dir = mkdtemp("mcsq-route-%s-" % name)
+        self.state_dir = os.path.join(self.dir, "state")
+        self.logs = []
+        self.closers = []
+        self.first_proc = len(_procs)
+        self.password_file = self.write("password", PASSWORD + "\n")
+
+    def write(self, name, text):
+        path = os.path.join(self.dir, name)
+        with open(path, "w") as f:
+            f.write(text)
+        return path
+
+    def topic(self):
+        return "mcsqueal.%s.%s" % (REGION, self.name)
+
+    def config(self, file, srv=None, pools=None, brokers="embedded", state_dir=None,
+               server_id=4242, start="end", metrics_port=None, bus_extra=""):
+        text = """\
+[mcsqueal]
+name = db-route-1
+region = {region}
+state_dir = {state}
+checkpoint_interval_ms = 100
+log_level = info
+""".format(region=REGION, state=state_dir or self.state_dir)
+        if srv is not None:
+            text += """\
+[mysql]
+host = 127.0.0.1
+port = {port}
+user = mcsqueal
+password_file = {pw}
+server_id = {server_id}
+start = {start}
+heartbeat_ms = 200
+reconnect_max_ms = 1000
+connect_timeout_ms = 2000
+""".format(port=srv.port, pw=self.password_file, server_id=server_id, start=start)
+        text += """\
+[bus]
+brokers = {brokers}
+topic = {topic}
+linger_ms = 1
+{extra}
+[router]
+cluster = {cluster}
+""".format(brokers=brokers, topic=self.topic(), extra=bus_extra, cluster=CLUSTER)
+        if pools is not None:
+            text += pools.config()
+        text += "[metrics]\nlisten = %s\n" % ("127.0.0.1:%d" % metrics_port
+                                              if metrics_port else "")
+        return self.write(file, text)
+
+    def deadletters(self, state_dir=None):
+        path = os.path.join(state_dir or self.state_dir, "deadletter.jsonl")
+        return [json.loads(line) for line in read_text(path).splitlines() if line.strip()]
+
+    def spool_files(self, state_dir=None):
+        root = os.path.join(state_dir or self.state_dir, "spool")
+        out = []
+        for d, _, files in os.walk(root):
+            out += [os.path.join(d, f) for f in files]
+        return out
+
+    def close(self):
+        for c in reversed(self.closers):
+            try:
+                c()
+            except Exception:
+                pass
+        for p in _procs[self.first_proc:]:
+            if p.poll() is None and (_server is None or p is not _server.proc):
+                p.send_signal(signal.SIGCONT)
+                p.kill()
+                p.wait()
+
+
+def run_proc(ctx, cfg, tag):
+    p = Proc(ctx, ["run", "--config", cfg], tag)
+    ctx.closers.append(p.stop)
+    return p
+
+
+def wait_metric(port, name, pred, timeout, what, **labels):
+    last = [None]
+
+    def ok():
+        last[0] = metric(scrape(port), name, **labels)
+        return last[0] is not None and pred(last[0])
+    try:
+        wait_until(ok, timeout, step=0.1, what=what)
+    except AssertionError:
+        raise AssertionError("%s: %s%s is %s after %d s" % (what, name, labels or "", last[0],
+                                                            timeout))
+    return last[0]
+
+
+# ---------------------------------------------------------------- tests
+
+
+def test_end_to_end(ctx):
+    srv = server()
+    rng = random.Random(SEED)
+    pools = Pools(ctx)
+    wl = Workload(srv, "t_e2e")
+    ctx.closers.append(wl.close)
+
+    universe = ["k:%04d" % i for i in range(1900)]
+    # JSON escapes (with UTF-8 before them: after them, see escaped_utf8_keys)
+    universe += ['na\u00efve:q"%d\\x' % i for i in range(30)]
+    universe += ['q"%d\\x:plain' % i for i in range(30)]
+    universe += ["\u00fcser:%d:\u65e5\u672c" % i for i in range(40)]
+    rng.shuffle(universe)
+    rollback_only = universe[:100]  # only in rolled-back transactions
+    lookalike = universe[100:150]  # only in comments/strings that are no annotation
+    hot = universe[150:1150]  # annotated; the last 850 are never mentioned at all
+    pools.set_everywhere(universe)
+
+    port = free_port()
+    cfg = ctx.config("run.ini", srv, pools, server_id=4401, metrics_port=port)
+    run = run_proc(ctx, cfg, "run")
+    run.wait_log("binlog: streaming from")
+    rows = list(range(1, 21))
+    kinds = {"keyed": 0, "unkeyed": 0, "rolled back": 0, "probe": 0}
+    probes = 0
+    for i in range(300):
+        r = rng.random()
+        if r < 0.08:
+            keys = rng.sample(rollback_only, rng.randint(1, 5))
+            wl.run([wl.insert(annotation(keys), i),
+                    wl.update(annotation(rng.sample(rollback_only, 2)), rng.choice(rows))],
+                   keys, commit=False)
+            kinds["rolled back"] += 1
+            continue
+        if r < 0.15:
+            k = rng.choice(lookalike)
+            plain = rng.choice(["", "/* just a comment %s */" % k, "/* mcsqueal:*/",
+                                "-- mcsqueal: %s\n" % k, "# mcsqueal: %s\n" % k])
+            statements = [wl.update(plain, rng.choice(rows)),
+                          wl.insert("", i, note="/* mcsqueal: %s */" % k)]
+            wl.run(statements, [])
+            kinds["unkeyed"] += 1
+            continue
+        statements, keys = [], []
+        probe = r > 0.95
+        for s in range(rng.randint(1, 3)):
+            tokens = []
+            for j in range(rng.randint(1, 5)):
+                x = rng.random()
+                if x < 0.12 and keys + tokens:
+                    tokens.append(rng.choice(keys + tokens))  # duplicate in the transaction
+                elif x < 0.2:
+                    tokens.append("miss:%d:%d:%d" % (i, s, j))  # not cached: a miss
+                else:
+                    tokens.append(rng.choice(hot))
+            ckeys = list(tokens)
+            m = rng.random()
+            if m < 0.1:
+                tokens.insert(rng.randint(0, len(tokens)), "@marker=" + REGION)
+            elif m < 0.2:
+                tokens.insert(rng.randint(0, len(tokens)), "@marker=" + OTHER_REGION)
+            if probe and s == 0:
+                tokens.append("@probe=%d" % int(time.time() * 1e6))
+            for k in ckeys:
+                if k not in keys:
+                    keys.append(k)
+            c = annotation(tokens)
+            statements.append(wl.insert(c, i) if rng.random() < 0.4 else
+                              wl.update(c, rng.choice(rows), front=rng.random() < 0.3))
+        wl.run(statements, keys)
+        kinds["keyed"] += 1
+        if probe:
+            kinds["probe"] += 1
+            probes += 1
+    deleted = wl.keys() & set(universe)
+    kept = set(universe) - deleted
+    print("  workload: %s (seed %d); %d of %d pre-set keys invalidated, %d deletes per pool" %
+          (kinds, SEED, len(deleted), len(universe), wl.sent()))
+    check(not deleted & (set(rollback_only) | set(lookalike)), "test bug: key sets overlap")
+
+    t0 = time.monotonic()
+    pools.wait_verified(deleted, kept, "after the workload", timeout=60)
+    print("  every invalidation visible in memcached %.1f s after the last commit" %
+          (time.monotonic() - t0))
+    want = wl.sent()
+    for pool in ("main", "gut"):
+        wait_metric(port, "mcsqueal_deletes_total", lambda v: v >= want, 20,
+                    "confirmed deletes in pool %s" % pool, pool=pool, result="confirmed")
+    time.sleep(1.0)  # nothing more may come
+    m = scrape(port)
+    check(m is not None, "no metrics at 127.0.0.1:%d" % port)
+    for pool in ("main", "gut"):
+        got = metric(m, "mcsqueal_deletes_total", pool=pool, result="confirmed")
+        check(got == want, "pool %s: mcsqueal_deletes_total{result=\"confirmed\"} = %s, "
+              "expected %d (the keys of every committed transaction, exactly once)" %
+              (pool, got, want))
+        for res in ("spooled", "invalid"):
+            v = metric(m, "mcsqueal_deletes_total", pool=pool, result=res)
+            check(v in (None, 0.0), "pool %s: %s deletes: %s" % (pool, res, v))
+    check(metric(m, "mcsqueal_spool_keys") == 0, "mcsqueal_spool_keys = %s" %
+          metric(m, "mcsqueal_spool_keys"))
+    produced = metric(m, "mcsqueal_bus_messages_total", result="produced")
+    consumed = metric(m, "mcsqueal_bus_messages_total", result="consumed")
+    check(produced and produced == consumed,
+          "bus messages produced %s, consumed %s" % (produced, consumed))
+    for res in ("poison", "lost", "failed"):
+        v = metric(m, "mcsqueal_bus_messages_total", result=res)
+        check(v in (None, 0.0), "mcsqueal_bus_messages_total{result=%s} = %s" % (res, v))
+    pipe = metric(m, "mcsqueal_pipeline_latency_seconds_count", cluster=CLUSTER)
+    check(pipe == kinds["keyed"], "mcsqueal_pipeline_latency_seconds_count{cluster=%s} = %s, "
+          "expected one sample per keyed transaction (%d)" % (CLUSTER, pipe, kinds["keyed"]))
+    pipe_sum = metric(m, "mcsqueal_pipeline_latency_seconds_sum", cluster=CLUSTER)
+    check(pipe_sum is not None and 0 <= pipe_sum / pipe < 10,
+          "mean pipeline latency %s s" % (pipe_sum and pipe_sum / pipe))
+    inv = metric(m, "mcsqueal_invalidation_lag_seconds_count", cluster=CLUSTER)
+    check(inv == probes, "mcsqueal_invalidation_lag_seconds_count{cluster=%s} = %s, expected "
+          "one sample per @probe transaction (%d)" % (CLUSTER, inv, probes))
+    if probes:
+        inv_sum = metric(m, "mcsqueal_invalidation_lag_seconds_sum", cluster=CLUSTER)
+        check(0 <= inv_sum / probes < 10, "mean invalidation lag %s s" % (inv_sum / probes))
+    print("  mean pipeline latency %.1f ms over %d transactions" % (1000 * pipe_sum / pipe, pipe))
+    rc = run.stop()
+    check(rc == 0, "SIGTERM: exit %s:\n%s" % (rc, tail_text(run.log)))
+    check(not ctx.deadletters(), "dead letters: %s" % ctx.deadletters()[:3])
+
+
+def test_partition(ctx):
+    srv = server()
+    pools = Pools(ctx)
+    wl = Workload(srv, "t_part")
+    ctx.closers.append(wl.close)
+    uni = Universe("p", 6000)
+    pools.set_everywhere(uni.keys)
+    port = free_port()
+    cfg = ctx.config("run.ini", srv, pools, server_id=4402, metrics_port=port)
+    run = run_proc(ctx, cfg, "run")
+    run.wait_log("binlog: streaming from")
+    run.wait_log("bus: assigned", timeout=30)
+    done = threading.Event()
+    i = [0]
+
+    def workload():
+        while not done.is_set() and not wl.stopping.is_set() and i[0] < 3000:
+            keys = uni.take(2)
+            if keys is None:
+                break
+            wl.run([wl.insert(annotation(keys), i[0])], keys)
+            i[0] += 1
+            time.sleep(0.01)
+
+    t = wl.in_thread(workload)
+    victim = pools.cluster[0]
+    healthy = pools.cluster[1]
+    try:
+        time.sleep(1.5)
+        victim.stop_signal()
+        stopped_at = time.monotonic()
+        n_before = len(wl.committed)
+        spool_peak = wait_metric(port, "mcsqueal_spool_keys", lambda v: v > 0, 6,
+                                 "deletes spooled while %s is stopped" % victim.name)
+        # the healthy servers keep being invalidated: keys of the other
+        # server committed during the stop are deleted there soon
+        time.sleep(1.0)
+        probe_keys = [k for ks in wl.committed[len(wl.committed) - 5:] for k in ks
+                      if pools.owner(k) == 1]
+        check(probe_keys, "test bug: no recent key owned by %s" % healthy.name)
+        t_probe = time.monotonic()
+        consumed0 = metric(scrape(port), "mcsqueal_bus_messages_total", result="consumed") or 0
+        committed0 = len(wl.committed)
+        healthy_lag = None
+        while time.monotonic() - stopped_at < 5.5:
+            if not healthy.present(probe_keys) and not pools.gutter[0].present(probe_keys):
+                healthy_lag = time.monotonic() - t_probe
+                break
+            time.sleep(0.1)
+        check(ctx.spool_files(), "no spool file under %s/spool while deletes are spooled" %
+              ctx.state_dir)
+        m = scrape(port)
+        spool_peak = max(spool_peak, metric(m, "mcsqueal_spool_keys") or 0)
+        consumed_rate = ((metric(m, "mcsqueal_bus_messages_total", result="consumed") or 0) -
+                         consumed0) / (time.monotonic() - t_probe)
+        commit_rate = (len(wl.committed) - committed0) / (time.monotonic() - t_probe)
+        time.sleep(max(0.0, 5.5 - (time.monotonic() - stopped_at)))
+        during = len(wl.committed) - n_before
+        spool_peak = max(spool_peak, metric(scrape(port), "mcsqueal_spool_keys") or 0)
+    finally:
+        victim.cont_signal()
+    resumed = time.monotonic()
+    time.sleep(2.0)
+    done.set()
+    wl.join(t)
+    deleted = wl.keys()
+    kept = set(uni.keys) - deleted
+    wait_metric(port, "mcsqueal_spool_keys", lambda v: v == 0, 30,
+                "the spool replayed after SIGCONT")
+    replayed_in = time.monotonic() - resumed
+    pools.wait_verified(deleted, kept, "after the partition", timeout=30)
+    want = wl.sent()
+    wait_metric(port, "mcsqueal_deletes_total", lambda v: v >= want, 20,
+                "confirmed deletes in pool main", pool="main", result="confirmed")
+    time.sleep(1.0)
+    m = scrape(port)
+    spooled = metric(m, "mcsqueal_deletes_total", pool="main", result="spooled") or 0
+    print("  %d transactions (%d during the 5.5 s stop), spool peak %d keys, %d deletes "
+          "spooled, spool empty %.1f s after SIGCONT; during the stop: keys of the healthy "
+          "server deleted after %s s, router consumed %.1f messages/s while %.1f "
+          "transactions/s committed" % (len(wl.committed), during, spool_peak, spooled,
+                                        replayed_in, healthy_lag and round(healthy_lag, 2),
+                                        consumed_rate, commit_rate))
+    check(during > 50, "the workload hardly ran during the stop (%d transactions)" % during)
+    check(spooled > 0, "no delete counted as spooled in pool main")
+    check(spool_peak > 0, "mcsqueal_spool_keys never above 0")
+    check(metric(m, "mcsqueal_spool_keys") == 0, "mcsqueal_spool_keys = %s at the end" %
+          metric(m, "mcsqueal_spool_keys"))
+    # each delete is confirmed once: directly, or when its spool is replayed
+    for pool in ("main", "gut"):
+        got = metric(m, "mcsqueal_deletes_total", pool=pool, result="confirmed")
+        check(got == want, "pool %s: confirmed deletes %s, expected %d (keys sent, each "
+              "confirmed directly or by the replay)" % (pool, got, want))
+    gsp = metric(m, "mcsqueal_deletes_total", pool="gut", result="spooled")
+    check(gsp in (None, 0.0), "the gutter pool spooled %s deletes" % gsp)
+    check("answers again" in run.text(), "the log does not say that %s answers again" %
+          victim.name)
+    rc = run.stop()
+    check(rc == 0, "SIGTERM: exit %s:\n%s" % (rc, tail_text(run.log)))
+    left = ctx.spool_files()
+    check(not left, "spool files left after a graceful stop with empty spools: %s" % left)
+    check(healthy_lag is not None and healthy_lag < 4.0,
+          "BUG (invalidator/router.c replay_pool/replay): while %s was stopped, keys of the "
+          "healthy server %s were not deleted within 4 s (%s); the router consumed %.1f "
+          "messages/s while %.1f transactions/s committed: each probe of the stopped server "
+          "blocks for the 1 s timeout, and as PROBE_EVERY_US and the replay interval are "
+          "measured from the start of the previous probe, the router probes again after "
+          "every message" % (victim.name, healthy.name,
+                             "after %.1f s" % healthy_lag if healthy_lag else "not during the stop",
+                             consumed_rate, commit_rate))
+
+
+def test_escaped_utf8_keys(ctx):
+    """Keys whose JSON form holds an escape (a quote or a backslash) followed
+    later by non-ASCII UTF-8: the router must delete exactly these keys."""
+    srv = server()
+    pools = Pools(ctx)
+    wl = Workload(srv, "t_escutf8")
+    ctx.closers.append(wl.close)
+    keys = ['q"%d\\x:na\u00efve' % i for i in range(10)]
+    keys += ['b\\%d:\u65e5\u672c' % i for i in range(10)]
+    # what the router deletes if it drops the UTF-8 after the escape
+    mangled = ['q"%d\\x:nave' % i for i in range(10)] + ['b\\%d:' % i for i in range(10)]
+    pools.set_everywhere(keys + mangled)
+    cfg = ctx.config("run.ini", srv, pools, server_id=4407)
+    run = run_proc(ctx, cfg, "run")
+    run.wait_log("binlog: streaming from")
+    control = ["ctl:%d" % i for i in range(3)]
+    pools.set_everywhere(control)
+    wl.run([wl.insert(annotation(keys[:10])), wl.insert(annotation(keys[10:]))], keys)
+    wl.run([wl.insert(annotation(control))], control)
+    pools.wait_verified(control, [], "plain keys", timeout=30)  # the router is done
+    time.sleep(0.5)
+    snap = pools.snapshot(mangled)
+    gone = {k for k in mangled if any(k not in held for held in snap)}
+    problems = pools.verify(keys, [], "escaped UTF-8 keys")
+    check(not problems and not gone,
+          "BUG (invalidator/bus_message.c decode_string): a key with a JSON escape followed by "
+          "non-ASCII UTF-8 is deleted without its non-ASCII bytes: %d problems, e.g. %s; keys "
+          "deleted instead that were never annotated: %s" %
+          (len(problems), problems[:3], sorted(gone)[:4]))
+    rc = run.stop()
+    check(rc == 0, "SIGTERM: exit %s:\n%s" % (rc, tail_text(run.log)))
+
+
+KILLS = 20
+STALLED_KILLS = 6  # router kills while a cluster server is stopped (the last ones)
+
+
+def log_seconds(stamp):
+    """Seconds of the day of a log line's time stamp (2026-11-21T00:28:01.032Z)."""
+    t = stamp.split("T", 1)[1].rstrip("Z")
+    h, m, sec = t.split(":")
+    return int(h) * 3600 + int(m) * 60 + float(sec)
+
+
+def kill_schedule(rng, n):
+    """When to kill process n: (wait for the router's assignment?, delay)."""
+    if n % 2 == 0:
+        return False, rng.uniform(0.3, 3.5)  # often before the group formed
+    return True, rng.uniform(0.0, 1.5)  # while it deletes
+
+
+def killing_workload(wl, uni, done):
+    def workload():
+        i = 0
+        while not done.is_set() and not wl.stopping.is_set():
+            keys = uni.take(1 + i % 3)
+            if keys is None:
+                break
+            wl.run([wl.insert(annotation(keys), i)], keys)
+            i += 1
+            time.sleep(0.02)
+    return workload
+
+
+def test_router_kill9(ctx):
+    srv = server()
+    rng = random.Random(SEED + 3)
+    pools = Pools(ctx)
+    wl = Workload(srv, "t_rkill")
+    ctx.closers.append(wl.close)
+    uni = Universe("r", 20000)
+    pools.set_everywhere(uni.keys)
+
+    bus_state = os.path.join(ctx.dir, "bus-state")
+    bus_cfg = ctx.config("bus.ini", state_dir=bus_state)
+    bus = Proc(ctx, ["bus", "--config", bus_cfg], "bus")
+    ctx.closers.append(bus.stop)
+    bootstrap_file = os.path.join(bus_state, "bus.bootstrap")
+    wait_until(lambda: os.path.exists(bootstrap_file) or not bus.alive(), 15,
+               what="the bus address file")
+    check(bus.alive(), "mcsqueal bus exited %s:\n%s" % (bus.proc.returncode, tail_text(bus.log)))
+    address = read_text(bootstrap_file).strip()
+
+    tail_cfg = ctx.config("tail.ini", srv, brokers=address, server_id=4403,
+                          state_dir=os.path.join(ctx.dir, "tail-state"),
+                          start="gtid:" + srv.gtid_pos())
+    tail = Proc(ctx, ["tail", "--config", tail_cfg], "tail")
+    ctx.closers.append(tail.stop)
+    tail.wait_log("binlog: streaming from")
+    # the router finds the standalone bus through <state_dir>/bus.bootstrap.
+    # A killed member holds its partitions for session.timeout.ms. It must be
+    # longer than the embedded bus's 3 s initial rebalance delay: with 2000 ms
+    # (librdkafka 2.0.2's mock) a member's session expires while its first
+    # JoinGroup waits, and a router restarted after a kill at ~3 s was never
+    # assigned a partition (40 s).
+    route_cfg = ctx.config("route.ini", pools=pools, state_dir=bus_state,
+                           bus_extra="kafka.session.timeout.ms = 4000\n"
+                                     "kafka.heartbeat.interval.ms = 500")
+    done = threading.Event()
+    t_wl = wl.in_thread(killing_workload(wl, uni, done))
+    route = Proc(ctx, ["route", "--config", route_cfg], "route-0")
+    kills, deleting, stalled = 0, 0, 0
+    victim = pools.cluster[0]
+    t0 = time.monotonic()
+    deletes_at_start = pools.deletes()
+    for n in range(KILLS):
+        wait_assign, delay = kill_schedule(rng, n)
+        stall = wait_assign and n >= KILLS - 2 * STALLED_KILLS
+        if wait_assign:
+            route.wait_log("bus: assigned", timeout=30)
+        if stall:
+            # the next batch waits for the stopped server's timeout (1 s)
+            # before its keys go to the spool: kill the router meanwhile
+            victim.stop_signal()
+            delay = rng.uniform(0.15, 0.9)
+        time.sleep(delay)
+        check(route.alive(), "route exited %s:\n%s" % (route.proc.returncode,
+                                                       tail_text(route.log)))
+        route.kill9()
+        kills += 1
+        if stall:
+            victim.cont_signal()
+            stalled += 1
+        after = pools.deletes()
+        deleting += after > deletes_at_start
+        check(t_wl.is_alive(), "the workload ended before kill %d (universe used up?)" % n)
+        deletes_at_start = after
+        route = Proc(ctx, ["route", "--config", route_cfg], "route-%d" % (n + 1))
+    ctx.closers.append(route.stop)
+    took = time.monotonic() - t0
+    time.sleep(1.0)
+    done.set()
+    wl.join(t_wl)
+    deleted = wl.keys()
+    kept = set(uni.keys) - deleted
+    joins = []
+    for i in range(KILLS + 1):
+        log = read_text(os.path.join(ctx.dir, "route-%d.log" % i))
+        m1 = re.search(r"^(\S+) info .*router: cluster", log, re.M)
+        m2 = re.search(r"^(\S+) info .*bus: assigned", log, re.M)
+        if m1 and m2:
+            joins.append(log_seconds(m2.group(1)) - log_seconds(m1.group(1)))
+    print("  %d transactions, %d keys; %d kills in %.1f s (%d with %s stopped), %d of them "
+          "after the killed router deleted something; a router got its partition %.1f s after "
+          "starting (mean of %d)" % (len(wl.committed), len(deleted), kills, took, stalled,
+                                     victim.name, deleting, sum(joins) / max(1, len(joins)),
+                                     len(joins)))
+    pools.wait_verified(deleted, kept, "after %d router kills" % kills, timeout=60)
+    check(deleting >= KILLS // 4, "only %d of %d killed routers had deleted anything: the "
+          "kills did not hit a working router" % (deleting, KILLS))
+    check(route.alive(), "the last router exited %s:\n%s" % (route.proc.returncode,
+                                                           tail_text(route.log)))
+    rc = route.stop()
+    check(rc == 0, "route: SIGTERM: exit %s:\n%s" % (rc, tail_text(route.log)))
+    left = ctx.spool_files(bus_state)
+    check(not left, "spool files left after a graceful stop with everything replayed: %s" % left)
+    rc = tail.stop()
+    check(rc == 0, "tail: SIGTERM: exit %s:\n%s" % (rc, tail_text(tail.log)))
+
+
+def test_run_kill9(ctx):
+    srv = server()
+    rng = random.Random(SEED + 4)
+    pools = Pools(ctx)
+    wl = Workload(srv, "t_runkill")
+    ctx.closers.append(wl.close)
+    uni = Universe("x", 20000)
+    pools.set_everywhere(uni.keys)
+    # a run killed before its first checkpoint must start where the workload did
+    cfg = ctx.config("run.ini", srv, pools, server_id=4404, start="gtid:" + srv.gtid_pos())
+    done = threading.Event()
+    run = Proc(ctx, ["run", "--config", cfg], "run-0")
+    run.wait_log("binlog: streaming from")
+    t_wl = wl.in_thread(killing_workload(wl, uni, done))
+    kills, deleting, checkpoints = 0, 0, []
+    t0 = time.monotonic()
+    deletes_at_start = pools.deletes()
+    for n in range(KILLS):
+        wait_assign, delay = kill_schedule(rng, n)
+        if wait_assign:
+            run.wait_log("bus: assigned", timeout=30)
+        time.sleep(delay)
+        check(run.alive(), "run exited %s:\n%s" % (run.proc.returncode, tail_text(run.log)))
+        run.kill9()
+        kills += 1
+        after = pools.deletes()
+        deleting += after > deletes_at_start
+        deletes_at_start = after
+        ck = read_text(os.path.join(ctx.state_dir, "checkpoint"))
+        g = re.search(r"^gtid\s*=\s*(\S+)", ck, re.M)
+        checkpoints.append(g.group(1) if g else None)
+        check(t_wl.is_alive(), "the workload ended before kill %d (universe used up?)" % n)
+        run = Proc(ctx, ["run", "--config", cfg], "run-%d" % (n + 1))
+    ctx.closers.append(run.stop)
+    took = time.monotonic() - t0
+    time.sleep(1.0)
+    done.set()
+    wl.join(t_wl)
+    deleted = wl.keys()
+    kept = set(uni.keys) - deleted
+    moved = len({c for c in checkpoints if c})
+    print("  %d transactions, %d keys; %d kills in %.1f s, %d of them after the killed run "
+          "deleted something; %d distinct checkpoints at the kills" %
+          (len(wl.committed), len(deleted), kills, took, deleting, moved))
+    pools.wait_verified(deleted, kept, "after %d kills of mcsqueal run" % kills, timeout=60)
+    check(deleting >= KILLS // 4, "only %d of %d killed runs had deleted anything" %
+          (deleting, KILLS))
+    check(moved >= 2, "the checkpoint hardly moved across the kills: %s" % checkpoints)
+    check(run.alive(), "the last run exited %s:\n%s" % (run.proc.returncode, tail_text(run.log)))
+    rc = run.stop()
+    check(rc == 0, "SIGTERM: exit %s:\n%s" % (rc, tail_text(run.log)))
+
+
+def kcat_produce(address, topic, lines):
+    r = subprocess.run(["kcat", "-P", "-b", address, "-t", topic, "-k", "anything"],
+                       input="".join(l + "\n" for l in lines).encode("utf-8"),
+                       capture_output=True, timeout=30)
+    check(r.returncode == 0, "kcat -P: exit %d: %s" % (r.returncode, r.stderr[-500:]))
+
+
+def test_poison(ctx):
+    srv = server()
+    pools = Pools(ctx)
+    wl = Workload(srv, "t_poison")
+    ctx.closers.append(wl.close)
+    uni = Universe("z", 200)
+    pools.set_everywhere(uni.keys)
+    port = free_port()
+    cfg = ctx.config("run.ini", srv, pools, server_id=4405, metrics_port=port)
+    run = run_proc(ctx, cfg, "run")
+    run.wait_log("binlog: streaming from")
+    address = read_text(os.path.join(ctx.state_dir, "bus.bootstrap")).strip()
+    check(address, "no bus.bootstrap in %s" % ctx.state_dir)
+
+    first = uni.take(3)
+    wl.run([wl.insert(annotation(first))], first)
+    pools.wait_verified(first, [], "before the poison", timeout=30)
+    poison = [
+        "this is not JSON {",
+        '{"v":2,"source":"db-x","region":"%s","txns":[]}' % REGION,
+        '{"v":1,"source":"db-x","region":"%s","txns":[{"gtid":"0-1-1","pos":"binlog.000001:4",'
+        '"commit_us":1,"read_us":1,"keys":["z:000100",42]}]}' % REGION,
+    ]
+    kcat_produce(address, ctx.topic(), poison)
+    later = uni.take(3)
+    wl.run([wl.update(annotation(later))], later)
+    pools.wait_verified(first + later, uni.keys[6:], "after the poison", timeout=30)
+    wait_metric(port, "mcsqueal_bus_messages_total", lambda v: v >= 3, 10,
+                "poison messages counted", result="poison")
+    time.sleep(0.5)
+    m = scrape(port)
+    check(metric(m, "mcsqueal_bus_messages_total", result="poison") == 3,
+          "mcsqueal_bus_messages_total{result=\"poison\"} = %s, expected 3" %
+          metric(m, "mcsqueal_bus_messages_total", result="poison"))
+    dl = ctx.deadletters()
+    print("  dead letters: %s" % [(d.get("offset"), d.get("error")) for d in dl])
+    check(len(dl) == 3, "%d lines in deadletter.jsonl, expected 3: %s" % (len(dl), dl))
+    offsets = []
+    for d, payload in zip(dl, poison):
+        check(isinstance(d.get("partition"), int) and d["partition"] >= 0,
+              "dead letter without partition: %r" % d)
+        check(isinstance(d.get("offset"), int) and d["offset"] >= 0,
+              "dead letter without offset: %r" % d)
+        check(isinstance(d.get("error"), str) and d["error"], "dead letter without error: %r" % d)
+        check(d.get("payload") == payload, "dead letter payload %r, expected %r" %
+              (d.get("payload"), payload))
+        offsets.append(d["offset"])
+    check(offsets == sorted(offsets) and len(set(offsets)) == 3, "offsets %s" % offsets)
+    check("2" in dl[1]["error"] or "version" in dl[1]["error"],
+          "the v=2 message's error does not name the version: %r" % dl[1]["error"])
+    check("z:000100" in pools.cluster[pools.owner("z:000100")].present(["z:000100"]),
+          "the valid key of the rejected message was deleted")
+    check(run.alive(), "run exited %s" % run.proc.returncode)
+    rc = run.stop()
+    check(rc == 0, "SIGTERM: exit %s:\n%s" % (rc, tail_text(run.log)))
+
+
+def test_route_startup(ctx):
+    r = subprocess.run([MCSQUEAL, "route", "--help"], capture_output=True, text=True, timeout=20)
+    check(r.returncode == 0 and "Usage: mcsqueal route" in r.stdout,
+          "route --help: exit %d, %r" % (r.returncode, r.stdout[:200]))
+    cfg = ctx.config("nopool.ini", state_dir=os.path.join(ctx.dir, "nopool"))
+    for cmd in ("route", "run"):
+        r = subprocess.run([MCSQUEAL, cmd, "--config", cfg], capture_output=True, text=True,
+                           timeout=30)
+        check(r.returncode == 2, "%s without [pool]: exit %d, expected 2: %s" %
+              (cmd, r.returncode, r.stderr))
+        check("pool" in r.stderr, "%s without [pool]: unclear message %r" % (cmd, r.stderr))
+
+    srv = server()
+    pools = Pools(ctx)
+    wl = Workload(srv, "t_startup")
+    ctx.closers.append(wl.close)
+    uni = Universe("s", 100)
+    pools.set_everywhere(uni.keys)
+    route_cfg = ctx.config("route.ini", pools=pools)
+    route = Proc(ctx, ["route", "--config", route_cfg], "route")
+    ctx.closers.append(route.stop)
+    route.wait_log("waiting for the embedded bus", timeout=15)
+    time.sleep(1.5)
+    check(route.alive(), "route exited %s instead of waiting:\n%s" % (route.proc.returncode,
+                                                                     tail_text(route.log)))
+    tail_cfg = ctx.config("tail.ini", srv, server_id=4406)
+    tail = Proc(ctx, ["tail", "--config", tail_cfg], "tail")
+    ctx.closers.append(tail.stop)
+    tail.wait_log("binlog: streaming from")
+    route.wait_log("embedded bus at", timeout=15)
+    keys = uni.take(5)
+    wl.run([wl.insert(annotation(keys))], keys)
+    pools.wait_verified(keys, uni.keys[5:], "route started before the bus", timeout=30)
+    rc = route.stop()
+    check(rc == 0, "route: SIGTERM: exit %s:\n%s" % (rc, tail_text(route.log)))
+    rc = tail.stop()
+    check(rc == 0, "tail: SIGTERM: exit %s:\n%s" % (rc, tail_text(tail.log)))
+
+
+TESTS = [
+    ("end_to_end", test_end_to_end),
+    ("escaped_utf8_keys", test_escaped_utf8_keys),
+    ("partition", test_partition),
+    ("router_kill9", test_router_kill9),
+    ("run_kill9", test_run_kill9),
+    ("poison", test_poison),
+    ("route_startup", test_route_startup),
+]
+
+
+def main():
+    global MCSQUEAL, MEMCACHED
+    if len(sys.argv) != 2:
+        print(__doc__, file=sys.stderr)
+        return 2
+    MCSQUEAL = os.path.abspath(sys.argv[1])
+    if shutil.which("mariadbd") is None and not os.access("/usr/sbin/mariadbd", os.X_OK):
+        print("SKIP: mariadbd not installed (scripts/deps installs mariadb-server)")
+        return SKIP
+    MEMCACHED = shutil.which("memcached") or ("/usr/bin/memcached"
+                                              if os.access("/usr/bin/memcached", os.X_OK)
+                                              else None)
+    if MEMCACHED is None:
+        print("SKIP: memcached not installed (scripts/deps installs it)")
+        return SKIP
+    missing = []
+    if IMPORT_ERROR is not None:
+        missing.append("python3-pymysql (%s)" % IMPORT_ERROR)
+    for tool in ("mariadb-install-db", "kcat"):
+        if shutil.which(tool) is None:
+            missing.append(tool)
+    if missing:
+        print("FAIL: missing %s (scripts/deps installs them)" % ", ".join(missing))
+        print("0 passed, 1 failed")
+        return 1
+    selected = [(n, f) for n, f in TESTS if not SELECT or any(n.startswith(s) for s in SELECT)]
+    if not selected:
+        print("MCSQ_ROUTE_TEST=%s selects none of: %s" % (",".join(SELECT),
+                                                          " ".join(n for n, _ in TESTS)))
+        return 2
+    print("seed %d (MCSQ_ROUTE_SEED)" % SEED)
+    passed, failed = 0, []
+    t_all = time.monotonic()
+    try:
+        for name, fn in selected:
+            ctx = Ctx(name)
+            t0 = time.monotonic()
+            print("== %s" % name, flush=True)
+            try:
+                fn(ctx)
+                passed += 1
+                print("ok   %s (%.1f s)" % (name, time.monotonic() - t0), flush=True)
+            except Exception:
+                failed.append(name)
+                print("FAIL %s (%.1f s)\n%s" % (name, time.monotonic() - t0,
+                                                traceback.format_exc()), flush=True)
+                for log in ctx.logs:
+                    if "memcached" not in log:
+                        print("---- last lines of %s\n%s" % (os.path.basename(log),
+                                                             tail_text(log, 25)))
+            finally:
+                ctx.close()
+    finally:
+        if _server is not None:
+            try:
+                _server.stop()
+            except Exception:
+                pass
+        _cleanup()
+    print("total %.1f s" % (time.monotonic() - t_all))
+    if failed:
+        print("failed: %s" % " ".join(failed))
+    print("%d passed, %d failed" % (passed, len(failed)))
+    return 0 if not failed else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
