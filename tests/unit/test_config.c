@@ -155,7 +155,7 @@ static void test_defaults(void **state)
     assert_string_equal(c->bus.topic, "");
     assert_int_equal(c->bus.batch_max_keys, 10000);
     assert_int_equal(c->bus.batch_max_bytes, 900 * 1024);
-    assert_int_equal(c->bus.linger_ms, 5);
+    assert_int_equal(c->bus.linger_ms, 2);
     assert_int_equal(c->bus.kafka.n, 0);
     assert_string_equal(c->router.cluster, "default");
     assert_int_equal(c->npools, 0);
