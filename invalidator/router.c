@@ -24,7 +24,10 @@
 #define POLL_MS 100
 #define REPLAY_EVERY_US 500000
 #define REPLAY_CHUNK 4096
-#define PROBE_EVERY_US 5000000 /* a probe of a stalled server blocks for its timeout */
+/* Probes of a server that does not answer back off from 0.5 s to 30 s (a
+ * probe of a stalled server blocks the router for its timeout). */
+#define PROBE_FIRST_US 500000
+#define PROBE_MAX_US 30000000
 
 typedef struct router_pool {
     const mcsq_pool_config *cfg; /* (ref) */
@@ -35,6 +38,7 @@ typedef struct router_pool {
     metrics_series *spooled;
     metrics_series *invalid;
     int64_t last_probe_us;
+    int64_t probe_every_us; /* backs off while probes fail */
 } router_pool;
 
 struct router {
@@ -279,8 +283,10 @@ static bool replay_chunk(router *r, router_pool *p, size_t s)
 
 static void replay_pool(router *r, router_pool *p, int64_t now)
 {
-    bool probe_due = now - p->last_probe_us >= PROBE_EVERY_US;
-    bool probed = false;
+    if (p->probe_every_us == 0)
+        p->probe_every_us = PROBE_FIRST_US;
+    bool probe_due = now - p->last_probe_us >= p->probe_every_us;
+    bool probed = false, answered = false;
     for (size_t s = 0; s < p->nservers; s++) {
         if (p->spools[s] == NULL || spool_depth(p->spools[s]) == 0)
             continue;
@@ -292,12 +298,17 @@ static void replay_pool(router *r, router_pool *p, int64_t now)
             probed = true;
             if (!mc_pool_probe(p->mc, s))
                 continue;
+            answered = true;
         }
         for (int chunks = 0; chunks < 16 && replay_chunk(r, p, s); chunks++)
             ;
     }
-    if (probed) /* counted from the end: a probe may have waited for its timeout */
-        p->last_probe_us = now_us();
+    if (!probed)
+        return;
+    p->last_probe_us = now_us(); /* from the end: a probe may have waited for its timeout */
+    p->probe_every_us =
+        answered ? PROBE_FIRST_US
+                 : (p->probe_every_us * 2 < PROBE_MAX_US ? p->probe_every_us * 2 : PROBE_MAX_US);
 }
 
 static void replay(router *r)
