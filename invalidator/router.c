@@ -234,14 +234,17 @@ static int handle(router *r, bus_record *rec, char *errstr, size_t errstr_size)
 {
     char why[256];
     metrics_counter_inc(r->consumed);
-    if (bus_message_parse(&r->msg, rec->payload, rec->len, why, sizeof(why)) != MCSQ_OK) {
+    int rc = bus_message_parse(&r->msg, rec->payload, rec->len, why, sizeof(why));
+    if (rc == MCSQ_ERR_NOMEM) /* says nothing about the message: not poison */
+        return errstr_set(errstr, errstr_size, rc, "out of memory parsing a bus message");
+    if (rc != MCSQ_OK) {
         deadletter(r, rec, why);
         return MCSQ_OK;
     }
     if (reserve(r, r->msg.nkeys) != MCSQ_OK)
         return errstr_set(errstr, errstr_size, MCSQ_ERR_NOMEM, "out of memory");
     for (size_t i = 0; i < r->npools; i++) {
-        int rc = pool_delete(r, &r->pools[i], r->msg.keys, r->msg.nkeys, errstr, errstr_size);
+        rc = pool_delete(r, &r->pools[i], r->msg.keys, r->msg.nkeys, errstr, errstr_size);
         if (rc != MCSQ_OK)
             return rc;
     }

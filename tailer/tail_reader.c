@@ -148,7 +148,7 @@ static void note_lag(tail_reader *r, const binlog_event *ev)
 static int handle_event(tail_reader *r, const uint8_t *buf, size_t len, char *errstr,
                         size_t errstr_size)
 {
-    binlog_event ev;
+    binlog_event ev = {0}; /* its header is named in errors, even when decoding failed */
     char err[512];
     int rc = binlog_event_decode(&r->dec, buf, len, &ev, err, sizeof(err));
     if (rc != MCSQ_OK)
