@@ -41,7 +41,7 @@ int batcher_init(batcher *b, const char *source, const char *region, size_t max_
 void batcher_deinit(batcher *b)
 {
     free(b->header);
-    free(b->resume.gtid);
+    free(b->gtid_buf);
     strbuf_deinit(&b->msg);
     memset(b, 0, sizeof(*b));
 }
@@ -67,8 +67,7 @@ static int close_batch(batcher *b)
         strbuf_init(&b->msg); /* ownership of the buffer moves to emit */
     }
     int rc = b->emit(b->ctx, payload, len, b->nkeys, b->ntxns, b->has_resume ? &b->resume : NULL);
-    free(b->resume.gtid);
-    memset(&b->resume, 0, sizeof(b->resume));
+    memset(&b->resume, 0, sizeof(b->resume)); /* its gtid is in gtid_buf */
     b->has_resume = false;
     b->nkeys = b->ntxns = 0;
     b->opened_us = 0;
@@ -95,14 +94,24 @@ static void append_entry(batcher *b, const txn_record *rec, size_t first, size_t
     b->ntxns++;
 }
 
+/* Keeps resume (its gtid copied into a buffer reused from one transaction
+ * to the next: no allocation per transaction). */
 static int set_resume(batcher *b, const binlog_resume *resume)
 {
-    char *gtid = resume->gtid ? strdup(resume->gtid) : NULL;
-    if (resume->gtid != NULL && gtid == NULL)
-        return MCSQ_ERR_NOMEM;
-    free(b->resume.gtid);
+    size_t need = resume->gtid ? strlen(resume->gtid) + 1 : 0;
+    if (need > b->gtid_cap) {
+        char *buf = realloc(b->gtid_buf, need);
+        if (buf == NULL)
+            return MCSQ_ERR_NOMEM;
+        b->gtid_buf = buf;
+        b->gtid_cap = need;
+    }
     b->resume = *resume;
-    b->resume.gtid = gtid;
+    b->resume.gtid = NULL;
+    if (resume->gtid != NULL) {
+        memcpy(b->gtid_buf, resume->gtid, need);
+        b->resume.gtid = b->gtid_buf;
+    }
     b->has_resume = true;
     return MCSQ_OK;
 }
@@ -122,6 +131,25 @@ static size_t key_cost(const mcsq_key *k)
 static size_t entry_overhead(const txn_record *rec)
 {
     return 160 + 2 * (strlen(rec->file) + strlen(rec->gtid));
+}
+
+/* key_cost() without reading the key: as if every byte needed escaping. */
+static size_t key_cost_max(const mcsq_key *k)
+{
+    size_t n = 2 * (size_t)k->len + 3;
+    return k->marker ? 2 * n : n;
+}
+
+/* Whether all of rec fits into the open message, by an upper bound of its
+ * size that does not read the key bytes (the usual case: small entries). */
+static bool fits_whole(const batcher *b, const txn_record *rec)
+{
+    if (b->nkeys + rec->nkeys > b->max_keys)
+        return false;
+    size_t bytes = (b->msg.len ? b->msg.len : b->header_len) + entry_overhead(rec) + 2;
+    for (size_t i = 0; i < rec->nkeys && bytes <= b->max_bytes; i++)
+        bytes += key_cost_max(&rec->keys[i]);
+    return bytes <= b->max_bytes;
 }
 
 static size_t entry_bound(const txn_record *rec)
@@ -153,6 +181,11 @@ static size_t keys_that_fit(const batcher *b, const txn_record *rec, size_t firs
 static int add_keys(batcher *b, const txn_record *rec, int64_t now_us)
 {
     int rc;
+    if (rec->nkeys > 0 && fits_whole(b, rec)) {
+        open_message(b, now_us);
+        append_entry(b, rec, 0, rec->nkeys);
+        return b->msg.nomem ? MCSQ_ERR_NOMEM : MCSQ_OK;
+    }
     if (b->ntxns > 0 &&
         (b->nkeys + rec->nkeys > b->max_keys || b->msg.len + entry_bound(rec) > b->max_bytes)) {
         if ((rc = close_batch(b)) != MCSQ_OK)

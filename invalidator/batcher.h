@@ -40,7 +40,9 @@ typedef struct batcher {
     size_t nkeys;         /* keys in it */
     size_t ntxns;         /* transaction entries in it */
     int64_t opened_us;    /* when its first transaction came; 0: none open */
-    binlog_resume resume; /* after its last complete transaction (gtid owned) */
+    binlog_resume resume; /* after its last complete transaction (gtid: in gtid_buf) */
+    char *gtid_buf;       /* reused for resume.gtid */
+    size_t gtid_cap;
     bool has_resume;
 } batcher;
 

@@ -20,6 +20,9 @@ struct bus_producer {
     bus_delivery_fn on_delivery;
     void *ctx;
     size_t inflight;
+    rd_kafka_queue_t *events; /* the main queue while a wake-up is set, else NULL */
+    void (*wake)(void *ctx);  /* see bus_producer_set_wakeup() */
+    void *wake_ctx;
 };
 
 static void on_message(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opaque)
@@ -160,10 +163,31 @@ size_t bus_producer_inflight(const bus_producer *p)
     return p->inflight;
 }
 
+/* librdkafka's queue callback (one of its threads): reports are waiting. */
+static void on_events(rd_kafka_t *rk, void *opaque)
+{
+    const bus_producer *p = opaque;
+    (void)rk;
+    p->wake(p->wake_ctx);
+}
+
+void bus_producer_set_wakeup(bus_producer *p, void (*wake)(void *ctx), void *ctx)
+{
+    if (p->events == NULL)
+        p->events = rd_kafka_queue_get_main(p->rk);
+    p->wake = wake;
+    p->wake_ctx = ctx;
+    rd_kafka_queue_cb_event_enable(p->events, wake ? on_events : NULL, p);
+}
+
 void bus_producer_destroy(bus_producer *p)
 {
     if (p == NULL)
         return;
+    if (p->events != NULL) {
+        rd_kafka_queue_cb_event_enable(p->events, NULL, NULL);
+        rd_kafka_queue_destroy(p->events);
+    }
     if (p->topic != NULL)
         rd_kafka_topic_destroy(p->topic);
     if (p->rk != NULL)

@@ -39,6 +39,12 @@ int bus_producer_send(bus_producer *p, char *payload, size_t len, uint64_t token
 /* Serves delivery reports, waiting up to timeout_ms for one. */
 void bus_producer_poll(bus_producer *p, int timeout_ms);
 
+/* Calls wake(ctx) from a librdkafka thread whenever delivery reports (or
+ * errors) wait for bus_producer_poll() while none did; the caller's thread
+ * can then sleep on something else of its own. wake must be quick and must
+ * not call into the producer. NULL turns it off. */
+void bus_producer_set_wakeup(bus_producer *p, void (*wake)(void *ctx), void *ctx);
+
 /* Waits up to timeout_ms for every message to be delivered. Returns 0 when
  * none is left, MCSQ_ERR_AGAIN otherwise. */
 int bus_producer_flush(bus_producer *p, int timeout_ms);

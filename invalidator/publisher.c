@@ -14,6 +14,7 @@
 #include <time.h>
 
 #define POLL_MS 100
+#define POP_MAX 64 /* records taken from the queue at a time */
 
 static int64_t now_us(void)
 {
@@ -82,6 +83,13 @@ static int on_batch(void *ctx, char *payload, size_t len, size_t nkeys, size_t n
     return MCSQ_OK;
 }
 
+/* From a librdkafka thread: delivery reports wait to be served. */
+static void wake_publisher(void *ctx)
+{
+    publisher *p = ctx;
+    txn_queue_wake(p->queue);
+}
+
 int publisher_init(publisher *p, const mcsq_config *cfg, txn_queue *queue, const char *bootstrap,
                    const volatile int *stop, const publisher_metrics *metrics, char *errstr,
                    size_t errstr_size)
@@ -97,7 +105,10 @@ int publisher_init(publisher *p, const mcsq_config *cfg, txn_queue *queue, const
                      (size_t)cfg->bus.batch_max_keys, (size_t)cfg->bus.batch_max_bytes,
                      (int)cfg->bus.linger_ms, on_batch, p) != MCSQ_OK)
         return errstr_set(errstr, errstr_size, MCSQ_ERR_NOMEM, "out of memory");
-    return bus_producer_new(&p->producer, cfg, bootstrap, on_delivery, p, errstr, errstr_size);
+    int rc = bus_producer_new(&p->producer, cfg, bootstrap, on_delivery, p, errstr, errstr_size);
+    if (rc == MCSQ_OK) /* delivery reports end a wait on the queue */
+        bus_producer_set_wakeup(p->producer, wake_publisher, p);
+    return rc;
 }
 
 static uint64_t file_index(const char *file)
@@ -148,13 +159,26 @@ double publisher_checkpoint_age(void *ctx)
     return at == 0 ? -1.0 : (double)(now_us() - at) / 1e6;
 }
 
-/* Waits for the next transaction, at most until the open batch is due. */
+/* Milliseconds (rounded up: never spin in the last one) until `due` us. */
+static int64_t ms_until(int64_t due_us)
+{
+    return due_us > 0 ? (due_us + 999) / 1000 : 0;
+}
+
+/* Waits for the next transaction, at most until the open batch is due or a
+ * moved watermark's checkpoint is (delivery reports wake it earlier). */
 static int wait_ms(const publisher *p, int64_t now)
 {
+    int64_t wait = POLL_MS;
     int64_t due = batcher_due_in(&p->batcher, now);
-    if (due < 0 || due / 1000 > POLL_MS)
-        return POLL_MS;
-    return (int)((due + 999) / 1000); /* round up: never spin in the last millisecond */
+    if (due >= 0 && ms_until(due) < wait)
+        wait = ms_until(due);
+    if (p->dirty) {
+        int64_t ck = p->last_checkpoint_us + p->cfg->mcsqueal.checkpoint_interval_ms * 1000 - now;
+        if (ms_until(ck) < wait)
+            wait = ms_until(ck);
+    }
+    return (int)wait;
 }
 
 #define SPILL_CHUNK 4096
@@ -176,24 +200,30 @@ static int add_spilled(publisher *p, const txn_record *rec)
     return n < 0 ? MCSQ_ERR_IO : MCSQ_OK;
 }
 
-static int add_record(publisher *p, const txn_record *rec)
+static int add_record(publisher *p, const txn_record *rec, int64_t now)
 {
     int rc = rec->spill != NULL ? add_spilled(p, rec) : MCSQ_OK;
     if (rc == MCSQ_ERR_IO)
         fail(p, rc, "cannot read back the spilled keys of a large transaction");
-    return rc == MCSQ_OK ? batcher_add(&p->batcher, rec, now_us()) : rc;
+    return rc == MCSQ_OK ? batcher_add(&p->batcher, rec, now) : rc;
 }
 
+/* Takes up to POP_MAX records (waiting for the first), batches them, then
+ * sends what is due, serves delivery reports and checkpoints. */
 static int step(publisher *p)
 {
-    txn_record *rec = txn_queue_pop(p->queue, wait_ms(p, now_us()));
+    txn_batch got = {0};
+    txn_queue_pop_batch(p->queue, &got, POP_MAX, wait_ms(p, now_us()));
+    int64_t now = now_us();
     int rc = MCSQ_OK;
-    if (rec != NULL) {
-        rc = add_record(p, rec);
+    txn_record *rec;
+    while ((rec = txn_batch_take(&got)) != NULL) {
+        if (rc == MCSQ_OK) /* after an error the rest is read again after restart */
+            rc = add_record(p, rec, now);
         txn_record_free(rec);
     }
     if (rc == MCSQ_OK)
-        rc = batcher_flush(&p->batcher, now_us(), false);
+        rc = batcher_flush(&p->batcher, now, false);
     bus_producer_poll(p->producer, 0);
     checkpoint(p, false);
     return rc;

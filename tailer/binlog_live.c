@@ -9,18 +9,22 @@
  * server is noticed in that time, TLS or not.
  *
  * mariadb_rpl_open() sends the dump request; the events are then read as
- * raw packets (mysql_net_read_packet), bypassing Connector/C's event
- * parser: it refuses event types it does not know (e.g. MySQL 8's
- * Transaction_payload) and its parsed Rotate is wrong in 3.3. The caller
- * decodes the bytes with the same decoder as for files.
+ * raw packets, bypassing Connector/C's event parser: it refuses event types
+ * it does not know (e.g. MySQL 8's Transaction_payload) and its parsed
+ * Rotate is wrong in 3.3. On a plain socket (no TLS, no compression) the
+ * packets come straight from the socket through a packet_reader, in large
+ * reads; otherwise through mysql_net_read_packet(). The caller decodes the
+ * bytes with the same decoder as for files.
  */
 #include "tailer/binlog_live.h"
 #include "tailer/binlog_event.h"
+#include "tailer/packet_reader.h"
 #include "core/errstr.h"
 #include "core/log.h"
 #include "mcsqueal/error.h"
 
 #include <mysql.h>
+#include <ma_pvio.h>
 #include <mariadb_rpl.h>
 #include <mysqld_error.h>
 
@@ -36,6 +40,7 @@
 #define MAX_PACKET (1ul << 30)    /* Connector/C's own ceiling for max_allowed_packet */
 #define PACKET_OK 0x00            /* every binlog packet starts with it */
 #define PACKET_EOF 0xfe           /* end of the stream (non-blocking dumps only) */
+#define PACKET_ERR 0xff           /* an error from the server */
 #define MARIADB_CAPABILITY_GTID 4 /* @mariadb_slave_capability: we understand GTIDs */
 #define WHERE_MAX (BINLOG_LIVE_GTID_MAX + BINLOG_LIVE_FILE_MAX + 32)
 #define SET_SQL_MAX (2 * BINLOG_LIVE_GTID_MAX + 512)
@@ -51,6 +56,9 @@ struct binlog_live {
     atomic_bool interrupted;
     bool first_pending; /* start() read the first packet; next() hands it out */
     unsigned long first_len;
+    const uint8_t *first; /* its bytes */
+    bool raw;             /* packets come through the packet_reader */
+    packet_reader packets;
     char endpoint[BINLOG_LIVE_FILE_MAX]; /* "host:port" or the socket path */
     char where[WHERE_MAX];               /* the position asked for, for messages */
 };
@@ -232,12 +240,11 @@ static int fatal_read_error(const binlog_live *live, const char *msg, char *errs
                       live->endpoint, live->where, msg);
 }
 
-/* Maps a failed read or dump request on the stream to an mcsq_err. */
-static int stream_error(const binlog_live *live, int64_t waited_ms, char *errstr,
-                        size_t errstr_size)
+/* Maps a server error (err, msg) or a read failure on the stream to an
+ * mcsq_err; waited_ms is how long the read waited. */
+static int stream_failure(const binlog_live *live, unsigned err, const char *msg, int64_t waited_ms,
+                          char *errstr, size_t errstr_size)
 {
-    unsigned err = mysql_errno(live->stream);
-    const char *msg = mysql_error(live->stream);
     if (atomic_load(&live->interrupted))
         return errstr_set(errstr, errstr_size, MCSQ_ERR_AGAIN, "binlog stream interrupted");
     if (err == ER_MASTER_FATAL_ERROR_READING_BINLOG)
@@ -255,6 +262,53 @@ static int stream_error(const binlog_live *live, int64_t waited_ms, char *errstr
                           (long long)live->cfg->mysql.heartbeat_ms, msg);
     return errstr_set(errstr, errstr_size, MCSQ_ERR_CONNECT,
                       "binlog stream from %s broke: %s (error %u)", live->endpoint, msg, err);
+}
+
+/* Maps a failed read or dump request through Connector/C to an mcsq_err. */
+static int stream_error(const binlog_live *live, int64_t waited_ms, char *errstr,
+                        size_t errstr_size)
+{
+    return stream_failure(live, mysql_errno(live->stream), mysql_error(live->stream), waited_ms,
+                          errstr, errstr_size);
+}
+
+/* An error packet read by the packet_reader: 0xff, error code (2 bytes),
+ * '#' and a 5-character SQL state, message. */
+static int error_packet(const binlog_live *live, const uint8_t *p, size_t len, char *errstr,
+                        size_t errstr_size)
+{
+    char msg[512];
+    unsigned err = len >= 3 ? (unsigned)p[1] | (unsigned)p[2] << 8 : 0;
+    size_t skip = len >= 9 && p[3] == '#' ? 9 : 3;
+    size_t n = len > skip ? len - skip : 0;
+    n = n < sizeof(msg) - 1 ? n : sizeof(msg) - 1;
+    memcpy(msg, p + skip, n);
+    msg[n] = '\0';
+    return stream_failure(live, err, msg, 0, errstr, errstr_size);
+}
+
+/* A failure of the packet_reader (its message in errstr) as an mcsq_err. */
+static int raw_error(const binlog_live *live, int rc, char *errstr, size_t errstr_size)
+{
+    char msg[256];
+    snprintf(msg, sizeof(msg), "%s", errstr);
+    if (rc == MCSQ_ERR_NOMEM || rc == MCSQ_ERR_LIMIT)
+        return errstr_set(errstr, errstr_size, rc, "binlog stream from %s: %s", live->endpoint,
+                          msg);
+    int64_t waited = rc == MCSQ_ERR_AGAIN ? (int64_t)live->stream_timeout_s * 1000 : 0;
+    return stream_failure(live, 0, msg, waited, errstr, errstr_size);
+}
+
+/* Whether the packets can be read from the socket itself: a plain socket
+ * whose read-ahead cache Connector/C left empty. */
+static bool can_read_raw(const binlog_live *live)
+{
+    const MARIADB_PVIO *pvio = live->stream->net.pvio;
+    if (pvio == NULL || pvio->ctls != NULL || live->stream->net.compress)
+        return false;
+    if (pvio->type != PVIO_TYPE_SOCKET && pvio->type != PVIO_TYPE_UNIXSOCKET)
+        return false;
+    return pvio->cache == NULL || pvio->cache_pos >= pvio->cache + pvio->cache_size;
 }
 
 /* ---- starting the stream ---- */
@@ -335,17 +389,43 @@ static int dump_request(binlog_live *live, const binlog_live_position *pos, bool
     return MCSQ_OK;
 }
 
+/* Reads one packet: *p and *len (valid until the next read). Returns 0 or
+ * an mcsq_err with errstr, an error packet included. */
+static int read_packet(binlog_live *live, const uint8_t **p, unsigned long *len, char *errstr,
+                       size_t errstr_size)
+{
+    if (!live->raw) {
+        int64_t t0 = now_ms();
+        *len = mysql_net_read_packet(live->stream);
+        if (*len == packet_error)
+            return stream_error(live, now_ms() - t0, errstr, errstr_size);
+        *p = live->stream->net.read_pos;
+        return MCSQ_OK;
+    }
+    size_t n;
+    int rc = packet_reader_next(&live->packets, p, &n, errstr, errstr_size);
+    if (rc != MCSQ_OK)
+        return raw_error(live, rc, errstr, errstr_size);
+    *len = (unsigned long)n;
+    if (n > 0 && (*p)[0] == PACKET_ERR)
+        return error_packet(live, *p, n, errstr, errstr_size);
+    return MCSQ_OK;
+}
+
 /* Reads the server's first answer, so that a refused position is reported
  * by start(); a good first packet is kept for next(). */
 static int read_first(binlog_live *live, char *errstr, size_t errstr_size)
 {
-    int64_t t0 = now_ms();
-    unsigned long len = mysql_net_read_packet(live->stream);
-    if (len == packet_error)
-        return stream_error(live, now_ms() - t0, errstr, errstr_size);
-    live->first_pending = true;
-    live->first_len = len;
-    return MCSQ_OK;
+    if (can_read_raw(live)) {
+        int fd = (int)mysql_get_socket(live->stream);
+        int timeout_ms = (int)live->stream_timeout_s * 1000;
+        if (packet_reader_init(&live->packets, fd, timeout_ms, MAX_PACKET) != MCSQ_OK)
+            return errstr_set(errstr, errstr_size, MCSQ_ERR_NOMEM, "out of memory");
+        live->raw = true;
+    }
+    int rc = read_packet(live, &live->first, &live->first_len, errstr, errstr_size);
+    live->first_pending = rc == MCSQ_OK;
+    return rc;
 }
 
 int binlog_live_start(binlog_live *live, const binlog_live_position *pos, char *errstr,
@@ -380,11 +460,10 @@ int binlog_live_start(binlog_live *live, const binlog_live_position *pos, char *
 
 /* ---- reading ---- */
 
-/* Checks the packet in the stream's read buffer and hands out its event. */
-static int packet_event(binlog_live *live, unsigned long len, const uint8_t **event,
-                        size_t *event_len, char *errstr, size_t errstr_size)
+/* Checks a packet of the stream and hands out its event. */
+static int packet_event(binlog_live *live, const uint8_t *p, unsigned long len,
+                        const uint8_t **event, size_t *event_len, char *errstr, size_t errstr_size)
 {
-    const uint8_t *p = live->stream->net.read_pos;
     binlog_header hdr;
     if (len > 0 && len < 9 && p[0] == PACKET_EOF)
         return errstr_set(errstr, errstr_size, MCSQ_ERR_CONNECT, "%s ended the binlog stream",
@@ -411,6 +490,7 @@ static int packet_event(binlog_live *live, unsigned long len, const uint8_t **ev
 int binlog_live_next(binlog_live *live, const uint8_t **event, size_t *len, char *errstr,
                      size_t errstr_size)
 {
+    const uint8_t *p;
     unsigned long plen;
     if (atomic_load(&live->interrupted))
         return errstr_set(errstr, errstr_size, MCSQ_ERR_AGAIN, "binlog stream interrupted");
@@ -418,14 +498,31 @@ int binlog_live_next(binlog_live *live, const uint8_t **event, size_t *len, char
         return errstr_set(errstr, errstr_size, MCSQ_ERR_USAGE, "binlog stream not started");
     if (live->first_pending) {
         live->first_pending = false;
+        p = live->first;
         plen = live->first_len;
     } else {
-        int64_t t0 = now_ms();
-        plen = mysql_net_read_packet(live->stream);
-        if (plen == packet_error)
-            return stream_error(live, now_ms() - t0, errstr, errstr_size);
+        int rc = read_packet(live, &p, &plen, errstr, errstr_size);
+        if (rc != MCSQ_OK)
+            return rc;
     }
-    return packet_event(live, plen, event, len, errstr, errstr_size);
+    return packet_event(live, p, plen, event, len, errstr, errstr_size);
+}
+
+bool binlog_live_buffered(const binlog_live *live)
+{
+    if (live == NULL || live->first_pending)
+        return live != NULL;
+    if (live->raw)
+        return packet_reader_buffered(&live->packets);
+    const MARIADB_PVIO *pvio = live->stream != NULL ? live->stream->net.pvio : NULL;
+    if (pvio == NULL || pvio->cache == NULL || pvio->cache_pos >= pvio->cache + pvio->cache_size)
+        return false;
+    size_t have = (size_t)(pvio->cache + pvio->cache_size - pvio->cache_pos);
+    if (have < 4)
+        return false;
+    size_t part = (size_t)pvio->cache_pos[0] | (size_t)pvio->cache_pos[1] << 8 |
+                  (size_t)pvio->cache_pos[2] << 16;
+    return have >= 4 + part;
 }
 
 void binlog_live_interrupt(binlog_live *live)
@@ -441,6 +538,8 @@ void binlog_live_close(binlog_live *live)
     if (live == NULL)
         return;
     atomic_store(&live->stream_fd, -1);
+    if (live->raw)
+        packet_reader_deinit(&live->packets);
     if (live->rpl != NULL)
         mariadb_rpl_close(live->rpl);
     if (live->stream != NULL)

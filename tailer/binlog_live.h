@@ -114,6 +114,10 @@ int binlog_live_start(binlog_live *live, const binlog_live_position *pos, char *
 int binlog_live_next(binlog_live *live, const uint8_t **event, size_t *len, char *errstr,
                      size_t errstr_size);
 
+/* Whether the next binlog_live_next() returns without waiting for the
+ * server (a whole packet is already buffered). false when unsure. */
+bool binlog_live_buffered(const binlog_live *live);
+
 /* Makes a blocked binlog_live_next() return MCSQ_ERR_AGAIN soon, and every
  * later one at once (it shuts the stream's socket down); safe to call from
  * another thread (for shutdown), but not during or after

@@ -5,25 +5,40 @@
 #include "tailer/gtid_state.h"
 #include "mcsqueal/error.h"
 
-#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+/* Parses the decimal number at *p (advancing it): at least one digit, at
+ * most max. strtoull() would also take signs and spaces, and costs more
+ * than the rest of a transaction's GTID bookkeeping. */
+static int parse_number(const char **p, uint64_t max, uint64_t *out)
+{
+    const char *s = *p;
+    uint64_t v = 0;
+    if (*s < '0' || *s > '9')
+        return MCSQ_ERR_INVALID;
+    for (; *s >= '0' && *s <= '9'; s++) {
+        uint64_t d = (uint64_t)(*s - '0');
+        if (v > (max - d) / 10)
+            return MCSQ_ERR_INVALID;
+        v = v * 10 + d;
+    }
+    *p = s;
+    *out = v;
+    return MCSQ_OK;
+}
+
 /* Parses one "d-s-n" at *p (advancing it). */
 static int parse_one(const char **p, gtid_entry *e)
 {
-    char *end;
-    unsigned long long v[3];
+    uint64_t v[3];
     for (int i = 0; i < 3; i++) {
-        if (**p < '0' || **p > '9')
+        if (parse_number(p, i < 2 ? UINT32_MAX : UINT64_MAX, &v[i]) != MCSQ_OK)
             return MCSQ_ERR_INVALID;
-        errno = 0;
-        v[i] = strtoull(*p, &end, 10);
-        if (errno != 0 || (i < 2 && (*end != '-' || v[i] > UINT32_MAX)))
+        if (i < 2 && *(*p)++ != '-')
             return MCSQ_ERR_INVALID;
-        *p = end + (i < 2 ? 1 : 0);
     }
     *e = (gtid_entry){(uint32_t)v[0], (uint32_t)v[1], v[2]};
     return MCSQ_OK;

@@ -1,6 +1,8 @@
 /*
  * Key set (see key_set.h): arena of 64 KiB blocks plus a linear-probing
- * hash table kept under 50% load.
+ * hash table kept under 50% load. Most transactions carry a handful of
+ * keys: up to SMALL_KEYS the key array itself is searched (comparing
+ * lengths first) and the table is neither filled nor cleared.
  */
 #include "tailer/key_set.h"
 #include "mcsqueal/error.h"
@@ -11,6 +13,7 @@
 #define BLOCK_SIZE (64 * 1024)
 #define KEEP_SLOTS 4096 /* table size kept across reset */
 #define KEEP_KEYS 2048
+#define SMALL_KEYS 16 /* searched without the table up to this many keys */
 
 struct key_block {
     key_block *next;
@@ -54,9 +57,10 @@ void key_set_reset(key_set *ks)
         ks->slots = NULL;
         ks->hashes = NULL;
         ks->nslots = 0;
-    } else if (ks->nkeys > 0) {
+    } else if (ks->indexed) {
         memset(ks->slots, 0, ks->nslots * sizeof(*ks->slots));
     }
+    ks->indexed = false;
     if (ks->keys_cap > KEEP_KEYS) {
         free(ks->keys);
         ks->keys = NULL;
@@ -149,10 +153,68 @@ static int append_key(key_set *ks, const char *key, size_t len, int marker)
     return MCSQ_OK;
 }
 
+/* Marks k as to be cleared when marker is set. */
+static void or_marker(key_set *ks, mcsq_key *k, int marker)
+{
+    if (marker && !k->marker) {
+        k->marker = 1;
+        ks->nmarkers++;
+    }
+}
+
+/* Puts key number idx (0-based) of hash h into the table, which has room. */
+static void slot_put(key_set *ks, uint32_t idx, uint32_t h)
+{
+    size_t j = h & (ks->nslots - 1);
+    while (ks->slots[j] != 0)
+        j = (j + 1) & (ks->nslots - 1);
+    ks->slots[j] = idx + 1;
+    ks->hashes[j] = h;
+}
+
+/* Fills the table with the keys so far (past SMALL_KEYS). */
+static int index_keys(key_set *ks)
+{
+    size_t want = 256;
+    while (want < (ks->nkeys + 1) * 2)
+        want *= 2;
+    if (want > ks->nslots) {
+        free(ks->slots);
+        free(ks->hashes);
+        ks->slots = NULL;
+        ks->hashes = NULL;
+        ks->nslots = 0;
+        if (rehash(ks, want) != MCSQ_OK)
+            return MCSQ_ERR_NOMEM;
+    } else {
+        memset(ks->slots, 0, ks->nslots * sizeof(*ks->slots));
+    }
+    for (size_t i = 0; i < ks->nkeys; i++)
+        slot_put(ks, (uint32_t)i, hash_key(ks->keys[i].data, ks->keys[i].len));
+    ks->indexed = true;
+    return MCSQ_OK;
+}
+
+/* key_set_add() while there are few keys: a search of the array. */
+static int add_small(key_set *ks, const char *key, size_t len, int marker)
+{
+    for (size_t i = 0; i < ks->nkeys; i++) {
+        mcsq_key *k = &ks->keys[i];
+        if (k->len == len && memcmp(k->data, key, len) == 0) {
+            or_marker(ks, k, marker);
+            return MCSQ_OK;
+        }
+    }
+    return append_key(ks, key, len, marker);
+}
+
 int key_set_add(key_set *ks, const char *key, size_t len, int marker)
 {
-    if ((ks->nkeys + 1) * 2 > ks->nslots &&
-        rehash(ks, ks->nslots ? ks->nslots * 2 : 256) != MCSQ_OK)
+    if (!ks->indexed && ks->nkeys < SMALL_KEYS)
+        return add_small(ks, key, len, marker);
+    if (!ks->indexed && index_keys(ks) != MCSQ_OK)
+        return MCSQ_ERR_NOMEM;
+    if ((ks->nkeys + 1) * 2 > ks->nslots && rehash(ks, ks->nslots * 2) != MCSQ_OK)
         return MCSQ_ERR_NOMEM;
     uint32_t h = hash_key(key, len);
     size_t j = h & (ks->nslots - 1);
@@ -160,10 +222,7 @@ int key_set_add(key_set *ks, const char *key, size_t len, int marker)
         mcsq_key *k = &ks->keys[ks->slots[j] - 1];
         if (ks->hashes[j] != h || k->len != len || memcmp(k->data, key, len) != 0)
             continue;
-        if (marker && !k->marker) {
-            k->marker = 1;
-            ks->nmarkers++;
-        }
+        or_marker(ks, k, marker);
         return MCSQ_OK;
     }
     int rc = append_key(ks, key, len, marker);

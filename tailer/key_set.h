@@ -11,6 +11,7 @@
 
 #include "mcsqueal/scan.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -24,6 +25,7 @@ typedef struct key_set {
     uint32_t *slots; /* index + 1 into keys; 0 = empty */
     uint32_t *hashes;
     size_t nslots;     /* power of two */
+    bool indexed;      /* slots hold every key; else (few keys) keys is searched */
     key_block *blocks; /* arena, newest first */
     size_t bytes;      /* key bytes held */
 } key_set;

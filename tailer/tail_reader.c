@@ -16,6 +16,8 @@
 
 #define LOG_EVENT_ARTIFICIAL_F 0x20
 #define BACKOFF_START_MS 100
+#define PENDING_MAX_TXNS 64    /* transactions per hand-off to the publisher */
+#define SYNC_EVERY_EVENTS 4096 /* counts are passed on at least this often */
 
 static void sleep_ms(int64_t ms)
 {
@@ -55,30 +57,71 @@ static void reset_stream(tail_reader *r)
                             (size_t)r->cfg->mcsqueal.txn_memory_max);
 }
 
-/* Queues a committed transaction with the position after it. */
+/* Passes the events, transactions, keys and lag counted since the last
+ * call on to the stats and metric series. */
+static void sync_counts(tail_reader *r)
+{
+    tail_reader_unsynced *u = &r->unsynced;
+    if (!u->any && u->transactions == 0)
+        return;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME_COARSE, &ts); /* a few ms: lag is in seconds */
+    int64_t now = (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+    atomic_fetch_add(&r->stats.events, u->events);
+    metrics_counter_add(r->metrics.events, u->events);
+    atomic_fetch_add(&r->stats.transactions, u->transactions);
+    metrics_counter_add(r->metrics.transactions, u->transactions);
+    atomic_fetch_add(&r->stats.keys, u->keys);
+    metrics_counter_add(r->metrics.keys, u->keys);
+    atomic_store(&r->stats.last_event_us, now);
+    int64_t lag = 0; /* after a heartbeat: caught up with the server */
+    if (!u->heartbeat && u->last_timestamp != 0)
+        lag = now - (int64_t)u->last_timestamp * 1000000;
+    lag = lag > 0 ? lag : 0;
+    atomic_store(&r->stats.lag_us, lag);
+    metrics_gauge_set(r->metrics.lag_seconds, (double)lag / 1e6);
+    sync_metrics(r);
+    uint32_t last = u->last_timestamp;
+    *u = (tail_reader_unsynced){0};
+    u->last_timestamp = last;
+}
+
+/* Hands the pending transactions to the queue in one go (blocks while the
+ * publisher is behind). Returns 0 or MCSQ_ERR_AGAIN (queue closed). */
+static int flush_pending(tail_reader *r)
+{
+    sync_counts(r);
+    return txn_queue_push_batch(r->queue, &r->pending);
+}
+
+/* Queues a committed transaction with the position after it: into the
+ * pending batch, handed over when full or before the reader would wait. */
 static int queue_txn(tail_reader *r, const mcsq_txn *txn, char *errstr, size_t errstr_size)
 {
     if (r->use_gtid && txn->gtid[0] != '\0')
         (void)gtid_state_update(&r->gtids, txn->gtid);
-    snprintf(r->resume.file, sizeof(r->resume.file), "%s", txn->file);
+    size_t flen = strlen(txn->file);
+    if (flen >= sizeof(r->resume.file))
+        flen = sizeof(r->resume.file) - 1;
+    memcpy(r->resume.file, txn->file, flen);
+    r->resume.file[flen] = '\0';
     r->resume.pos = txn->end_pos;
     r->resume.gtid[0] = '\0';
     if (r->use_gtid)
         gtid_state_format(&r->gtids, r->resume.gtid, sizeof(r->resume.gtid));
-    txn_record *rec = txn_record_new(txn, r->use_gtid ? r->resume.gtid : NULL);
+    txn_record *rec = txn_record_new_in(&r->slabs, txn, r->use_gtid ? r->resume.gtid : NULL);
     key_spill *spill = txn_assembler_take_spill(&r->assembler);
     if (rec == NULL) {
         key_spill_free(spill);
         return errstr_set(errstr, errstr_size, MCSQ_ERR_NOMEM, "out of memory");
     }
     rec->spill = spill;
-    uint64_t nkeys = txn->nkeys + (spill ? spill->nkeys : 0);
-    atomic_fetch_add(&r->stats.transactions, 1);
-    atomic_fetch_add(&r->stats.keys, nkeys);
-    metrics_counter_inc(r->metrics.transactions);
-    metrics_counter_add(r->metrics.keys, nkeys);
-    sync_metrics(r);
-    return txn_queue_push(r->queue, rec); /* blocks while the publisher is behind */
+    r->unsynced.transactions++;
+    r->unsynced.keys += txn->nkeys + (spill ? spill->nkeys : 0);
+    txn_batch_add(&r->pending, rec);
+    if (r->pending.count >= PENDING_MAX_TXNS || r->pending.bytes >= r->queue->max_bytes / 8)
+        return flush_pending(r);
+    return MCSQ_OK;
 }
 
 static int feed(tail_reader *r, const binlog_event *ev, const binlog_pos *pos, char *errstr,
@@ -120,28 +163,22 @@ static void on_rotate(tail_reader *r, const binlog_event *ev)
     r->file[n] = '\0';
 }
 
-/* A coarse clock (a few ms): called for every event, lag is in seconds. */
-static int64_t coarse_now_us(void)
+/* Counts an event; the lag is computed from the last one at the next sync. */
+static void note_event(tail_reader *r, const binlog_event *ev)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME_COARSE, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
-static void note_lag(tail_reader *r, const binlog_event *ev)
-{
-    int64_t now = coarse_now_us();
-    atomic_store(&r->stats.last_event_us, now);
+    tail_reader_unsynced *u = &r->unsynced;
+    u->events++;
+    u->any = true;
     if (ev->hdr.type == BINLOG_HEARTBEAT_EVENT) {
-        atomic_store(&r->stats.lag_us, 0); /* caught up with the server */
-        metrics_gauge_set(r->metrics.lag_seconds, 0);
-        sync_metrics(r);
+        u->heartbeat = true;
         return;
     }
-    int64_t lag = ev->hdr.timestamp ? now - (int64_t)ev->hdr.timestamp * 1000000 : 0;
-    lag = lag > 0 ? lag : 0;
-    atomic_store(&r->stats.lag_us, lag);
-    metrics_gauge_set(r->metrics.lag_seconds, (double)lag / 1e6);
+    if (ev->hdr.timestamp != 0) {
+        u->last_timestamp = ev->hdr.timestamp;
+        u->heartbeat = false;
+    }
+    if (u->events >= SYNC_EVERY_EVENTS)
+        sync_counts(r);
 }
 
 /* Handles one raw event. Returns 0 or an error that stops the stream. */
@@ -154,9 +191,7 @@ static int handle_event(tail_reader *r, const uint8_t *buf, size_t len, char *er
     if (rc != MCSQ_OK)
         return errstr_set(errstr, errstr_size, rc, "%s: event ending at offset %u: %s", r->file,
                           ev.hdr.next_pos, err);
-    atomic_fetch_add(&r->stats.events, 1);
-    metrics_counter_inc(r->metrics.events);
-    note_lag(r, &ev);
+    note_event(r, &ev);
     if (ev.hdr.type == BINLOG_ROTATE_EVENT) {
         on_rotate(r, &ev);
         return MCSQ_OK;
@@ -248,27 +283,43 @@ static int reconnect(tail_reader *r, char *errstr, size_t errstr_size)
     }
 }
 
+/* Reads and handles the next event; first hands the pending transactions
+ * over when the read may wait for the server. */
+static int read_one(tail_reader *r, char *errstr, size_t errstr_size)
+{
+    const uint8_t *buf;
+    size_t len;
+    if (!binlog_live_buffered(r->live)) {
+        int rc = flush_pending(r);
+        if (rc != MCSQ_OK)
+            return rc;
+    }
+    int rc = binlog_live_next(r->live, &buf, &len, errstr, errstr_size);
+    return rc == MCSQ_OK ? handle_event(r, buf, len, errstr, errstr_size) : rc;
+}
+
 static void *reader_main(void *arg)
 {
     tail_reader *r = arg;
     char err[512];
     int rc = MCSQ_OK;
     while (!atomic_load(&r->stop)) {
-        const uint8_t *buf;
-        size_t len;
-        rc = binlog_live_next(r->live, &buf, &len, err, sizeof(err));
-        if (rc == MCSQ_OK) {
-            rc = handle_event(r, buf, len, err, sizeof(err));
-        } else if (rc == MCSQ_ERR_CONNECT) {
+        rc = read_one(r, err, sizeof(err));
+        if (rc == MCSQ_ERR_CONNECT) {
             log_warn("binlog: %s; reconnecting", err);
             atomic_fetch_add(&r->stats.reconnects, 1);
-            rc = reconnect(r, err, sizeof(err));
+            if (flush_pending(r) == MCSQ_OK) /* resume is after the pending ones */
+                rc = reconnect(r, err, sizeof(err));
+            else
+                rc = MCSQ_ERR_AGAIN;
         }
         if (rc == MCSQ_ERR_AGAIN && atomic_load(&r->stop))
             rc = MCSQ_OK;
         if (rc != MCSQ_OK)
             break;
     }
+    if (flush_pending(r) != MCSQ_OK) /* every transaction read reaches the publisher */
+        txn_batch_clear(&r->pending);
     if (rc != MCSQ_OK) {
         r->result = rc;
         snprintf(r->error, sizeof(r->error), "%s", err);
@@ -361,4 +412,6 @@ void tail_reader_deinit(tail_reader *r)
     binlog_decoder_deinit(&r->dec);
     txn_assembler_deinit(&r->assembler);
     payload_reader_deinit(&r->payload);
+    txn_batch_clear(&r->pending);
+    txn_slab_pool_deinit(&r->slabs);
 }

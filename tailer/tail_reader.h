@@ -53,6 +53,18 @@ typedef struct tail_reader_synced {
     uint64_t rejected[ANNOTATION_REJECT_COUNT];
 } tail_reader_synced;
 
+/* What the reader counted since it last passed its counts on (at each
+ * hand-off to the queue, not per event: atomics and metric series per event
+ * cost more than decoding some events). */
+typedef struct tail_reader_unsynced {
+    uint64_t events;
+    uint64_t transactions;
+    uint64_t keys;
+    uint32_t last_timestamp; /* server timestamp of the last content event */
+    bool heartbeat;          /* a heartbeat came after it: caught up */
+    bool any;                /* an event came since the last sync */
+} tail_reader_unsynced;
+
 typedef struct tail_reader {
     const mcsq_config *cfg; /* (ref) */
     txn_queue *queue;       /* (ref) */
@@ -68,6 +80,9 @@ typedef struct tail_reader {
     tail_reader_stats stats;
     tail_reader_metrics metrics;
     tail_reader_synced synced;
+    tail_reader_unsynced unsynced;
+    txn_batch pending;   /* queued transactions not handed to the queue yet */
+    txn_slab_pool slabs; /* memory of the records */
     atomic_int stop;
     pthread_t thread;
     bool running;

@@ -1,6 +1,8 @@
 /*
  * Bounded hand-off queue (see txn_queue.h): a linked list under one mutex
- * with two condition variables (CLOCK_MONOTONIC for timed waits).
+ * with two condition variables (CLOCK_MONOTONIC for timed waits). The
+ * consumer's wake-up is signalled only while it waits (q->waiting), so a
+ * producer ahead of its consumer makes no system call.
  */
 #include "tailer/txn_queue.h"
 #include "mcsqueal/error.h"
@@ -15,6 +17,8 @@ int txn_queue_init(txn_queue *q, size_t max_bytes)
     q->count = q->bytes = 0;
     q->max_bytes = max_bytes;
     q->closed = false;
+    q->waiting = 0;
+    q->woken = false;
     if (pthread_condattr_init(&attr) != 0)
         return MCSQ_ERR_NOMEM;
     pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
@@ -36,27 +40,71 @@ void txn_queue_deinit(txn_queue *q)
     pthread_cond_destroy(&q->not_full);
 }
 
-int txn_queue_push(txn_queue *q, txn_record *rec)
+void txn_batch_add(txn_batch *b, txn_record *rec)
 {
+    rec->next = NULL;
+    if (b->tail != NULL)
+        b->tail->next = rec;
+    else
+        b->head = rec;
+    b->tail = rec;
+    b->count++;
+    b->bytes += rec->bytes;
+}
+
+txn_record *txn_batch_take(txn_batch *b)
+{
+    txn_record *rec = b->head;
+    if (rec == NULL)
+        return NULL;
+    b->head = rec->next;
+    if (b->head == NULL)
+        b->tail = NULL;
+    b->count--;
+    b->bytes -= rec->bytes;
+    rec->next = NULL;
+    return rec;
+}
+
+void txn_batch_clear(txn_batch *b)
+{
+    txn_record *rec;
+    while ((rec = txn_batch_take(b)) != NULL)
+        txn_record_free(rec);
+    *b = (txn_batch){0};
+}
+
+int txn_queue_push_batch(txn_queue *q, txn_batch *b)
+{
+    if (b->count == 0)
+        return MCSQ_OK;
     pthread_mutex_lock(&q->lock);
-    while (!q->closed && q->count > 0 && q->bytes + rec->bytes > q->max_bytes)
+    while (!q->closed && q->count > 0 && q->bytes + b->bytes > q->max_bytes)
         pthread_cond_wait(&q->not_full, &q->lock);
     if (q->closed) {
         pthread_mutex_unlock(&q->lock);
-        txn_record_free(rec);
+        txn_batch_clear(b);
         return MCSQ_ERR_AGAIN;
     }
-    rec->next = NULL;
     if (q->tail != NULL)
-        q->tail->next = rec;
+        q->tail->next = b->head;
     else
-        q->head = rec;
-    q->tail = rec;
-    q->count++;
-    q->bytes += rec->bytes;
-    pthread_cond_signal(&q->not_empty);
+        q->head = b->head;
+    q->tail = b->tail;
+    q->count += b->count;
+    q->bytes += b->bytes;
+    if (q->waiting > 0)
+        pthread_cond_signal(&q->not_empty);
     pthread_mutex_unlock(&q->lock);
+    *b = (txn_batch){0};
     return MCSQ_OK;
+}
+
+int txn_queue_push(txn_queue *q, txn_record *rec)
+{
+    txn_batch b = {0};
+    txn_batch_add(&b, rec);
+    return txn_queue_push_batch(q, &b);
 }
 
 static void deadline_after(struct timespec *ts, int ms)
@@ -70,27 +118,60 @@ static void deadline_after(struct timespec *ts, int ms)
     }
 }
 
-txn_record *txn_queue_pop(txn_queue *q, int timeout_ms)
+/* Waits (lock held) until a record is there, the queue is closed or the
+ * timeout passed. */
+static void do_wait_not_empty(txn_queue *q, int timeout_ms)
 {
     struct timespec deadline;
-    pthread_mutex_lock(&q->lock);
-    if (q->head == NULL && !q->closed && timeout_ms > 0)
-        deadline_after(&deadline, timeout_ms); /* only when it must wait */
-    while (q->head == NULL && !q->closed && timeout_ms > 0) {
+    if (q->head != NULL || q->closed || timeout_ms <= 0 || q->woken) {
+        q->woken = false;
+        return;
+    }
+    deadline_after(&deadline, timeout_ms); /* only when it must wait */
+    q->waiting++;
+    while (q->head == NULL && !q->closed && !q->woken) {
         if (pthread_cond_timedwait(&q->not_empty, &q->lock, &deadline) == ETIMEDOUT)
             break;
     }
-    txn_record *rec = q->head;
-    if (rec != NULL) {
+    q->waiting--;
+    q->woken = false;
+}
+
+size_t txn_queue_pop_batch(txn_queue *q, txn_batch *out, size_t max_count, int timeout_ms)
+{
+    pthread_mutex_lock(&q->lock);
+    do_wait_not_empty(q, timeout_ms);
+    size_t n = 0;
+    while (q->head != NULL && n < max_count) {
+        txn_record *rec = q->head;
         q->head = rec->next;
-        if (q->head == NULL)
-            q->tail = NULL;
         q->count--;
         q->bytes -= rec->bytes;
-        pthread_cond_signal(&q->not_full);
+        txn_batch_add(out, rec);
+        n++;
     }
+    if (q->head == NULL)
+        q->tail = NULL;
+    if (n > 0)
+        pthread_cond_signal(&q->not_full);
     pthread_mutex_unlock(&q->lock);
-    return rec;
+    return n;
+}
+
+txn_record *txn_queue_pop(txn_queue *q, int timeout_ms)
+{
+    txn_batch b = {0};
+    txn_queue_pop_batch(q, &b, 1, timeout_ms);
+    return txn_batch_take(&b);
+}
+
+void txn_queue_wake(txn_queue *q)
+{
+    pthread_mutex_lock(&q->lock);
+    q->woken = true;
+    if (q->waiting > 0)
+        pthread_cond_signal(&q->not_empty);
+    pthread_mutex_unlock(&q->lock);
 }
 
 void txn_queue_close(txn_queue *q)

@@ -4,6 +4,12 @@
  * blocks the reader, which then stops reading the binlog (back-pressure),
  * instead of buffering without limit. One record is always accepted into
  * an empty queue, whatever its size.
+ *
+ * Hand-off in batches: the reader collects records in a txn_batch and pushes
+ * them with one lock (txn_queue_push_batch), waking the publisher once per
+ * batch and only when it waits; the publisher takes up to a batch at a time
+ * (txn_queue_pop_batch). A futex wake per transaction cost more than the
+ * rest of the hand-off.
  */
 #ifndef MCSQ_TAILER_TXN_QUEUE_H
 #define MCSQ_TAILER_TXN_QUEUE_H
@@ -13,6 +19,14 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
+
+/* A list of records in queue order, owned by whoever holds the batch. */
+typedef struct txn_batch {
+    txn_record *head;
+    txn_record *tail;
+    size_t count;
+    size_t bytes;
+} txn_batch;
 
 typedef struct txn_queue {
     pthread_mutex_t lock;
@@ -24,6 +38,8 @@ typedef struct txn_queue {
     size_t bytes;
     size_t max_bytes;
     bool closed;
+    int waiting; /* consumers waiting in a pop */
+    bool woken;  /* txn_queue_wake() called: the next wait returns at once */
 } txn_queue;
 
 /* Returns 0 or MCSQ_ERR_NOMEM. */
@@ -38,6 +54,32 @@ int txn_queue_push(txn_queue *q, txn_record *rec);
 /* Removes the oldest record, waiting up to timeout_ms (0: do not wait).
  * Returns it (caller owns it), or NULL on timeout or when closed and empty. */
 txn_record *txn_queue_pop(txn_queue *q, int timeout_ms);
+
+/* Appends rec (takes ownership) to the batch b. */
+void txn_batch_add(txn_batch *b, txn_record *rec);
+
+/* Removes and returns the oldest record of b (NULL when empty; caller owns
+ * it). */
+txn_record *txn_batch_take(txn_batch *b);
+
+/* Frees the records of b and empties it. */
+void txn_batch_clear(txn_batch *b);
+
+/* Appends every record of b (takes ownership; b is emptied) in order,
+ * waiting while the queue holds records and b does not fit (a batch is
+ * always accepted into an empty queue). Wakes a waiting consumer once.
+ * Returns 0, or MCSQ_ERR_AGAIN when the queue was closed (the records are
+ * freed then). */
+int txn_queue_push_batch(txn_queue *q, txn_batch *b);
+
+/* Moves up to max_count of the oldest records into out (which must be
+ * empty), waiting up to timeout_ms (0: do not wait) for the first one.
+ * Returns how many were moved (0 on timeout or when closed and empty). */
+size_t txn_queue_pop_batch(txn_queue *q, txn_batch *out, size_t max_count, int timeout_ms);
+
+/* Makes a waiting pop (or the next one) return now, empty-handed if
+ * nothing is queued: the consumer has other work (safe from any thread). */
+void txn_queue_wake(txn_queue *q);
 
 /* Wakes every waiter; pushes fail from now on, pops drain what is left. */
 void txn_queue_close(txn_queue *q);

@@ -1,6 +1,7 @@
 /*
  * Transaction record (see txn_record.h): one allocation for the struct,
- * the key descriptors and the key bytes; the resume GTID state separately.
+ * the key descriptors, the key bytes and the resume GTID state; from
+ * malloc or from a txn_slab_pool.
  */
 #include "tailer/txn_record.h"
 
@@ -19,16 +20,18 @@ static void copy_field(char *dst, size_t size, const char *src)
     dst[n] = '\0';
 }
 
-txn_record *txn_record_new(const mcsq_txn *txn, const char *resume_gtid)
+/* Bytes of the record of txn with a resume GTID state of gtid_size bytes. */
+static size_t record_size(const mcsq_txn *txn, size_t gtid_size)
 {
     size_t key_bytes = 0;
     for (size_t i = 0; i < txn->nkeys; i++)
         key_bytes += txn->keys[i].len;
-    size_t gtid_size = resume_gtid ? strlen(resume_gtid) + 1 : 0;
-    size_t size = sizeof(txn_record) + txn->nkeys * sizeof(mcsq_key) + key_bytes + gtid_size;
-    txn_record *rec = malloc(size);
-    if (rec == NULL)
-        return NULL;
+    return sizeof(txn_record) + txn->nkeys * sizeof(mcsq_key) + key_bytes + gtid_size;
+}
+
+static void fill(txn_record *rec, size_t size, const mcsq_txn *txn, const char *resume_gtid,
+                 size_t gtid_size)
+{
     memset(rec, 0, offsetof(txn_record, gtid));
     copy_field(rec->gtid, sizeof(rec->gtid), txn->gtid);
     copy_field(rec->file, sizeof(rec->file), txn->file);
@@ -41,7 +44,6 @@ txn_record *txn_record_new(const mcsq_txn *txn, const char *resume_gtid)
     rec->commit_exact = txn->commit_exact;
     rec->nkeys = txn->nkeys;
     rec->nmarkers = txn->nmarkers;
-    rec->spill = NULL;
     rec->keys = (mcsq_key *)(rec + 1);
     char *bytes = (char *)(rec->keys + txn->nkeys);
     for (size_t i = 0; i < txn->nkeys; i++) {
@@ -55,6 +57,28 @@ txn_record *txn_record_new(const mcsq_txn *txn, const char *resume_gtid)
         rec->resume.gtid = bytes;
     }
     rec->bytes = size;
+}
+
+txn_record *txn_record_new(const mcsq_txn *txn, const char *resume_gtid)
+{
+    size_t gtid_size = resume_gtid ? strlen(resume_gtid) + 1 : 0;
+    size_t size = record_size(txn, gtid_size);
+    txn_record *rec = malloc(size);
+    if (rec != NULL)
+        fill(rec, size, txn, resume_gtid, gtid_size);
+    return rec;
+}
+
+txn_record *txn_record_new_in(txn_slab_pool *pool, const mcsq_txn *txn, const char *resume_gtid)
+{
+    size_t gtid_size = resume_gtid ? strlen(resume_gtid) + 1 : 0;
+    size_t size = record_size(txn, gtid_size);
+    txn_slab *slab;
+    txn_record *rec = txn_slab_alloc(pool, size, &slab);
+    if (rec == NULL)
+        return NULL;
+    fill(rec, size, txn, resume_gtid, gtid_size);
+    rec->slab = slab;
     return rec;
 }
 
@@ -63,7 +87,10 @@ void txn_record_free(txn_record *rec)
     if (rec == NULL)
         return;
     key_spill_free(rec->spill);
-    free(rec);
+    if (rec->slab != NULL)
+        txn_slab_release(rec->slab);
+    else
+        free(rec);
 }
 
 void txn_record_view(const txn_record *rec, mcsq_txn *out)

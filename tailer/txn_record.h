@@ -10,6 +10,7 @@
 #include "mcsqueal/scan.h"
 #include "tailer/binlog_event.h"
 #include "tailer/key_spill.h"
+#include "tailer/txn_slab.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -26,6 +27,7 @@ typedef struct binlog_resume {
 
 typedef struct txn_record {
     struct txn_record *next; /* queue link */
+    txn_slab *slab;          /* the slab holding it, or NULL: malloc'd */
     key_spill *spill;        /* owned: keys spilled before these, or NULL */
     char gtid[BINLOG_GTID_TEXT_MAX];
     char file[TXN_RECORD_FILE_MAX];
@@ -44,6 +46,10 @@ typedef struct txn_record {
 /* Copies txn and the resume state (gtid may be NULL). Returns NULL when out
  * of memory. The caller frees with txn_record_free(). */
 txn_record *txn_record_new(const mcsq_txn *txn, const char *resume_gtid);
+
+/* The same, in memory from pool (the reader thread's; the record may be
+ * freed on any thread). */
+txn_record *txn_record_new_in(txn_slab_pool *pool, const mcsq_txn *txn, const char *resume_gtid);
 void txn_record_free(txn_record *rec);
 
 /* A read-only mcsq_txn view of rec (borrowing from it), e.g. for JSON. */
