@@ -4,7 +4,10 @@
 #include "core/strbuf.h"
 #include "mcsqueal/error.h"
 
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 void strbuf_init(strbuf *sb)
 {
@@ -45,13 +48,42 @@ static const char digit_pairs[201] = "00010203040506070809"
                                      "80818283848586878889"
                                      "90919293949596979899";
 
+static const uint64_t pow10_u64[20] = {1ull,
+                                       10ull,
+                                       100ull,
+                                       1000ull,
+                                       10000ull,
+                                       100000ull,
+                                       1000000ull,
+                                       10000000ull,
+                                       100000000ull,
+                                       1000000000ull,
+                                       10000000000ull,
+                                       100000000000ull,
+                                       1000000000000ull,
+                                       10000000000000ull,
+                                       100000000000000ull,
+                                       1000000000000000ull,
+                                       10000000000000000ull,
+                                       100000000000000000ull,
+                                       1000000000000000000ull,
+                                       10000000000000000000ull};
+
+/* Decimal digits of v: log10 from the bit length (1233/4096 ~ log10(2)),
+ * corrected by one comparison (v | 1: 0 has one digit too; the powers of
+ * ten compared with are even, so it changes nothing else). */
+static unsigned digits_u64(uint64_t v)
+{
+    unsigned bits = 64 - (unsigned)__builtin_clzll(v | 1);
+    unsigned n = (bits * 1233) >> 12; /* digits - 1 or digits */
+    return n + ((v | 1) >= pow10_u64[n] ? 1 : 0);
+}
+
 void strbuf_append_u64(strbuf *sb, uint64_t v)
 {
     if (sb->cap - sb->len < 20 && strbuf_reserve(sb, 20) != MCSQ_OK)
         return;
-    unsigned n = 1; /* digits */
-    for (uint64_t t = v; t >= 10; t /= 10)
-        n++;
+    unsigned n = digits_u64(v);
     char *end = sb->buf + sb->len + n, *p = end;
     while (v >= 100) {
         unsigned d = (unsigned)(v % 100) * 2;
@@ -113,10 +145,27 @@ static const uint8_t json_escape[256] = {
     0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1,
 };
 
+/* Whether any of the 8 bytes of w needs escaping: below 0x20, '"', '\\'
+ * or DEL (exact, though not which byte: the bit tricks of "Bit Twiddling
+ * Hacks", hasless() and haszero()). */
+static inline bool word_needs_escape(uint64_t w)
+{
+    const uint64_t ones = 0x0101010101010101ull, high = 0x8080808080808080ull;
+    uint64_t q = w ^ (ones * '"'), b = w ^ (ones * '\\'), d = w ^ (ones * 0x7f);
+    uint64_t hit =
+        ((w - ones * 0x20) & ~w) | ((q - ones) & ~q) | ((b - ones) & ~b) | ((d - ones) & ~d);
+    return (hit & high) != 0;
+}
+
 void strbuf_append_json_chars(strbuf *sb, const char *s, size_t n)
 {
     const unsigned char *u = (const unsigned char *)s;
     size_t i = 0;
+    for (uint64_t w; i + 8 <= n; i += 8) { /* 8 bytes at a time to the first escape */
+        memcpy(&w, s + i, 8);
+        if (word_needs_escape(w))
+            break;
+    }
     while (i < n && !json_escape[u[i]])
         i++;
     strbuf_append(sb, s, i); /* the common case: nothing to escape */

@@ -129,6 +129,27 @@ static const char *special_find(const char *p, const char *end)
     return p;
 }
 
+/* Lanes of v holding ASCII whitespace (space, \t \n \v \f \r). */
+static inline vmask16 space_mask(vec16 v)
+{
+    return (vmask16)(v == ' ') | ((vmask16)(v >= '\t') & (vmask16)(v <= '\r'));
+}
+
+/* The first whitespace byte in [p, end), or end: a token's end, 16 bytes
+ * per step. */
+static const char *token_end(const char *p, const char *end)
+{
+    while (end - p >= 16) {
+        vmask16 m = space_mask(vec_load(p));
+        if (vec_any(m))
+            return p + vec_first(m);
+        p += 16;
+    }
+    while (p < end && !ascii_space[(uint8_t)*p])
+        p++;
+    return p;
+}
+
 /* The first star-slash in [p, end), or NULL. */
 static const char *close_find(const char *p, const char *end)
 {
@@ -232,8 +253,7 @@ static const char *next_token(const char **pp, const char *end, size_t *len)
     if (p == end)
         return NULL;
     const char *tok = p;
-    while (p < end && !ascii_space[(uint8_t)*p])
-        p++;
+    p = token_end(p, end);
     *pp = p;
     *len = (size_t)(p - tok);
     return tok;

@@ -216,6 +216,14 @@ void binlog_decoder_deinit(binlog_decoder *dec);
 int binlog_event_decode(binlog_decoder *dec, const uint8_t *buf, size_t len, binlog_event *ev,
                         char *errstr, size_t errstr_size);
 
+/* Checks one whole event as binlog_event_decode() would, without decoding
+ * its body: header, size, a Format_description (which updates dec->fmt)
+ * and the checksum when dec->verify_checksums. Returns 0 or the error
+ * binlog_event_decode() would return first for it, except that an
+ * unreadable header is always MCSQ_ERR_CORRUPT. */
+int binlog_event_verify(binlog_decoder *dec, const uint8_t *buf, size_t len, char *errstr,
+                        size_t errstr_size);
+
 /* Reads just the common header (19 bytes); returns 0 or MCSQ_ERR_TRUNCATED. */
 int binlog_header_parse(const uint8_t *buf, size_t len, binlog_header *hdr);
 

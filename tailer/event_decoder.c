@@ -345,3 +345,23 @@ int binlog_event_decode(binlog_decoder *dec, const uint8_t *buf, size_t len, bin
         return rc;
     return decode_body(dec, ev, errstr, errstr_size);
 }
+
+int binlog_event_verify(binlog_decoder *dec, const uint8_t *buf, size_t len, char *errstr,
+                        size_t errstr_size)
+{
+    binlog_event ev;
+    size_t hlen = dec->fmt.header_len;
+    if (binlog_header_parse(buf, len, &ev.hdr) != MCSQ_OK || len < hlen || ev.hdr.event_size != len)
+        return errstr_set(errstr, errstr_size, MCSQ_ERR_CORRUPT, "event header unreadable");
+    ev.body = buf + hlen;
+    ev.body_len = len - hlen;
+    if (ev.hdr.type != BINLOG_FORMAT_DESCRIPTION_EVENT)
+        return strip_checksum(dec, dec->fmt.checksum_alg, buf, len, &ev, errstr, errstr_size);
+    binlog_format fmt;
+    int rc = binlog_fde_decode(&ev, &fmt, errstr, errstr_size);
+    if (rc == MCSQ_OK)
+        rc = strip_checksum(dec, fmt.checksum_alg, buf, len, &ev, errstr, errstr_size);
+    if (rc == MCSQ_OK)
+        dec->fmt = fmt;
+    return rc;
+}

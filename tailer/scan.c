@@ -2,7 +2,10 @@
  * Scan API (include/mcsqueal/scan.h): binlog files -> events -> committed
  * transactions. Reads the files in order as one stream; descends into
  * Transaction_payload events, whose inner events carry no checksums of
- * their own (the payload event's checksum covers them).
+ * their own (the payload event's checksum covers them). When checksums are
+ * verified and every input is a regular file, a scan_verifier checks them
+ * on another thread, ahead of the decoding; the scan checks only the events
+ * it has not vouched for (yet).
  */
 #include "mcsqueal/scan.h"
 #include "mcsqueal/error.h"
@@ -11,12 +14,14 @@
 #include "tailer/binlog_event.h"
 #include "tailer/binlog_file.h"
 #include "tailer/payload_reader.h"
+#include "tailer/scan_verifier.h"
 #include "tailer/txn_assembler.h"
 
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #define SCAN_ERR_MAX 1024
 
@@ -32,11 +37,23 @@ struct mcsq_scan {
     uint8_t saved_checksum_alg;
     binlog_pos payload_pos;
     txn_assembler assembler;
+    scan_verifier *verifier; /* NULL: the decoder checks every checksum itself */
     void (*on_event)(void *ctx, const mcsq_event *ev);
     void *event_ctx;
     int failed;               /* sticky error code */
     char error[SCAN_ERR_MAX]; /* its message */
 };
+
+/* Whether every path is a regular file (that a second reader can open). */
+static bool all_regular(const char *const *paths, size_t nfiles)
+{
+    for (size_t i = 0; i < nfiles; i++) {
+        struct stat st;
+        if (stat(paths[i], &st) != 0 || !S_ISREG(st.st_mode))
+            return false;
+    }
+    return true;
+}
 
 int mcsq_scan_new(mcsq_scan **out, const char *const *paths, size_t nfiles,
                   const mcsq_scan_options *opt, char *errstr, size_t errstr_size)
@@ -57,6 +74,10 @@ int mcsq_scan_new(mcsq_scan **out, const char *const *paths, size_t nfiles,
     payload_reader_init(&s->payload);
     txn_assembler_init(&s->assembler, opt ? opt->region : NULL);
     txn_assembler_use_coarse_clock(&s->assembler);
+    /* an event listing shows events as they are decoded: no verifier then */
+    if (s->dec.verify_checksums && s->on_event == NULL && all_regular(paths, nfiles) &&
+        scan_verifier_start(&s->verifier, paths, nfiles) != MCSQ_OK)
+        s->verifier = NULL; /* verify inline */
     *out = s;
     return MCSQ_OK;
 }
@@ -65,6 +86,7 @@ void mcsq_scan_destroy(mcsq_scan *s)
 {
     if (s == NULL)
         return;
+    scan_verifier_destroy(s->verifier);
     if (s->file_open)
         binlog_file_close(&s->file);
     binlog_decoder_deinit(&s->dec);
@@ -229,6 +251,9 @@ static int step_file(mcsq_scan *s, const mcsq_txn **txn)
     if (rc != MCSQ_OK)
         return fail_plain(s, rc, err);
     binlog_event ev;
+    if (s->verifier != NULL) /* found intact already? */
+        s->dec.verify_checksums =
+            !scan_verifier_covers(s->verifier, SCAN_VERIFIER_POS(s->cur, off + len));
     rc = binlog_event_decode(&s->dec, buf, len, &ev, err, sizeof(err));
     if (rc != MCSQ_OK)
         return fail_at(s, rc, off, "", err);

@@ -35,7 +35,7 @@ static void fill(txn_record *rec, size_t size, const mcsq_txn *txn, const char *
     memset(rec, 0, offsetof(txn_record, gtid));
     copy_field(rec->gtid, sizeof(rec->gtid), txn->gtid);
     copy_field(rec->file, sizeof(rec->file), txn->file);
-    memcpy(rec->resume.file, rec->file, sizeof(rec->file));
+    memcpy(rec->resume.file, rec->file, strlen(rec->file) + 1);
     rec->resume.pos = txn->end_pos;
     rec->pos = txn->pos;
     rec->end_pos = txn->end_pos;

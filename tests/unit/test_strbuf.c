@@ -62,6 +62,57 @@ static void test_json_string_escaping(void **state)
     strbuf_deinit(&sb);
 }
 
+/* The escaping, byte by byte, for comparison. */
+static void escape_slowly(const unsigned char *s, size_t n, char *out)
+{
+    *out++ = '"';
+    for (size_t i = 0; i < n; i++) {
+        unsigned c = s[i];
+        if (c == '"' || c == '\\')
+            out += sprintf(out, "\\%c", c);
+        else if (c == '\n')
+            out += sprintf(out, "\\n");
+        else if (c == '\r')
+            out += sprintf(out, "\\r");
+        else if (c == '\t')
+            out += sprintf(out, "\\t");
+        else if (c < 0x20 || c == 0x7f)
+            out += sprintf(out, "\\u%04x", c);
+        else
+            *out++ = (char)c;
+    }
+    *out++ = '"';
+    *out = '\0';
+}
+
+/* Strings of 0..40 bytes (8 bytes at a time, then the rest) with one byte
+ * of every value at every position, among bytes either side of the ones
+ * that need escaping (0x1f/0x20, '!'/'#', '['/']', 0x7e/0x80, 0xff). */
+static void test_json_escaping_every_position(void **state)
+{
+    (void)state;
+    static const unsigned char fillers[] = {0x20, '!', '#', '[', ']', 0x7e, 0x80, 0xff, 'a'};
+    unsigned char s[40];
+    char want[40 * 6 + 3];
+    strbuf sb;
+    strbuf_init(&sb);
+    for (size_t n = 1; n <= sizeof(s); n++) {
+        for (size_t f = 0; f < sizeof(fillers); f++) {
+            memset(s, fillers[f], n);
+            for (size_t pos = 0; pos < n; pos++) {
+                for (unsigned c = 0; c < 256; c++) {
+                    s[pos] = (unsigned char)c;
+                    escape_slowly(s, n, want);
+                    strbuf_append_json_string(&sb, (const char *)s, n);
+                    assert_sb(&sb, want);
+                }
+                s[pos] = fillers[f];
+            }
+        }
+    }
+    strbuf_deinit(&sb);
+}
+
 static void test_json_text_replaces_invalid_utf8(void **state)
 {
     (void)state;
@@ -77,6 +128,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_integers_match_printf),
         cmocka_unit_test(test_json_string_escaping),
+        cmocka_unit_test(test_json_escaping_every_position),
         cmocka_unit_test(test_json_text_replaces_invalid_utf8),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
