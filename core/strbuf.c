@@ -79,14 +79,13 @@ static unsigned digits_u64(uint64_t v)
     return n + ((v | 1) >= pow10_u64[n] ? 1 : 0);
 }
 
-void strbuf_append_u64(strbuf *sb, uint64_t v)
+/* Writes v (< 100,000,000) as digits, ending just before end: 32-bit
+ * arithmetic, two digits per step. Returns the first digit written. */
+static char *put_digits32(char *end, uint32_t v)
 {
-    if (sb->cap - sb->len < 20 && strbuf_reserve(sb, 20) != MCSQ_OK)
-        return;
-    unsigned n = digits_u64(v);
-    char *end = sb->buf + sb->len + n, *p = end;
+    char *p = end;
     while (v >= 100) {
-        unsigned d = (unsigned)(v % 100) * 2;
+        uint32_t d = (v % 100) * 2;
         v /= 100;
         *--p = digit_pairs[d + 1];
         *--p = digit_pairs[d];
@@ -97,6 +96,32 @@ void strbuf_append_u64(strbuf *sb, uint64_t v)
     } else {
         *--p = (char)('0' + v);
     }
+    return p;
+}
+
+/* Writes exactly 8 digits of v (< 100,000,000, zero-padded) before end. */
+static void put_8digits(char *end, uint32_t v)
+{
+    for (int i = 0; i < 4; i++) {
+        uint32_t d = (v % 100) * 2;
+        v /= 100;
+        *--end = digit_pairs[d + 1];
+        *--end = digit_pairs[d];
+    }
+}
+
+void strbuf_append_u64(strbuf *sb, uint64_t v)
+{
+    if (sb->cap - sb->len < 20 && strbuf_reserve(sb, 20) != MCSQ_OK)
+        return;
+    unsigned n = digits_u64(v);
+    char *p = sb->buf + sb->len + n;
+    while (v >= 100000000) { /* the low 8 digits in 32-bit arithmetic */
+        put_8digits(p, (uint32_t)(v % 100000000));
+        v /= 100000000;
+        p -= 8;
+    }
+    put_digits32(p, (uint32_t)v);
     sb->len += n;
 }
 
@@ -157,20 +182,35 @@ static inline bool word_needs_escape(uint64_t w)
     return (hit & high) != 0;
 }
 
+/* Whether any of the n bytes at s needs escaping: 8 at a time (the last 8
+ * overlapping), bytes one by one only below 8. */
+static bool needs_escape(const char *s, size_t n)
+{
+    uint64_t w;
+    if (n < 8) {
+        for (size_t i = 0; i < n; i++)
+            if (json_escape[(unsigned char)s[i]])
+                return true;
+        return false;
+    }
+    for (size_t i = 0; i + 8 <= n; i += 8) {
+        memcpy(&w, s + i, 8);
+        if (word_needs_escape(w))
+            return true;
+    }
+    memcpy(&w, s + n - 8, 8);
+    return word_needs_escape(w);
+}
+
 void strbuf_append_json_chars(strbuf *sb, const char *s, size_t n)
 {
     const unsigned char *u = (const unsigned char *)s;
-    size_t i = 0;
-    for (uint64_t w; i + 8 <= n; i += 8) { /* 8 bytes at a time to the first escape */
-        memcpy(&w, s + i, 8);
-        if (word_needs_escape(w))
-            break;
+    if (!needs_escape(s, n)) { /* the common case */
+        strbuf_append(sb, s, n);
+        return;
     }
-    while (i < n && !json_escape[u[i]])
-        i++;
-    strbuf_append(sb, s, i); /* the common case: nothing to escape */
-    size_t run = i;
-    for (; i < n; i++) {
+    size_t run = 0;
+    for (size_t i = 0; i < n; i++) {
         if (!json_escape[u[i]])
             continue;
         strbuf_append(sb, s + run, i - run);

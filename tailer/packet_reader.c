@@ -116,8 +116,10 @@ static void reset_if_empty(packet_reader *pr)
     }
 }
 
-int packet_reader_next(packet_reader *pr, const uint8_t **payload, size_t *len, char *errstr,
-                       size_t errstr_size)
+/* packet_reader_next() when the next packet is not whole in the buffer, or
+ * is one part of a longer payload. */
+static int next_slow(packet_reader *pr, const uint8_t **payload, size_t *len, char *errstr,
+                     size_t errstr_size)
 {
     size_t off = 0, total = 0, part;
     reset_if_empty(pr);
@@ -143,6 +145,23 @@ int packet_reader_next(packet_reader *pr, const uint8_t **payload, size_t *len, 
     *len = total;
     pr->start += off;
     return MCSQ_OK;
+}
+
+int packet_reader_next(packet_reader *pr, const uint8_t **payload, size_t *len, char *errstr,
+                       size_t errstr_size)
+{
+    size_t have = pr->end - pr->start;
+    if (have >= HEADER) { /* the usual case: a whole, short packet is there */
+        const uint8_t *p = pr->buf + pr->start;
+        size_t part = le24(p);
+        if (part < PART_MAX && have >= HEADER + part) {
+            *payload = p + HEADER;
+            *len = part;
+            pr->start += HEADER + part;
+            return MCSQ_OK;
+        }
+    }
+    return next_slow(pr, payload, len, errstr, errstr_size);
 }
 
 bool packet_reader_buffered(const packet_reader *pr)

@@ -98,8 +98,8 @@ static int flush_pending(tail_reader *r)
  * pending batch, handed over when full or before the reader would wait. */
 static int queue_txn(tail_reader *r, const mcsq_txn *txn, char *errstr, size_t errstr_size)
 {
-    if (r->use_gtid && txn->gtid[0] != '\0')
-        (void)gtid_state_update(&r->gtids, txn->gtid);
+    bool updated =
+        r->use_gtid && txn->gtid[0] != '\0' && gtid_state_update(&r->gtids, txn->gtid) == MCSQ_OK;
     size_t flen = strlen(txn->file);
     if (flen >= sizeof(r->resume.file))
         flen = sizeof(r->resume.file) - 1;
@@ -107,7 +107,9 @@ static int queue_txn(tail_reader *r, const mcsq_txn *txn, char *errstr, size_t e
     r->resume.file[flen] = '\0';
     r->resume.pos = txn->end_pos;
     r->resume.gtid[0] = '\0';
-    if (r->use_gtid)
+    if (updated && r->gtids.n == 1) /* one domain: the state is this GTID */
+        memcpy(r->resume.gtid, txn->gtid, strlen(txn->gtid) + 1);
+    else if (r->use_gtid)
         gtid_state_format(&r->gtids, r->resume.gtid, sizeof(r->resume.gtid));
     txn_record *rec = txn_record_new_in(&r->slabs, txn, r->use_gtid ? r->resume.gtid : NULL);
     key_spill *spill = txn_assembler_take_spill(&r->assembler);
