@@ -6,6 +6,7 @@
  */
 #include "core/crc32.h"
 
+#include <pthread.h>
 #include <zlib.h>
 
 #define PCLMUL_MIN_LEN 16
@@ -18,7 +19,8 @@ static uint32_t pad_start[16];
 /* Slice-by-8 tables: crc_table[k][b] is the CRC of byte b followed by k
  * zero bytes, so eight bytes are folded with eight independent lookups. */
 static uint32_t crc_table[8][256];
-static int usable = -1;
+static int usable;
+static pthread_once_t init_once = PTHREAD_ONCE_INIT; /* the tables are shared by threads */
 
 static void crc32_init(void)
 {
@@ -64,8 +66,7 @@ static uint32_t crc32_bytes(uint32_t crc, const uint8_t *p, size_t len)
 uint32_t crc32_update(uint32_t crc, const void *buf, size_t len)
 {
     const uint8_t *p = buf;
-    if (usable < 0)
-        crc32_init();
+    pthread_once(&init_once, crc32_init);
     if (!usable)
         return (uint32_t)crc32(crc, p, (uInt)len);
     if (crc == 0 && len >= PCLMUL_MIN_LEN) /* a fresh CRC: no byte-wise tail */

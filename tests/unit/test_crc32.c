@@ -4,6 +4,7 @@
  */
 #include "core/crc32.h"
 
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -18,6 +19,31 @@ static void fill_random(uint8_t *buf, size_t n, unsigned seed)
     srand(seed);
     for (size_t i = 0; i < n; i++)
         buf[i] = (uint8_t)rand();
+}
+
+static void *crc_main(void *arg)
+{
+    uint8_t buf[300];
+    for (size_t i = 0; i < sizeof(buf); i++)
+        buf[i] = (uint8_t)(i * 7);
+    *(uint32_t *)arg = crc32_update(0, buf, sizeof(buf));
+    return NULL;
+}
+
+/* Regression: the tables were set up lazily without a lock, and the scan's
+ * checksum verifier thread raced the scan for them (ThreadSanitizer). Runs
+ * first, so that these threads make the first calls of the process. */
+static void test_first_calls_from_threads(void **state)
+{
+    (void)state;
+    pthread_t t[4];
+    uint32_t crc[4];
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(pthread_create(&t[i], NULL, crc_main, &crc[i]), 0);
+    for (int i = 0; i < 4; i++)
+        pthread_join(t[i], NULL);
+    for (int i = 1; i < 4; i++)
+        assert_int_equal(crc[i], crc[0]);
 }
 
 static void test_known_value(void **state)
@@ -70,9 +96,8 @@ static void test_pclmul_fold_direct(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_known_value),
-        cmocka_unit_test(test_matches_zlib_all_lengths),
-        cmocka_unit_test(test_split_calls),
+        cmocka_unit_test(test_first_calls_from_threads), cmocka_unit_test(test_known_value),
+        cmocka_unit_test(test_matches_zlib_all_lengths), cmocka_unit_test(test_split_calls),
         cmocka_unit_test(test_pclmul_fold_direct),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
