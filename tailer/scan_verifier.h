@@ -30,8 +30,14 @@ typedef struct scan_verifier scan_verifier;
 int scan_verifier_start(scan_verifier **out, const char *const *paths, size_t nfiles);
 
 /* Whether every event ending at or before pos (SCAN_VERIFIER_POS) has been
- * found intact. Called by one thread (the scan's). */
+ * found intact. When not, the scan must check that event itself, and the
+ * verifier skips ahead to it. Called by one thread (the scan's), with pos
+ * growing. */
 bool scan_verifier_covers(scan_verifier *v, uint64_t pos);
+
+/* How far the verifier got (a SCAN_VERIFIER_POS): for tests and
+ * diagnostics; unlike scan_verifier_covers(), it changes nothing. */
+uint64_t scan_verifier_progress(const scan_verifier *v);
 
 /* Stops the thread and frees v. NULL is a no-op. */
 void scan_verifier_destroy(scan_verifier *v);

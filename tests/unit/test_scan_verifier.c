@@ -158,11 +158,11 @@ static int teardown(void **state)
     return 0;
 }
 
-/* Polls until v covers pos or 5 s passed. */
+/* Polls until v got to pos or 5 s passed. */
 static bool covers_soon(scan_verifier *v, uint64_t pos)
 {
     for (int i = 0; i < 5000; i++) {
-        if (scan_verifier_covers(v, pos))
+        if (scan_verifier_progress(v) >= pos)
             return true;
         struct timespec ts = {0, 1000000L};
         nanosleep(&ts, NULL);
@@ -179,7 +179,23 @@ static void test_covers_intact_files(void **state)
     assert_int_equal(scan_verifier_start(&v, fx->paths, 2), MCSQ_OK);
     assert_true(covers_soon(v, SCAN_VERIFIER_POS(1, fx->end[1])));
     assert_true(scan_verifier_covers(v, SCAN_VERIFIER_POS(0, fx->end[0])));
-    assert_false(scan_verifier_covers(v, SCAN_VERIFIER_POS(1, fx->end[1] + 1)));
+    assert_int_equal(scan_verifier_progress(v), SCAN_VERIFIER_POS(1, fx->end[1]));
+    scan_verifier_destroy(v);
+}
+
+/* A scan ahead of the verifier (it found an event not covered, and checks
+ * it itself): the verifier skips to there and goes on verifying after it. */
+static void test_skips_to_the_scan(void **state)
+{
+    fixture *fx = *state;
+    write_file(fx, 0, 3000, 0);
+    write_file(fx, 1, 3000, 0);
+    scan_verifier *v;
+    assert_int_equal(scan_verifier_start(&v, fx->paths, 2), MCSQ_OK);
+    uint64_t far = SCAN_VERIFIER_POS(1, fx->end[1] / 2); /* not an event's end */
+    if (!scan_verifier_covers(v, far))                   /* usually: it has not got there yet */
+        assert_true(covers_soon(v, far));
+    assert_true(covers_soon(v, SCAN_VERIFIER_POS(1, fx->end[1])));
     scan_verifier_destroy(v);
 }
 
@@ -291,6 +307,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_covers_intact_files, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_skips_to_the_scan, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stops_at_bad_checksum, setup, teardown),
         cmocka_unit_test_setup_teardown(test_missing_file_stops, setup, teardown),
         cmocka_unit_test_setup_teardown(test_scan_same_with_and_without, setup, teardown),
