@@ -18,6 +18,7 @@ static const cli_command commands[] = {
     {"tail", "tailer only: binlog -> bus, checkpointed", cmd_tail},
     {"route", "router only: bus -> memcached pools of one cluster", cmd_route},
     {"bus", "run the embedded bus standalone; prints and writes its bootstrap address", cmd_bus},
+    {"marker", "set, check or clear a remote marker in the regional pool", cmd_marker},
     {NULL, NULL, NULL},
 };
 

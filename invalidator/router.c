@@ -60,8 +60,8 @@ struct router {
     metrics_series *spool_keys;
     metrics_series *inv_lag;
     metrics_series *pipe_lag;
-    router_pool *regional;     /* (ref) the pool that holds markers; NULL: none */
-    marker_clearer *markers;   /* NULL without a regional pool */
+    router_pool *regional;   /* (ref) the pool that holds markers; NULL: none */
+    marker_clearer *markers; /* NULL without a regional pool */
     metrics_series *markers_cleared;
     metrics_series *markers_key_spooled;
     metrics_series *markers_spooled;

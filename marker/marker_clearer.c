@@ -5,10 +5,10 @@
 #include "core/errstr.h"
 #include "core/log.h"
 #include "marker/marker_internal.h"
+#include "marker/marker_pool.h"
 #include "mcsqueal/marker.h"
 
 #include <stdbool.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -21,37 +21,14 @@ struct marker_clearer {
     size_t cap;
 };
 
-int marker_clearer_new(marker_clearer **out, const mcsq_pool_config *regional,
-                       const char *region, int timeout_ms, char *errstr, size_t errstr_size)
+int marker_clearer_new(marker_clearer **out, const mcsq_pool_config *regional, const char *region,
+                       int timeout_ms, char *errstr, size_t errstr_size)
 {
     marker_clearer *mc = calloc(1, sizeof(*mc));
     if (mc == NULL)
         return errstr_set(errstr, errstr_size, MCSQ_ERR_NOMEM, "out of memory");
-    /* the client takes the servers as text, as applications give them */
-    size_t len = 1;
-    for (size_t i = 0; i < regional->servers.n; i++)
-        len += strlen(regional->servers.v[i].host) + 16;
-    char *servers = malloc(len);
-    if (servers == NULL) {
-        free(mc);
-        return errstr_set(errstr, errstr_size, MCSQ_ERR_NOMEM, "out of memory");
-    }
-    size_t at = 0;
-    servers[0] = '\0';
-    for (size_t i = 0; i < regional->servers.n; i++) {
-        const mcsq_hostport *hp = &regional->servers.v[i];
-        bool v6 = strchr(hp->host, ':') != NULL;
-        at += (size_t)snprintf(servers + at, len - at, "%s%s%s%s:%d", i ? " " : "", v6 ? "[" : "",
-                               hp->host, v6 ? "]" : "", hp->port);
-    }
-    mcsq_marker_options o;
-    mcsq_marker_options_init(&o);
-    o.servers = servers;
-    o.region = region;
-    o.prefix = regional->prefix;
-    o.timeout_ms = timeout_ms;
-    int rc = mcsq_marker_client_new(&mc->client, &o, errstr, errstr_size);
-    free(servers);
+    int rc =
+        marker_pool_client_new(&mc->client, regional, region, 0, timeout_ms, errstr, errstr_size);
     if (rc != MCSQ_OK) {
         free(mc);
         return rc;
@@ -94,9 +71,8 @@ static int reserve(marker_clearer *mc, size_t n)
     return MCSQ_OK;
 }
 
-int marker_clearer_prepare(marker_clearer *mc, const mcsq_key *keys, size_t n,
-                           const uint8_t *held, const mcsq_key **out, size_t *nout,
-                           size_t *nheld)
+int marker_clearer_prepare(marker_clearer *mc, const mcsq_key *keys, size_t n, const uint8_t *held,
+                           const mcsq_key **out, size_t *nout, size_t *nheld)
 {
     size_t want = 0, m = 0;
     *nout = *nheld = 0;

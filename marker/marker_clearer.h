@@ -20,8 +20,8 @@ typedef struct marker_clearer marker_clearer;
 /* Creates a clearer for the regional pool (borrowed for the call) of region,
  * reading markers with timeout_ms. Returns 0, MCSQ_ERR_CONFIG or
  * MCSQ_ERR_NOMEM. */
-int marker_clearer_new(marker_clearer **out, const mcsq_pool_config *regional,
-                       const char *region, int timeout_ms, char *errstr, size_t errstr_size);
+int marker_clearer_new(marker_clearer **out, const mcsq_pool_config *regional, const char *region,
+                       int timeout_ms, char *errstr, size_t errstr_size);
 
 void marker_clearer_destroy(marker_clearer *mc);
 
@@ -32,9 +32,8 @@ void marker_clearer_destroy(marker_clearer *mc);
  * the next call) and *nout, and *nheld with the markers held back. Reads
  * each marker's set time (see marker_clearer_set_us()); once a read fails,
  * the rest of the batch is not read. Returns 0 or MCSQ_ERR_NOMEM. */
-int marker_clearer_prepare(marker_clearer *mc, const mcsq_key *keys, size_t n,
-                           const uint8_t *held, const mcsq_key **out, size_t *nout,
-                           size_t *nheld);
+int marker_clearer_prepare(marker_clearer *mc, const mcsq_key *keys, size_t n, const uint8_t *held,
+                           const mcsq_key **out, size_t *nout, size_t *nheld);
 
 /* When marker i of the last prepare was set (unix microseconds); 0 when
  * unknown (absent, expired, not read, or not a time). */

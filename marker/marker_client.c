@@ -73,11 +73,11 @@ static int configure(mcsq_marker_client *c, const mcsq_marker_options *o, char *
     if (memcached_success(rc))
         rc = memcached_behavior_set(mc, MEMCACHED_BEHAVIOR_POLL_TIMEOUT, (uint64_t)timeout_ms);
     if (memcached_success(rc))
-        rc = memcached_behavior_set(mc, MEMCACHED_BEHAVIOR_RCV_TIMEOUT,
-                                    (uint64_t)timeout_ms * 1000);
+        rc =
+            memcached_behavior_set(mc, MEMCACHED_BEHAVIOR_RCV_TIMEOUT, (uint64_t)timeout_ms * 1000);
     if (memcached_success(rc))
-        rc = memcached_behavior_set(mc, MEMCACHED_BEHAVIOR_SND_TIMEOUT,
-                                    (uint64_t)timeout_ms * 1000);
+        rc =
+            memcached_behavior_set(mc, MEMCACHED_BEHAVIOR_SND_TIMEOUT, (uint64_t)timeout_ms * 1000);
     if (memcached_failed(rc))
         return errstr_set(errstr, errstr_size, MCSQ_ERR_CONFIG, "libmemcached: %s",
                           memcached_strerror(mc, rc));
@@ -94,8 +94,8 @@ static int configure(mcsq_marker_client *c, const mcsq_marker_options *o, char *
     if (plen > 0) {
         rc = memcached_callback_set(mc, MEMCACHED_CALLBACK_NAMESPACE, o->prefix);
         if (memcached_failed(rc))
-            return errstr_set(errstr, errstr_size, MCSQ_ERR_CONFIG, "prefix \"%s\": %s",
-                              o->prefix, memcached_strerror(mc, rc));
+            return errstr_set(errstr, errstr_size, MCSQ_ERR_CONFIG, "prefix \"%s\": %s", o->prefix,
+                              memcached_strerror(mc, rc));
     }
     c->prefix_len = plen;
     return MCSQ_OK;
@@ -153,13 +153,16 @@ static int marker_key_of(const mcsq_marker_client *c, const char *key, size_t le
     return MCSQ_OK;
 }
 
+/* "<what> <mkey> on <host:port>: <libmemcached's reason>" */
 static int server_error(const mcsq_marker_client *c, memcached_return_t rc, const char *what,
                         const char *mkey, char *errstr, size_t errstr_size)
 {
-    return errstr_set(errstr, errstr_size, MCSQ_ERR_CONNECT, "%s %s: %s", what, mkey,
-                      memcached_last_error_message(c->mc) != NULL
-                          ? memcached_last_error_message(c->mc)
-                          : memcached_strerror(c->mc, rc));
+    memcached_return_t lrc;
+    const memcached_instance_st *s = memcached_server_by_key(c->mc, mkey, strlen(mkey), &lrc);
+    return errstr_set(errstr, errstr_size, MCSQ_ERR_CONNECT, "%s %s on %s:%u: %s", what, mkey,
+                      s != NULL ? memcached_server_name(s) : "?",
+                      s != NULL ? (unsigned)memcached_server_port(s) : 0u,
+                      memcached_strerror(c->mc, rc));
 }
 
 int mcsq_marker_set(mcsq_marker_client *c, const char *key, size_t len, char *errstr,
@@ -252,9 +255,9 @@ int mcsq_marker_clear(mcsq_marker_client *c, const char *key, size_t len, char *
     return MCSQ_OK;
 }
 
-int mcsq_marker_annotation(const mcsq_marker_client *c, const char *const *keys,
-                           const size_t *lens, size_t nkeys, char *out, size_t out_size,
-                           size_t *out_len, char *errstr, size_t errstr_size)
+int mcsq_marker_annotation(const mcsq_marker_client *c, const char *const *keys, const size_t *lens,
+                           size_t nkeys, char *out, size_t out_size, size_t *out_len, char *errstr,
+                           size_t errstr_size)
 {
     return mcsq_annotation_build(keys, lens, nkeys, c->region, out, out_size, out_len, errstr,
                                  errstr_size);

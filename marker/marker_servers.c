@@ -35,8 +35,7 @@ static int parse_entry(const char *s, size_t len, char *host, unsigned *port, ch
         hend = colon;
     }
     if (colon == NULL || hend == h || (size_t)(hend - h) > HOST_MAX) {
-        snprintf(why, why_size, "\"%.*s\": expected host:port", (int)(len < 300 ? len : 300),
-                 s);
+        snprintf(why, why_size, "\"%.*s\": expected host:port", (int)(len < 300 ? len : 300), s);
         return -1;
     }
     unsigned long v = 0;

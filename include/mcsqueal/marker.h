@@ -114,8 +114,8 @@ int mcsq_marker_key(const char *key, size_t len, size_t prefix_len, char *out, s
  * must follow the key rules (1-250 bytes of UTF-8, no whitespace or control
  * characters) and be expressible in a comment: not starting with '@' (that is
  * a directive) and containing neither a star followed by a slash (it ends the
- * comment) nor a slash followed by a star (a nested comment). A key that cannot be expressed is an error, never dropped.
- * Returns 0, MCSQ_ERR_INVALID (a key or the region; errstr names which) or
+ * comment) nor a slash followed by a star (a nested comment). A key that cannot be expressed is an
+ * error, never dropped. Returns 0, MCSQ_ERR_INVALID (a key or the region; errstr names which) or
  * MCSQ_ERR_LIMIT (out_size too small). */
 int mcsq_annotation_build(const char *const *keys, const size_t *lens, size_t nkeys,
                           const char *marker_region, char *out, size_t out_size, size_t *out_len,
@@ -123,9 +123,9 @@ int mcsq_annotation_build(const char *const *keys, const size_t *lens, size_t nk
 
 /* mcsq_annotation_build() with the client's region as marker_region: the
  * comment for a write whose markers this client has set. */
-int mcsq_marker_annotation(const mcsq_marker_client *c, const char *const *keys,
-                           const size_t *lens, size_t nkeys, char *out, size_t out_size,
-                           size_t *out_len, char *errstr, size_t errstr_size);
+int mcsq_marker_annotation(const mcsq_marker_client *c, const char *const *keys, const size_t *lens,
+                           size_t nkeys, char *out, size_t out_size, size_t *out_len, char *errstr,
+                           size_t errstr_size);
 
 #ifdef __cplusplus
 }
