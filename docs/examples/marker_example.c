@@ -151,6 +151,8 @@ static int do_read(app *a, long id)
     const char *source = present ? "master" : "replica";
     db_read(a, present ? a->master : a->replica, id, name, sizeof(name));
     if (a->fill_delay_ms > 0) {
+        fprintf(stderr, "read %s %s; filling the cache in %ld ms\n", source, name,
+                a->fill_delay_ms);
         struct timespec ts = {a->fill_delay_ms / 1000, (a->fill_delay_ms % 1000) * 1000000};
         nanosleep(&ts, NULL);
     }
