@@ -57,6 +57,8 @@ CONTRACT = [
     ("mcsqueal_deletes_total", "counter", ("pool", "result")),
     ("mcsqueal_spool_keys", "gauge", ()),
     ("mcsqueal_markers_cleared_total", "counter", ()),
+    ("mcsqueal_markers_not_cleared_total", "counter", ("reason",)),
+    ("mcsqueal_marker_age_seconds", "histogram", ("cluster",)),
     ("mcsqueal_invalidation_lag_seconds", "histogram", ("cluster",)),
     ("mcsqueal_pipeline_latency_seconds", "histogram", ("cluster",)),
 ]
