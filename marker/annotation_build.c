@@ -7,6 +7,7 @@
  */
 #include "core/cache_key.h"
 #include "core/errstr.h"
+#include "marker/marker_internal.h"
 #include "mcsqueal/marker.h"
 
 #include <stdbool.h>
@@ -14,10 +15,9 @@
 
 #define REGION_MAX 64
 
-/* The region rules of @marker: 1..64 bytes of [A-Za-z0-9_.-]. */
-static bool region_valid(const char *s)
+bool marker_region_valid(const char *s)
 {
-    size_t len = strlen(s);
+    size_t len = s != NULL ? strlen(s) : 0;
     if (len == 0 || len > REGION_MAX)
         return false;
     for (size_t i = 0; i < len; i++) {
@@ -85,7 +85,7 @@ int mcsq_annotation_build(const char *const *keys, const size_t *lens, size_t nk
             return errstr_set(errstr, errstr_size, MCSQ_ERR_INVALID,
                               "key %zu of %zu cannot be annotated: it %s", i + 1, nkeys, why);
     }
-    if (marker_region != NULL && !region_valid(marker_region))
+    if (marker_region != NULL && !marker_region_valid(marker_region))
         return errstr_set(errstr, errstr_size, MCSQ_ERR_INVALID,
                           "region \"%.64s\" is not 1-64 bytes of letters, digits, '_', '.', '-'",
                           marker_region);

@@ -41,20 +41,6 @@ static int64_t now_us(void)
     return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
-static bool region_ok(const char *s)
-{
-    size_t len = s != NULL ? strlen(s) : 0;
-    if (len == 0 || len > REGION_MAX)
-        return false;
-    for (size_t i = 0; i < len; i++) {
-        char c = s[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '_' || c == '.' || c == '-'))
-            return false;
-    }
-    return true;
-}
-
 static int add_server(void *ctx, const char *host, unsigned port)
 {
     memcached_st *mc = ctx;
@@ -106,7 +92,7 @@ int mcsq_marker_client_new(mcsq_marker_client **out, const mcsq_marker_options *
 {
     if (o == NULL || o->servers == NULL)
         return errstr_set(errstr, errstr_size, MCSQ_ERR_CONFIG, "no servers given");
-    if (!region_ok(o->region))
+    if (!marker_region_valid(o->region))
         return errstr_set(errstr, errstr_size, MCSQ_ERR_CONFIG,
                           "region \"%.64s\" is not 1-64 bytes of letters, digits, '_', '.', '-'",
                           o->region != NULL ? o->region : "");

@@ -1,14 +1,19 @@
 /*
- * What the router's marker clearing needs from the client beyond the public
- * API: reading a marker by its memcached key. Internal to mcsqueal.
+ * What the marker library shares inside itself and with the router's marker
+ * clearing beyond the public API: the region rules, reading a marker by its
+ * memcached key. Internal to mcsqueal.
  */
 #ifndef MCSQ_MARKER_INTERNAL_H
 #define MCSQ_MARKER_INTERNAL_H
 
 #include "mcsqueal/marker.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+/* The region rules of @marker: 1-64 bytes of [A-Za-z0-9_.-]; NULL is not. */
+bool marker_region_valid(const char *s);
 
 /* Reads the marker stored under memcached key mkey (mlen bytes, from
  * mcsq_marker_key() with this client's pool prefix length): *set_us is when
