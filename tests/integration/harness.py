@@ -27,7 +27,9 @@ _dirs = []
 _setpriv = shutil.which("setpriv")
 
 
-def _cleanup():
+def cleanup():
+    """Kills every child started here and removes the temporary directories
+    (also run at exit)."""
     for p in _procs:
         if p.poll() is None:
             try:
@@ -53,7 +55,7 @@ def _on_signal(sig, frame):
     raise SystemExit(128 + sig)
 
 
-atexit.register(_cleanup)
+atexit.register(cleanup)
 for _s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
     signal.signal(_s, _on_signal)
 
