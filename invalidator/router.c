@@ -224,8 +224,9 @@ static void observe_lag(router *r, int64_t now)
         const bus_txn *t = &r->msg.txns[i];
         if (t->read_us > 0)
             metrics_histogram_observe(r->pipe_lag, (double)(now - t->read_us) / 1e6);
-        /* only exact commit times (microseconds from @probe or a MySQL 8 GTID) */
-        if (t->commit_us > 0 && t->commit_us % 1000000 != 0)
+        /* only exact commit times (@probe or a MySQL 8 GTID), which the tailer
+         * marks "commit_exact"; a whole second would add up to 1 s of noise */
+        if (t->commit_exact && t->commit_us > 0)
             metrics_histogram_observe(r->inv_lag, (double)(now - t->commit_us) / 1e6);
     }
 }
