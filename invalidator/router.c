@@ -22,6 +22,8 @@
 #include <unistd.h>
 
 #define POLL_MS 100
+#define CONSUMER_LAG_EVERY_US 1000000
+#define LAG_PARTITIONS 1024 /* partitions with a consumer lag gauge */
 #define REPLAY_EVERY_US 500000
 #define REPLAY_CHUNK 4096
 /* Probes of a server that does not answer back off from 0.5 s to 30 s (a
@@ -58,6 +60,9 @@ struct router {
     metrics_series *spool_keys;
     metrics_series *inv_lag;
     metrics_series *pipe_lag;
+    metrics_family *consumer_lag;                  /* (ref) */
+    metrics_series *partition_lag[LAG_PARTITIONS]; /* created when first assigned */
+    int64_t last_consumer_lag_us;
     int64_t last_replay_us;
     _Atomic int64_t done_offset;
 };
@@ -366,6 +371,32 @@ static void router_metrics(router *r, metrics_defs *defs)
     r->spool_keys = metrics_series_get0(defs->spool_keys);
     r->inv_lag = metrics_series_get1(defs->invalidation_lag_seconds, cluster);
     r->pipe_lag = metrics_series_get1(defs->pipeline_latency_seconds, cluster);
+    r->consumer_lag = defs->bus_consumer_lag_messages;
+}
+
+/* ---- consumer lag ---- */
+
+static void set_partition_lag(void *ctx, int32_t partition, int64_t lag)
+{
+    router *r = ctx;
+    if (partition < 0 || partition >= LAG_PARTITIONS)
+        return;
+    if (r->partition_lag[partition] == NULL) {
+        char label[16];
+        snprintf(label, sizeof(label), "%d", (int)partition);
+        r->partition_lag[partition] = metrics_series_get1(r->consumer_lag, label);
+    }
+    metrics_gauge_set(r->partition_lag[partition], (double)lag);
+}
+
+/* Refreshes the per-partition consumer lag gauges once a second. */
+static void update_consumer_lag(router *r)
+{
+    int64_t now = now_us();
+    if (r->consumer_lag == NULL || now - r->last_consumer_lag_us < CONSUMER_LAG_EVERY_US)
+        return;
+    r->last_consumer_lag_us = now;
+    bus_consumer_lag_each(r->consumer, set_partition_lag, r);
 }
 
 int router_new(router **out, const mcsq_config *cfg, const char *bootstrap, metrics_defs *defs,
@@ -419,6 +450,7 @@ int router_run(router *r, const volatile int *stop, char *errstr, size_t errstr_
                 bus_consumer_release(r->consumer, &rec); /* not done: read again later */
         }
         replay(r);
+        update_consumer_lag(r);
     }
     if (bus_consumer_commit(r->consumer) != MCSQ_OK)
         log_warn("bus: final offset commit failed; the last messages are processed again");
