@@ -82,9 +82,9 @@ int heartbeat_key(char *buf, size_t size, const char *name, char *errstr, size_t
         return rc;
     if (cache_key_check(buf, (size_t)n) != CACHE_KEY_OK)
         return errstr_set(errstr, errstr_size, MCSQ_ERR_INVALID,
-                          "the probe key %s%s would be longer than %d bytes: shorten "
-                          "[mcsqueal] name",
-                          HEARTBEAT_KEY_PREFIX, name, CACHE_KEY_MAX_LEN);
+                          "the probe key (%s and a %zu-byte name) would be longer than %d "
+                          "bytes: shorten [mcsqueal] name",
+                          HEARTBEAT_KEY_PREFIX, strlen(name), CACHE_KEY_MAX_LEN);
     return MCSQ_OK;
 }
 
