@@ -21,6 +21,7 @@ static const cli_command commands[] = {
     {"heartbeat", "write @probe heartbeats to the primary for exact lag measurement",
      cmd_heartbeat},
     {"status", "summary of a running daemon, read from its metrics endpoint", cmd_status},
+    {"marker", "set, check or clear a remote marker in the regional pool", cmd_marker},
     {NULL, NULL, NULL},
 };
 

@@ -133,6 +133,9 @@ static const mcsq_config_section sections[] = {
     {"heartbeat", false,
      "`mcsqueal heartbeat` writes `@probe` heartbeats to the primary, so lag is measured "
      "exactly even when no application writes."},
+    {"marker", false,
+     "Remote markers (docs/markers.md): `mcsqueal marker` sets them in the `regional` pool, "
+     "routers clear them; applications configure the client library the same way."},
 };
 
 static const mcsq_config_row table[] = {
@@ -475,6 +478,18 @@ static const mcsq_config_row table[] = {
      .desc = "Table the probes are written to, one row per source, created when missing. "
              "Write it as `database.table`: `mcsqueal heartbeat` connects without a default "
              "database, so a bare table name is refused by the server (the error says so)."},
+
+    /* [marker] */
+    {.section = "marker",
+     .name = "ttl_s",
+     .type = MCSQ_CONF_INT,
+     .offset = CFG(marker.ttl_s),
+     .min = 1,
+     .max = 2592000,
+     .def = "300",
+     .desc = "Lifetime of a marker `mcsqueal marker set` sets, in seconds: a safety net for a "
+             "marker nobody clears (reads of its key go to the master until it expires). Keep "
+             "it longer than any replication delay you would wait for."},
 };
 
 const mcsq_config_row *mcsq_config_table(size_t *n)

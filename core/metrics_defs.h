@@ -42,6 +42,10 @@
       "Messages of a partition not yet processed by the router (high watermark - position).")      \
     X(spool_keys, GAUGE, "", "Keys waiting in the retry spool on disk.")                           \
     X(markers_cleared_total, COUNTER, "", "Remote markers cleared in the regional pool.")          \
+    X(markers_not_cleared_total, COUNTER, "reason",                                                \
+      "Remote markers not cleared with their message, by reason.")                                 \
+    X(marker_age_seconds, HISTOGRAM, "cluster",                                                    \
+      "Seconds from setting a remote marker to clearing it (replication plus pipeline delay).")    \
     X(invalidation_lag_seconds, HISTOGRAM, "cluster",                                              \
       "Seconds from the commit to the delete confirmed by memcached.")                             \
     X(pipeline_latency_seconds, HISTOGRAM, "cluster",                                              \

@@ -58,6 +58,8 @@ CONTRACT = [
     ("mcsqueal_bus_consumer_lag_messages", "gauge", ("partition",)),
     ("mcsqueal_spool_keys", "gauge", ()),
     ("mcsqueal_markers_cleared_total", "counter", ()),
+    ("mcsqueal_markers_not_cleared_total", "counter", ("reason",)),
+    ("mcsqueal_marker_age_seconds", "histogram", ("cluster",)),
     ("mcsqueal_invalidation_lag_seconds", "histogram", ("cluster",)),
     ("mcsqueal_pipeline_latency_seconds", "histogram", ("cluster",)),
 ]
