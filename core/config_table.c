@@ -464,7 +464,8 @@ static const mcsq_config_row table[] = {
      .min = 100,
      .max = 3600000,
      .def = "1000",
-     .desc = "How often a probe is written."},
+     .desc = "How often `mcsqueal heartbeat` writes a probe. Tailers also use it: while "
+             "probes arrive (at least one per two intervals) they alone set the binlog lag."},
     {.section = "heartbeat",
      .name = "table",
      .type = MCSQ_CONF_STRING,
@@ -474,8 +475,9 @@ static const mcsq_config_row table[] = {
      .def = "mcsqueal_heartbeat",
      .check = check_sql_table,
      .allowed_doc = "`[database.]table`, unquoted identifiers",
-     .desc = "Table the probes are written to; without a database, the user's default "
-             "database."},
+     .desc = "Table the probes are written to, one row per source, created when missing. "
+             "Write it as `database.table`: `mcsqueal heartbeat` connects without a default "
+             "database, so a bare table name is refused by the server (the error says so)."},
 
     /* [marker] */
     {.section = "marker",

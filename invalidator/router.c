@@ -23,6 +23,8 @@
 #include <unistd.h>
 
 #define POLL_MS 100
+#define CONSUMER_LAG_EVERY_US 1000000
+#define LAG_PARTITIONS 1024 /* partitions with a consumer lag gauge */
 #define REPLAY_EVERY_US 500000
 #define REPLAY_CHUNK 4096
 /* Probes of a server that does not answer back off from 0.5 s to 30 s (a
@@ -60,6 +62,9 @@ struct router {
     metrics_series *spool_keys;
     metrics_series *inv_lag;
     metrics_series *pipe_lag;
+    metrics_family *consumer_lag;                  /* (ref) */
+    metrics_series *partition_lag[LAG_PARTITIONS]; /* created when first assigned */
+    int64_t last_consumer_lag_us;
     router_pool *regional;   /* (ref) the pool that holds markers; NULL: none */
     marker_clearer *markers; /* NULL without a regional pool */
     metrics_series *markers_cleared;
@@ -236,8 +241,9 @@ static void observe_lag(router *r, int64_t now)
         const bus_txn *t = &r->msg.txns[i];
         if (t->read_us > 0)
             metrics_histogram_observe(r->pipe_lag, (double)(now - t->read_us) / 1e6);
-        /* only exact commit times (microseconds from @probe or a MySQL 8 GTID) */
-        if (t->commit_us > 0 && t->commit_us % 1000000 != 0)
+        /* only exact commit times (@probe or a MySQL 8 GTID), which the tailer
+         * marks "commit_exact"; a whole second would add up to 1 s of noise */
+        if (t->commit_exact && t->commit_us > 0)
             metrics_histogram_observe(r->inv_lag, (double)(now - t->commit_us) / 1e6);
     }
 }
@@ -422,6 +428,7 @@ static void router_metrics(router *r, metrics_defs *defs)
     r->spool_keys = metrics_series_get0(defs->spool_keys);
     r->inv_lag = metrics_series_get1(defs->invalidation_lag_seconds, cluster);
     r->pipe_lag = metrics_series_get1(defs->pipeline_latency_seconds, cluster);
+    r->consumer_lag = defs->bus_consumer_lag_messages;
     r->markers_cleared = metrics_series_get0(defs->markers_cleared_total);
     r->markers_key_spooled = metrics_series_get1(defs->markers_not_cleared_total, "key_spooled");
     r->markers_spooled = metrics_series_get1(defs->markers_not_cleared_total, "marker_spooled");
@@ -440,6 +447,31 @@ static int markers_init(router *r, char *errstr, size_t errstr_size)
         return MCSQ_OK;
     return marker_clearer_new(&r->markers, r->regional->cfg, r->cfg->mcsqueal.region,
                               MC_POOL_TIMEOUT_DEFAULT_MS, errstr, errstr_size);
+}
+
+/* ---- consumer lag ---- */
+
+static void set_partition_lag(void *ctx, int32_t partition, int64_t lag)
+{
+    router *r = ctx;
+    if (partition < 0 || partition >= LAG_PARTITIONS)
+        return;
+    if (r->partition_lag[partition] == NULL) {
+        char label[16];
+        snprintf(label, sizeof(label), "%d", (int)partition);
+        r->partition_lag[partition] = metrics_series_get1(r->consumer_lag, label);
+    }
+    metrics_gauge_set(r->partition_lag[partition], (double)lag);
+}
+
+/* Refreshes the per-partition consumer lag gauges once a second. */
+static void update_consumer_lag(router *r)
+{
+    int64_t now = now_us();
+    if (r->consumer_lag == NULL || now - r->last_consumer_lag_us < CONSUMER_LAG_EVERY_US)
+        return;
+    r->last_consumer_lag_us = now;
+    bus_consumer_lag_each(r->consumer, set_partition_lag, r);
 }
 
 int router_new(router **out, const mcsq_config *cfg, const char *bootstrap, metrics_defs *defs,
@@ -495,6 +527,7 @@ int router_run(router *r, const volatile int *stop, char *errstr, size_t errstr_
                 bus_consumer_release(r->consumer, &rec); /* not done: read again later */
         }
         replay(r);
+        update_consumer_lag(r);
     }
     if (bus_consumer_commit(r->consumer) != MCSQ_OK)
         log_warn("bus: final offset commit failed; the last messages are processed again");

@@ -72,6 +72,7 @@ static int queue_txn(tail_reader *r, const mcsq_txn *txn, char *errstr, size_t e
         return errstr_set(errstr, errstr_size, MCSQ_ERR_NOMEM, "out of memory");
     }
     rec->spill = spill;
+    binlog_lag_on_commit(&r->lag, txn->commit_us, txn->read_us, txn->commit_exact);
     uint64_t nkeys = txn->nkeys + (spill ? spill->nkeys : 0);
     atomic_fetch_add(&r->stats.transactions, 1);
     atomic_fetch_add(&r->stats.keys, nkeys);
@@ -130,18 +131,16 @@ static int64_t coarse_now_us(void)
 
 static void note_lag(tail_reader *r, const binlog_event *ev)
 {
-    int64_t now = coarse_now_us();
-    atomic_store(&r->stats.last_event_us, now);
-    if (ev->hdr.type == BINLOG_HEARTBEAT_EVENT) {
-        atomic_store(&r->stats.lag_us, 0); /* caught up with the server */
-        metrics_gauge_set(r->metrics.lag_seconds, 0);
-        sync_metrics(r);
-        return;
-    }
-    int64_t lag = ev->hdr.timestamp ? now - (int64_t)ev->hdr.timestamp * 1000000 : 0;
-    lag = lag > 0 ? lag : 0;
-    atomic_store(&r->stats.lag_us, lag);
-    metrics_gauge_set(r->metrics.lag_seconds, (double)lag / 1e6);
+    bool heartbeat = ev->hdr.type == BINLOG_HEARTBEAT_EVENT;
+    binlog_lag_on_event(&r->lag, coarse_now_us(), ev->hdr.timestamp, heartbeat);
+    if (heartbeat)
+        sync_metrics(r); /* an idle stream still passes its counts on */
+}
+
+double tail_reader_lag_seconds(void *ctx)
+{
+    tail_reader *r = ctx;
+    return binlog_lag_seconds(&r->lag, coarse_now_us());
 }
 
 /* Handles one raw event. Returns 0 or an error that stops the stream. */
@@ -301,6 +300,11 @@ int tail_reader_start(tail_reader *r, const mcsq_config *cfg, txn_queue *queue,
         r->metrics = *metrics;
     r->cfg = cfg;
     r->queue = queue;
+    /* exact probes rule for two heartbeat intervals (one may be late); a
+     * stream without even a replication heartbeat for two of its periods
+     * and a second is stopped */
+    binlog_lag_init(&r->lag, 2 * cfg->heartbeat.interval_ms * 1000 + 1000000,
+                    2 * cfg->mysql.heartbeat_ms * 1000 + 1000000);
     pthread_mutex_init(&r->live_lock, NULL);
     binlog_decoder_init(&r->dec);
     txn_assembler_init(&r->assembler, cfg->mcsqueal.region);
