@@ -56,14 +56,13 @@ static bool sql_identifier_ok(const char *s, size_t n)
 static int check_sql_table(const char *value, char *err, size_t errlen)
 {
     const char *dot = strchr(value, '.');
-    bool ok = dot == NULL ? sql_identifier_ok(value, strlen(value))
-                          : sql_identifier_ok(value, (size_t)(dot - value)) &&
-                                sql_identifier_ok(dot + 1, strlen(dot + 1));
+    bool ok = dot != NULL && sql_identifier_ok(value, (size_t)(dot - value)) &&
+              sql_identifier_ok(dot + 1, strlen(dot + 1));
     if (ok)
         return MCSQ_OK;
     snprintf(err, errlen,
-             "\"%s\" is not a table name: [database.]table, each 1-64 of A-Z a-z 0-9 _ $ "
-             "and not digits only",
+             "\"%s\" is not database.table, each 1-64 of A-Z a-z 0-9 _ $ and not digits "
+             "only (mcsqueal heartbeat connects without a default database)",
              value);
     return MCSQ_ERR_CONFIG;
 }
@@ -472,12 +471,12 @@ static const mcsq_config_row table[] = {
      .offset = CFG(heartbeat.table),
      .min = 1,
      .max = 129,
-     .def = "mcsqueal_heartbeat",
+     .def = "mcsqueal.heartbeat",
      .check = check_sql_table,
-     .allowed_doc = "`[database.]table`, unquoted identifiers",
-     .desc = "Table the probes are written to, one row per source, created when missing. "
-             "Write it as `database.table`: `mcsqueal heartbeat` connects without a default "
-             "database, so a bare table name is refused by the server (the error says so)."},
+     .allowed_doc = "`database.table`, unquoted identifiers",
+     .desc = "Table the probes are written to, one row per source. `mcsqueal heartbeat` "
+             "creates the database and the table when they are missing and it may; with "
+             "both created beforehand it needs only INSERT and UPDATE on the table."},
 
     /* [marker] */
     {.section = "marker",

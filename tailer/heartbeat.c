@@ -131,10 +131,17 @@ static hb_verdict hb_connect(hb *h)
     return HB_OK;
 }
 
-/* CREATE TABLE IF NOT EXISTS; when refused, a table that exists will do. */
+/* CREATE DATABASE and TABLE IF NOT EXISTS; when refused, a table that
+ * exists will do. A refused CREATE DATABASE is not an error by itself: the
+ * CREATE TABLE that follows says what is missing. */
 static hb_verdict setup_table(hb *h)
 {
     char sql[HEARTBEAT_SQL_MAX];
+    if (heartbeat_sql_create_database(sql, sizeof(sql), h->cfg->heartbeat.table, h->errstr,
+                                      h->errstr_size) != MCSQ_OK)
+        return HB_FATAL;
+    if (mysql_query(h->m, sql) != 0 && classify(mysql_errno(h->m)) == HB_RECONNECT)
+        return sql_failed(h, "creating the heartbeat database");
     if (heartbeat_sql_create(sql, sizeof(sql), h->cfg->heartbeat.table, h->errstr,
                              h->errstr_size) != MCSQ_OK)
         return HB_FATAL;

@@ -102,6 +102,21 @@ int heartbeat_sql_create(char *buf, size_t size, const char *table, char *errstr
     return fits(n, size, errstr, errstr_size);
 }
 
+int heartbeat_sql_create_database(char *buf, size_t size, const char *table, char *errstr,
+                                  size_t errstr_size)
+{
+    char q[2 * IDENT_MAX + 8];
+    int rc = quote_table(q, sizeof(q), table, errstr, errstr_size);
+    if (rc != MCSQ_OK)
+        return rc;
+    const char *dot = strchr(table, '.');
+    if (dot == NULL)
+        return errstr_set(errstr, errstr_size, MCSQ_ERR_INVALID,
+                          "heartbeat.table \"%s\" names no database", table);
+    int n = snprintf(buf, size, "CREATE DATABASE IF NOT EXISTS `%.*s`", (int)(dot - table), table);
+    return fits(n, size, errstr, errstr_size);
+}
+
 int heartbeat_sql_exists(char *buf, size_t size, const char *table, char *errstr,
                          size_t errstr_size)
 {

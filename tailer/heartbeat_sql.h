@@ -36,6 +36,11 @@ int heartbeat_key(char *buf, size_t size, const char *name, char *errstr, size_t
 int heartbeat_sql_create(char *buf, size_t size, const char *table, char *errstr,
                          size_t errstr_size);
 
+/* CREATE DATABASE IF NOT EXISTS for table's database. Returns as
+ * heartbeat_sql_create(). */
+int heartbeat_sql_create_database(char *buf, size_t size, const char *table, char *errstr,
+                                  size_t errstr_size);
+
 /* A statement that fails unless table exists and may be read
  * (SELECT ... LIMIT 0). Returns as heartbeat_sql_create(). */
 int heartbeat_sql_exists(char *buf, size_t size, const char *table, char *errstr,

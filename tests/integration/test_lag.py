@@ -111,11 +111,15 @@ def above(bounds, cum, le):
 
 def grant(srv):
     srv.sql("CREATE DATABASE IF NOT EXISTS ops",
-            "GRANT CREATE, INSERT, UPDATE, SELECT ON ops.* TO 'mcsqueal'@'127.0.0.1'")
+            "GRANT CREATE, INSERT, UPDATE, SELECT ON ops.* TO 'mcsqueal'@'127.0.0.1'",
+            # the default heartbeat.table, mcsqueal.heartbeat: its database is created too
+            "GRANT CREATE, INSERT, UPDATE, SELECT ON mcsqueal.* TO 'mcsqueal'@'127.0.0.1'")
 
 
 def heartbeat_section(table="ops.mcsqueal_heartbeat"):
-    return "[heartbeat]\ninterval_ms = %d\ntable = %s\n" % (INTERVAL_MS, table)
+    """table None: the default (mcsqueal.heartbeat)."""
+    text = "[heartbeat]\ninterval_ms = %d\n" % INTERVAL_MS
+    return text + ("table = %s\n" % table if table else "")
 
 
 def with_heartbeat(path, table="ops.mcsqueal_heartbeat"):
@@ -164,7 +168,7 @@ def test_pipeline(ctx):
     mc, pool = memcached_pool(ctx)
     port = rt.free_port()
     cfg = with_heartbeat(ctx.config("run.ini", srv, pools=OnePool(pool), metrics_port=port,
-                                    start="gtid:" + srv.gtid_pos()))
+                                    start="gtid:" + srv.gtid_pos()), table=None)
     run = rt.run_proc(ctx, cfg, "run")
     run.wait_log("binlog: streaming from")
     run.wait_log("bus: assigned")  # the embedded bus assigns after ~3 s
@@ -199,7 +203,7 @@ def test_pipeline(ctx):
         print("  %s: %d samples, mean %.2f ms, p50 %.2f ms, p99 %.2f ms" %
               (what, count, 1e3 * total / count, 1e3 * p50, 1e3 * p99))
         check(0 < p99 < 1.0, "%s p99 %.3f s is out of bounds (0, 1 s)" % (what, p99))
-    row = srv.sql("SELECT probe_us FROM ops.mcsqueal_heartbeat WHERE name = 'db-route-1'")
+    row = srv.sql("SELECT probe_us FROM mcsqueal.heartbeat WHERE name = 'db-route-1'")
     check(row and abs(row[0][0] / 1e6 - time.time()) < 5, "heartbeat row: %r" % (row,))
     lags = []
     for _ in range(20):
@@ -344,7 +348,7 @@ def main():
                 rt._server.stop()
             except Exception:
                 pass
-        rt._cleanup()
+        rt.cleanup()
     print("total %.1f s; %d passed, %d failed%s" % (time.monotonic() - t_all, passed, len(failed),
                                                    (": " + " ".join(failed)) if failed else ""))
     return 0 if not failed else 1

@@ -56,7 +56,16 @@ static void test_refused(void **state)
                          MCSQ_ERR_INVALID);
         assert_int_equal(heartbeat_sql_probe(sql, sizeof(sql), tables[i], "n", 1, err, sizeof(err)),
                          MCSQ_ERR_INVALID);
+        assert_int_equal(
+            heartbeat_sql_create_database(sql, sizeof(sql), tables[i], err, sizeof(err)),
+            MCSQ_ERR_INVALID);
     }
+    /* a table without a database has no database to create */
+    assert_int_equal(heartbeat_sql_create_database(sql, sizeof(sql), "t", err, sizeof(err)),
+                     MCSQ_ERR_INVALID);
+    assert_int_equal(heartbeat_sql_create_database(sql, sizeof(sql), "ops.hb", err, sizeof(err)),
+                     MCSQ_OK);
+    assert_string_equal(sql, "CREATE DATABASE IF NOT EXISTS `ops`");
     static const char *const names[] = {"", "a'b", "a b", "a*/b", "a\\b", "é", NULL};
     for (int i = 0; names[i] != NULL; i++)
         assert_int_equal(heartbeat_sql_probe(sql, sizeof(sql), "t", names[i], 1, err, sizeof(err)),
