@@ -8,6 +8,7 @@
  */
 #include "core/config.h"
 #include "core/log.h"
+#include "core/sql_ident.h"
 #include "mcsqueal/error.h"
 
 #include <ctype.h>
@@ -35,21 +36,6 @@ static int check_word(const char *value, char *err, size_t errlen)
         }
     }
     return MCSQ_OK;
-}
-
-/* One unquoted MySQL identifier: [A-Za-z0-9_$]{1,64}, not digits only. */
-static bool sql_identifier_ok(const char *s, size_t n)
-{
-    bool digits_only = true;
-    if (n == 0 || n > 64)
-        return false;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (!isalnum(c) && c != '_' && c != '$')
-            return false;
-        digits_only = digits_only && isdigit(c);
-    }
-    return !digits_only;
 }
 
 /* heartbeat.table: "table" or "database.table". */

@@ -5,6 +5,7 @@
 #include "tailer/heartbeat_sql.h"
 #include "core/cache_key.h"
 #include "core/errstr.h"
+#include "core/sql_ident.h"
 #include "mcsqueal/error.h"
 
 #include <ctype.h>
@@ -13,30 +14,16 @@
 #include <stdio.h>
 #include <string.h>
 
-#define IDENT_MAX 64
+#define IDENT_MAX SQL_IDENT_MAX
 #define NAME_MAX_LEN 255
-
-/* One unquoted identifier: 1-64 of A-Z a-z 0-9 _ $, not digits only. */
-static bool ident_ok(const char *s, size_t n)
-{
-    bool digits_only = true;
-    if (n == 0 || n > IDENT_MAX)
-        return false;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (!isalnum(c) && c != '_' && c != '$')
-            return false;
-        digits_only = digits_only && isdigit(c);
-    }
-    return !digits_only;
-}
 
 /* Writes table as `db`.`t` or `t` into out (2 * IDENT_MAX + 6 bytes). */
 static int quote_table(char *out, size_t size, const char *table, char *errstr, size_t errstr_size)
 {
     const char *dot = strchr(table, '.');
     size_t n1 = dot ? (size_t)(dot - table) : strlen(table);
-    bool ok = ident_ok(table, n1) && (dot == NULL || ident_ok(dot + 1, strlen(dot + 1)));
+    bool ok = sql_identifier_ok(table, n1) &&
+              (dot == NULL || sql_identifier_ok(dot + 1, strlen(dot + 1)));
     if (!ok)
         return errstr_set(errstr, errstr_size, MCSQ_ERR_INVALID,
                           "heartbeat.table \"%s\" is not [database.]table of unquoted "
