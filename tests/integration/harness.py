@@ -195,31 +195,39 @@ class Memcached:
 
 
 class MariaDB:
-    """A throwaway mariadbd on 127.0.0.1 with its binlog on (ROW format)."""
+    """A throwaway mariadbd on 127.0.0.1 with its binlog on (ROW format), its
+    datadir in a temporary directory. start() installs it the first time."""
 
-    def __init__(self, server_id=1, extra_args=()):
+    def __init__(self, server_id=1, extra_args=(), prefix="mcsq-db-"):
         import pymysql  # python3-pymysql
         self._pymysql = pymysql
-        self.dir = mkdtemp("mcsq-db%d-" % server_id)
+        self.dir = mkdtemp(prefix)
         self.datadir = os.path.join(self.dir, "data")
         self.socket = os.path.join(self.dir, "mysqld.sock")
         self.log = os.path.join(self.dir, "mariadbd.log")
         self.port = free_port()
         self.server_id = server_id
         self.extra_args = list(extra_args)
+        self.installed = False
         self.proc = None
+
+    def install(self):
         r = subprocess.run(["mariadb-install-db", "--no-defaults", "--user=root",
                             "--datadir=" + self.datadir, "--auth-root-authentication-method=normal",
                             "--skip-test-db"], capture_output=True, text=True, timeout=180)
         check(r.returncode == 0, "mariadb-install-db failed: %s%s" % (r.stdout, r.stderr))
+        self.installed = True
 
     def start(self):
+        if not self.installed:
+            self.install()
         self.proc = spawn([find_mariadbd(), "--no-defaults", "--user=root",
                            "--datadir=" + self.datadir, "--socket=" + self.socket,
                            "--port=%d" % self.port, "--bind-address=127.0.0.1",
                            "--log-bin=%s/binlog" % self.datadir,
                            "--server-id=%d" % self.server_id, "--binlog-format=ROW",
                            "--pid-file=%s/mariadbd.pid" % self.dir,
+                           # speed only: the servers themselves are never crashed
                            "--innodb-flush-log-at-trx-commit=2", "--sync-binlog=0",
                            "--skip-name-resolve"] + self.extra_args, self.log)
         deadline = time.monotonic() + 60
@@ -236,12 +244,27 @@ class MariaDB:
                                          tail_text(self.log))
                 time.sleep(0.1)
 
+    def stop(self):
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            raise AssertionError("mariadbd did not stop within 60 s of SIGTERM")
+
+    def running(self):
+        return self.proc is not None and self.proc.poll() is None
+
     def connect(self, **kw):
         kw.setdefault("autocommit", True)
         return self._pymysql.connect(unix_socket=self.socket, user="root", password="",
                                      charset="utf8mb4", connect_timeout=5, **kw)
 
     def sql(self, *statements):
+        """Runs statements as root; returns the rows of the last one."""
         c = self.connect()
         try:
             cur = c.cursor()
@@ -250,6 +273,13 @@ class MariaDB:
             return cur.fetchall()
         finally:
             c.close()
+
+    def master_status(self):
+        row = self.sql("SHOW MASTER STATUS")[0]
+        return row[0], int(row[1])
+
+    def gtid_pos(self):
+        return self.sql("SELECT @@global.gtid_binlog_pos")[0][0]
 
 
 class Proc:

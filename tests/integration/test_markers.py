@@ -54,7 +54,7 @@ class World:
             f.write(PASSWORD + "\n")
 
     def start_databases(self):
-        self.primary = h.MariaDB(1).start()
+        self.primary = h.MariaDB(1, prefix="mcsq-markers-db1-").start()
         self.primary.sql(
             "CREATE USER 'mcsqueal'@'127.0.0.1' IDENTIFIED BY '%s'" % PASSWORD,
             "GRANT REPLICATION SLAVE, REPLICATION CLIENT ON *.* TO 'mcsqueal'@'127.0.0.1'",
@@ -65,7 +65,7 @@ class World:
             "GRANT ALL ON app.* TO 'app'@'127.0.0.1'",
             "CREATE TABLE app.users (id INT PRIMARY KEY, name VARCHAR(255)) ENGINE=InnoDB",
             "INSERT INTO app.users VALUES (1, 'v1'), (2, 'v1'), (3, 'v1'), (9, 'ready')")
-        self.replica = h.MariaDB(2, ["--log-slave-updates"]).start()
+        self.replica = h.MariaDB(2, ["--log-slave-updates"], "mcsq-markers-db2-").start()
         self.replica.sql(
             "CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT=%d, MASTER_USER='repl', "
             "MASTER_PASSWORD='repl-pw', MASTER_USE_GTID=slave_pos" % self.primary.port,

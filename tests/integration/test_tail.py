@@ -75,6 +75,7 @@ TOPIC_WAIT = 15.0
 # ---------------------------------------------------------------- cleanup
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
 from harness import (_procs, check, cleanup, free_port, mkdtemp, read_text,  # noqa: E402
                      spawn, tail_text, wait_until)
 
@@ -87,82 +88,11 @@ def gtid_seq(gtid):
 # ---------------------------------------------------------------- mariadbd
 
 
-class MariaDB:
+class MariaDB(harness.MariaDB):
     """One throwaway mariadbd on 127.0.0.1:port with its datadir in a temp dir."""
 
     def __init__(self):
-        self.dir = mkdtemp("mcsq-tail-db-")
-        self.datadir = os.path.join(self.dir, "data")
-        self.socket = os.path.join(self.dir, "mysqld.sock")
-        self.log = os.path.join(self.dir, "mariadbd.log")
-        self.port = free_port()
-        self.proc = None
-
-    def install(self):
-        r = subprocess.run(["mariadb-install-db", "--no-defaults", "--user=root",
-                            "--datadir=" + self.datadir, "--auth-root-authentication-method=normal",
-                            "--skip-test-db"], capture_output=True, text=True, timeout=180)
-        check(r.returncode == 0, "mariadb-install-db failed: %s%s" % (r.stdout, r.stderr))
-
-    def start(self):
-        self.proc = spawn([shutil.which("mariadbd") or "/usr/sbin/mariadbd", "--no-defaults",
-                           "--user=root", "--datadir=" + self.datadir, "--socket=" + self.socket,
-                           "--port=%d" % self.port, "--bind-address=127.0.0.1",
-                           "--log-bin=%s/binlog" % self.datadir, "--server-id=1",
-                           "--binlog-format=ROW", "--pid-file=%s/mariadbd.pid" % self.dir,
-                           # speed only: the server itself is never crashed here
-                           "--innodb-flush-log-at-trx-commit=2", "--sync-binlog=0",
-                           "--skip-name-resolve"], self.log)
-        deadline = time.monotonic() + 60
-        while True:
-            if self.proc.poll() is not None:
-                raise AssertionError("mariadbd exited %d:\n%s" % (self.proc.returncode,
-                                                                tail_text(self.log)))
-            try:
-                self.connect().close()
-                return
-            except pymysql.err.OperationalError:
-                if time.monotonic() > deadline:
-                    raise AssertionError("mariadbd did not answer within 60 s:\n%s" %
-                                         tail_text(self.log))
-                time.sleep(0.1)
-
-    def stop(self):
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-            raise AssertionError("mariadbd did not stop within 60 s of SIGTERM")
-
-    def running(self):
-        return self.proc is not None and self.proc.poll() is None
-
-    def connect(self, **kw):
-        kw.setdefault("autocommit", True)
-        return pymysql.connect(unix_socket=self.socket, user="root", password="",
-                               charset="utf8mb4", connect_timeout=5, **kw)
-
-    def sql(self, *statements):
-        """Runs statements as root; returns the rows of the last one."""
-        c = self.connect()
-        try:
-            cur = c.cursor()
-            for s in statements:
-                cur.execute(s)
-            return cur.fetchall()
-        finally:
-            c.close()
-
-    def master_status(self):
-        row = self.sql("SHOW MASTER STATUS")[0]
-        return row[0], int(row[1])
-
-    def gtid_pos(self):
-        return self.sql("SELECT @@global.gtid_binlog_pos")[0][0]
+        super().__init__(prefix="mcsq-tail-db-")
 
     def setup(self):
         self.sql("CREATE DATABASE app",
