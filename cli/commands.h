@@ -22,6 +22,9 @@ int cmd_bus(int argc, char **argv);
 int cmd_tail(int argc, char **argv);
 int cmd_route(int argc, char **argv);
 int cmd_run(int argc, char **argv);
+int cmd_heartbeat(int argc, char **argv);
+int cmd_status(int argc, char **argv);
+int cmd_marker(int argc, char **argv);
 
 /* Returns the table of commands, terminated by an entry with name NULL. */
 const cli_command *cli_commands(void);

@@ -18,6 +18,10 @@ static const cli_command commands[] = {
     {"tail", "tailer only: binlog -> bus, checkpointed", cmd_tail},
     {"route", "router only: bus -> memcached pools of one cluster", cmd_route},
     {"bus", "run the embedded bus standalone; prints and writes its bootstrap address", cmd_bus},
+    {"heartbeat", "write @probe heartbeats to the primary for exact lag measurement",
+     cmd_heartbeat},
+    {"status", "summary of a running daemon, read from its metrics endpoint", cmd_status},
+    {"marker", "set, check or clear a remote marker in the regional pool", cmd_marker},
     {NULL, NULL, NULL},
 };
 

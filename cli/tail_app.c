@@ -33,7 +33,6 @@ static void reader_metrics(tail_app *t, tail_reader_metrics *rm)
     rm->incidents = metrics_series_get0(t->d->m.incidents_total);
     rm->transactions = metrics_series_get0(t->d->m.transactions_total);
     rm->keys = metrics_series_get0(t->d->m.keys_total);
-    rm->lag_seconds = metrics_series_get0(t->d->m.binlog_lag_seconds);
     for (int i = 0; i < ANNOTATION_REJECT_COUNT; i++)
         rm->rejected[i] =
             metrics_series_get1(t->d->m.keys_rejected_total, annotation_reject_name(i));
@@ -95,6 +94,8 @@ int tail_app_start(tail_app *t, daemon_ctx *d)
         return startup_exit_code(src);
     }
     __atomic_store_n(&t->reader_started, true, __ATOMIC_RELEASE);
+    metrics_gauge_set_fn(metrics_series_get0(t->d->m.binlog_lag_seconds), tail_reader_lag_seconds,
+                         &t->reader);
     if (t->d->stop) /* a signal came while starting */
         tail_reader_request_stop(&t->reader);
     return EXIT_OK;
@@ -122,6 +123,7 @@ void tail_app_finish(tail_app *t)
         return; /* never started */
     /* no scrape may call into the publisher once it is freed */
     metrics_gauge_set_fn(metrics_series_get0(t->d->m.checkpoint_age_seconds), NULL, NULL);
+    metrics_gauge_set_fn(metrics_series_get0(t->d->m.binlog_lag_seconds), NULL, NULL);
     if (t->reader_started)
         tail_reader_deinit(&t->reader);
     if (t->pub_ready)

@@ -146,6 +146,9 @@ typedef struct mcsq_config {
         int64_t interval_ms;
         char *table;
     } heartbeat;
+    struct {
+        int64_t ttl_s;
+    } marker;
 } mcsq_config;
 
 /* One collected problem. */

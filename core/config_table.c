@@ -8,6 +8,7 @@
  */
 #include "core/config.h"
 #include "core/log.h"
+#include "core/sql_ident.h"
 #include "mcsqueal/error.h"
 
 #include <ctype.h>
@@ -37,33 +38,17 @@ static int check_word(const char *value, char *err, size_t errlen)
     return MCSQ_OK;
 }
 
-/* One unquoted MySQL identifier: [A-Za-z0-9_$]{1,64}, not digits only. */
-static bool sql_identifier_ok(const char *s, size_t n)
-{
-    bool digits_only = true;
-    if (n == 0 || n > 64)
-        return false;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (!isalnum(c) && c != '_' && c != '$')
-            return false;
-        digits_only = digits_only && isdigit(c);
-    }
-    return !digits_only;
-}
-
 /* heartbeat.table: "table" or "database.table". */
 static int check_sql_table(const char *value, char *err, size_t errlen)
 {
     const char *dot = strchr(value, '.');
-    bool ok = dot == NULL ? sql_identifier_ok(value, strlen(value))
-                          : sql_identifier_ok(value, (size_t)(dot - value)) &&
-                                sql_identifier_ok(dot + 1, strlen(dot + 1));
+    bool ok = dot != NULL && sql_identifier_ok(value, (size_t)(dot - value)) &&
+              sql_identifier_ok(dot + 1, strlen(dot + 1));
     if (ok)
         return MCSQ_OK;
     snprintf(err, errlen,
-             "\"%s\" is not a table name: [database.]table, each 1-64 of A-Z a-z 0-9 _ $ "
-             "and not digits only",
+             "\"%s\" is not database.table, each 1-64 of A-Z a-z 0-9 _ $ and not digits "
+             "only (mcsqueal heartbeat connects without a default database)",
              value);
     return MCSQ_ERR_CONFIG;
 }
@@ -133,6 +118,9 @@ static const mcsq_config_section sections[] = {
     {"heartbeat", false,
      "`mcsqueal heartbeat` writes `@probe` heartbeats to the primary, so lag is measured "
      "exactly even when no application writes."},
+    {"marker", false,
+     "Remote markers (docs/markers.md): `mcsqueal marker` sets them in the `regional` pool, "
+     "routers clear them; applications configure the client library the same way."},
 };
 
 static const mcsq_config_row table[] = {
@@ -461,18 +449,32 @@ static const mcsq_config_row table[] = {
      .min = 100,
      .max = 3600000,
      .def = "1000",
-     .desc = "How often a probe is written."},
+     .desc = "How often `mcsqueal heartbeat` writes a probe. Tailers also use it: while "
+             "probes arrive (at least one per two intervals) they alone set the binlog lag."},
     {.section = "heartbeat",
      .name = "table",
      .type = MCSQ_CONF_STRING,
      .offset = CFG(heartbeat.table),
      .min = 1,
      .max = 129,
-     .def = "mcsqueal_heartbeat",
+     .def = "mcsqueal.heartbeat",
      .check = check_sql_table,
-     .allowed_doc = "`[database.]table`, unquoted identifiers",
-     .desc = "Table the probes are written to; without a database, the user's default "
-             "database."},
+     .allowed_doc = "`database.table`, unquoted identifiers",
+     .desc = "Table the probes are written to, one row per source. `mcsqueal heartbeat` "
+             "creates the database and the table when they are missing and it may; with "
+             "both created beforehand it needs only INSERT and UPDATE on the table."},
+
+    /* [marker] */
+    {.section = "marker",
+     .name = "ttl_s",
+     .type = MCSQ_CONF_INT,
+     .offset = CFG(marker.ttl_s),
+     .min = 1,
+     .max = 2592000,
+     .def = "300",
+     .desc = "Lifetime of a marker `mcsqueal marker set` sets, in seconds: a safety net for a "
+             "marker nobody clears (reads of its key go to the master until it expires). Keep "
+             "it longer than any replication delay you would wait for."},
 };
 
 const mcsq_config_row *mcsq_config_table(size_t *n)

@@ -30,7 +30,7 @@
     X(keys_rejected_total, COUNTER, "reason",                                                      \
       "Annotation tokens rejected as cache keys, by reason.")                                      \
     X(binlog_lag_seconds, GAUGE, "",                                                               \
-      "Seconds between the commit of the last transaction read and reading it.")                   \
+      "Seconds the tailer is behind the server (exact with heartbeat probes).")                    \
     X(checkpoint_offset, GAUGE, "", "Byte offset of the checkpoint in its binlog file.")           \
     X(checkpoint_file_index, GAUGE, "",                                                            \
       "Numeric suffix of the checkpoint's binlog file name (binlog.000042 is 42).")                \
@@ -38,8 +38,14 @@
     X(bus_messages_total, COUNTER, "result", "Bus messages by outcome (produced or consumed).")    \
     X(bus_inflight_messages, GAUGE, "", "Messages produced and not yet acknowledged by the bus.")  \
     X(deletes_total, COUNTER, "pool,result", "Memcached deletes by pool and outcome.")             \
+    X(bus_consumer_lag_messages, GAUGE, "partition",                                               \
+      "Messages of a partition not yet processed by the router (high watermark - position).")      \
     X(spool_keys, GAUGE, "", "Keys waiting in the retry spool on disk.")                           \
     X(markers_cleared_total, COUNTER, "", "Remote markers cleared in the regional pool.")          \
+    X(markers_not_cleared_total, COUNTER, "reason",                                                \
+      "Remote markers not cleared with their message, by reason.")                                 \
+    X(marker_age_seconds, HISTOGRAM, "cluster",                                                    \
+      "Seconds from setting a remote marker to clearing it (replication plus pipeline delay).")    \
     X(invalidation_lag_seconds, HISTOGRAM, "cluster",                                              \
       "Seconds from the commit to the delete confirmed by memcached.")                             \
     X(pipeline_latency_seconds, HISTOGRAM, "cluster",                                              \

@@ -184,23 +184,37 @@ int bus_consumer_commit(bus_consumer *c)
                                                                                 : MCSQ_ERR_CONNECT;
 }
 
-int64_t bus_consumer_lag(bus_consumer *c)
+int bus_consumer_lag_each(bus_consumer *c, bus_lag_fn fn, void *ctx)
 {
     rd_kafka_topic_partition_list_t *parts;
     if (rd_kafka_assignment(c->rk, &parts) != RD_KAFKA_RESP_ERR_NO_ERROR)
         return -1;
-    int64_t lag = 0;
+    int n = 0;
     rd_kafka_position(c->rk, parts);
     for (int i = 0; i < parts->cnt; i++) {
+        const rd_kafka_topic_partition_t *tp = &parts->elems[i];
         int64_t low, high;
-        if (rd_kafka_get_watermark_offsets(c->rk, parts->elems[i].topic, parts->elems[i].partition,
-                                           &low, &high) != RD_KAFKA_RESP_ERR_NO_ERROR ||
-            parts->elems[i].offset < 0)
+        if (rd_kafka_get_watermark_offsets(c->rk, tp->topic, tp->partition, &low, &high) !=
+                RD_KAFKA_RESP_ERR_NO_ERROR ||
+            tp->offset < 0 || high < 0)
             continue;
-        lag += high - parts->elems[i].offset;
+        fn(ctx, tp->partition, high > tp->offset ? high - tp->offset : 0);
+        n++;
     }
     rd_kafka_topic_partition_list_destroy(parts);
-    return lag;
+    return n;
+}
+
+static void lag_add(void *ctx, int32_t partition, int64_t lag)
+{
+    (void)partition;
+    *(int64_t *)ctx += lag;
+}
+
+int64_t bus_consumer_lag(bus_consumer *c)
+{
+    int64_t lag = 0;
+    return bus_consumer_lag_each(c, lag_add, &lag) < 0 ? -1 : lag;
 }
 
 void bus_consumer_destroy(bus_consumer *c)

@@ -58,6 +58,15 @@ int bus_consumer_commit(bus_consumer *c);
  * waiting, from the last statistics; -1 when unknown. */
 int64_t bus_consumer_lag(bus_consumer *c);
 
+/* Called by bus_consumer_lag_each() for one assigned partition. */
+typedef void (*bus_lag_fn)(void *ctx, int32_t partition, int64_t lag);
+
+/* Calls fn for every assigned partition whose position and high watermark
+ * are known (from the last fetch), with high watermark - position: the
+ * messages waiting for this consumer. Returns the number of partitions
+ * reported, or -1 when the assignment cannot be read. */
+int bus_consumer_lag_each(bus_consumer *c, bus_lag_fn fn, void *ctx);
+
 /* Commits, leaves the group and frees everything. */
 void bus_consumer_destroy(bus_consumer *c);
 

@@ -51,8 +51,18 @@ static const char *const message_fields[] = {"v", "source", "region", "txns"};
 enum { MSG_V, MSG_SOURCE, MSG_REGION, MSG_TXNS, MSG_NFIELDS };
 #define MSG_REQUIRED 0xfu
 
-static const char *const txn_fields[] = {"gtid", "pos", "commit_us", "read_us", "keys", "markers"};
-enum { TXN_GTID, TXN_POS, TXN_COMMIT_US, TXN_READ_US, TXN_KEYS, TXN_MARKERS, TXN_NFIELDS };
+static const char *const txn_fields[] = {"gtid", "pos",     "commit_us",   "read_us",
+                                         "keys", "markers", "commit_exact"};
+enum {
+    TXN_GTID,
+    TXN_POS,
+    TXN_COMMIT_US,
+    TXN_READ_US,
+    TXN_KEYS,
+    TXN_MARKERS,
+    TXN_COMMIT_EXACT,
+    TXN_NFIELDS
+};
 #define TXN_REQUIRED (1u << TXN_POS | 1u << TXN_COMMIT_US | 1u << TXN_READ_US | 1u << TXN_KEYS)
 
 /* ---- errors ---- */
@@ -525,6 +535,22 @@ static int read_int(parser *ps, int64_t min, int64_t *out)
     return MCSQ_OK;
 }
 
+/* Reads true or false. */
+static int read_bool(parser *ps, bool *out)
+{
+    if (literal_at(ps, "true", 4)) {
+        ps->p += 4;
+        *out = true;
+        return MCSQ_OK;
+    }
+    if (literal_at(ps, "false", 5)) {
+        ps->p += 5;
+        *out = false;
+        return MCSQ_OK;
+    }
+    return expected(ps, "true or false");
+}
+
 /* ---- containers ---- */
 
 static int open_container(parser *ps, unsigned char open)
@@ -955,6 +981,8 @@ static int txn_field(parser *ps, int i, bus_txn *t)
         return read_keys(ps, false);
     case TXN_MARKERS:
         return read_keys(ps, true);
+    case TXN_COMMIT_EXACT:
+        return read_bool(ps, &t->commit_exact);
     }
     return skip_value(ps, 3);
 }

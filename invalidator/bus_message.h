@@ -16,8 +16,9 @@
  *     per entry "pos" ("file:offset", file non-empty, offset a uint64),
  *     "commit_us" and "read_us" (integers 0..INT64_MAX, no fraction or
  *     exponent) and "keys" (array of strings). Optional: "gtid" (string; ""
- *     is the same as absent) and "markers" (array of strings). Fields may come
- *     in any order. Empty "txns" and "keys" arrays are valid.
+ *     is the same as absent), "markers" (array of strings) and "commit_exact"
+ *     (true or false; absent is false). Fields may come in any order. Empty "txns" and "keys"
+ * arrays are valid.
  *   - Unknown fields, at any level and of any type, are validated as JSON and
  *     skipped. A known field given twice is an error (JSON parsers disagree
  *     on which one wins); repeated unknown fields are ignored.
@@ -51,6 +52,7 @@
 #include "core/cache_key.h"
 #include "mcsqueal/scan.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -77,6 +79,8 @@ typedef struct bus_txn {
     uint64_t pos;
     int64_t commit_us;
     int64_t read_us;
+    bool commit_exact;    /* "commit_exact": true: commit_us is exact (@probe, MySQL
+                           * 8 GTID timestamp); false when absent */
     const mcsq_key *keys; /* (ref) valid keys in order, then orphan markers */
     size_t nkeys;
     size_t nmarkers; /* keys with marker set */

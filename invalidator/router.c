@@ -10,6 +10,7 @@
 #include "invalidator/bus_message.h"
 #include "invalidator/mc_pool.h"
 #include "invalidator/spool.h"
+#include "marker/marker_clearer.h"
 #include "mcsqueal/error.h"
 
 #include <errno.h>
@@ -22,6 +23,8 @@
 #include <unistd.h>
 
 #define POLL_MS 100
+#define CONSUMER_LAG_EVERY_US 1000000
+#define LAG_PARTITIONS 1024 /* partitions with a consumer lag gauge */
 #define REPLAY_EVERY_US 500000
 #define REPLAY_CHUNK 4096
 /* Probes of a server that does not answer back off from 0.5 s to 30 s (a
@@ -48,6 +51,7 @@ struct router {
     router_pool *pools;
     size_t npools;
     uint8_t *outcome; /* per key of the current batch */
+    uint8_t *held;    /* per key of the current message: a delete of it was spooled */
     uint32_t *server;
     mcsq_key *scratch; /* keys of one server, to spool or replay */
     size_t cap;
@@ -58,6 +62,16 @@ struct router {
     metrics_series *spool_keys;
     metrics_series *inv_lag;
     metrics_series *pipe_lag;
+    metrics_family *consumer_lag;                  /* (ref) */
+    metrics_series *partition_lag[LAG_PARTITIONS]; /* created when first assigned */
+    int64_t last_consumer_lag_us;
+    router_pool *regional;   /* (ref) the pool that holds markers; NULL: none */
+    marker_clearer *markers; /* NULL without a regional pool */
+    metrics_series *markers_cleared;
+    metrics_series *markers_key_spooled;
+    metrics_series *markers_spooled;
+    metrics_series *markers_no_pool;
+    metrics_series *marker_age;
     int64_t last_replay_us;
     _Atomic int64_t done_offset;
 };
@@ -89,13 +103,16 @@ static int reserve(router *r, size_t n)
     uint8_t *o = realloc(r->outcome, cap);
     if (o != NULL)
         r->outcome = o;
+    uint8_t *h = realloc(r->held, cap);
+    if (h != NULL)
+        r->held = h;
     uint32_t *s = realloc(r->server, cap * sizeof(*s));
     if (s != NULL)
         r->server = s;
     mcsq_key *k = realloc(r->scratch, cap * sizeof(*k));
     if (k != NULL)
         r->scratch = k;
-    if (o == NULL || s == NULL || k == NULL)
+    if (o == NULL || h == NULL || s == NULL || k == NULL)
         return MCSQ_ERR_NOMEM;
     r->cap = cap;
     return MCSQ_OK;
@@ -224,10 +241,51 @@ static void observe_lag(router *r, int64_t now)
         const bus_txn *t = &r->msg.txns[i];
         if (t->read_us > 0)
             metrics_histogram_observe(r->pipe_lag, (double)(now - t->read_us) / 1e6);
-        /* only exact commit times (microseconds from @probe or a MySQL 8 GTID) */
-        if (t->commit_us > 0 && t->commit_us % 1000000 != 0)
+        /* only exact commit times (@probe or a MySQL 8 GTID), which the tailer
+         * marks "commit_exact"; a whole second would add up to 1 s of noise */
+        if (t->commit_exact && t->commit_us > 0)
             metrics_histogram_observe(r->inv_lag, (double)(now - t->commit_us) / 1e6);
     }
+}
+
+/* Deletes, in the regional pool, the markers of the message's keys, now that
+ * the keys are deleted in every pool: never before. A marker whose key still
+ * waits in a spool stays (its TTL ends it); a marker delete that fails is
+ * spooled like any delete. */
+static int clear_markers(router *r, char *errstr, size_t errstr_size)
+{
+    if (r->markers == NULL) {
+        static log_ratelimit limit = LOG_RATELIMIT_INIT(300, 1);
+        metrics_counter_add(r->markers_no_pool, r->msg.nmarkers);
+        log_ratelimited(&limit, LOG_LEVEL_WARN,
+                        "markers: messages name remote markers to clear, but no [pool] has "
+                        "role = regional; the markers stay until their TTL");
+        return MCSQ_OK;
+    }
+    const mcsq_key *mkeys;
+    size_t n, nheld;
+    if (marker_clearer_prepare(r->markers, r->msg.keys, r->msg.nkeys, r->held, &mkeys, &n,
+                               &nheld) != MCSQ_OK)
+        return errstr_set(errstr, errstr_size, MCSQ_ERR_NOMEM, "out of memory clearing markers");
+    metrics_counter_add(r->markers_key_spooled, nheld);
+    if (n == 0)
+        return MCSQ_OK;
+    int rc = pool_delete(r, r->regional, mkeys, n, errstr, errstr_size);
+    if (rc != MCSQ_OK)
+        return rc;
+    int64_t now = now_us();
+    for (size_t i = 0; i < n; i++) {
+        if (r->outcome[i] != MC_POOL_CONFIRMED) {
+            metrics_counter_add(r->markers_spooled, r->outcome[i] == MC_POOL_FAILED);
+            continue;
+        }
+        metrics_counter_inc(r->markers_cleared);
+        int64_t set_us = marker_clearer_set_us(r->markers, i);
+        if (set_us > 0)
+            metrics_histogram_observe(r->marker_age,
+                                      (double)(now > set_us ? now - set_us : 0) / 1e6);
+    }
+    return MCSQ_OK;
 }
 
 static int handle(router *r, bus_record *rec, char *errstr, size_t errstr_size)
@@ -243,11 +301,16 @@ static int handle(router *r, bus_record *rec, char *errstr, size_t errstr_size)
     }
     if (reserve(r, r->msg.nkeys) != MCSQ_OK)
         return errstr_set(errstr, errstr_size, MCSQ_ERR_NOMEM, "out of memory");
+    memset(r->held, 0, r->msg.nkeys);
     for (size_t i = 0; i < r->npools; i++) {
         rc = pool_delete(r, &r->pools[i], r->msg.keys, r->msg.nkeys, errstr, errstr_size);
         if (rc != MCSQ_OK)
             return rc;
+        for (size_t k = 0; k < r->msg.nkeys; k++)
+            r->held[k] |= r->outcome[k] == MC_POOL_FAILED;
     }
+    if (r->msg.nmarkers > 0 && (rc = clear_markers(r, errstr, errstr_size)) != MCSQ_OK)
+        return rc;
     update_spool_gauge(r);
     observe_lag(r, now_us());
     return MCSQ_OK;
@@ -365,6 +428,50 @@ static void router_metrics(router *r, metrics_defs *defs)
     r->spool_keys = metrics_series_get0(defs->spool_keys);
     r->inv_lag = metrics_series_get1(defs->invalidation_lag_seconds, cluster);
     r->pipe_lag = metrics_series_get1(defs->pipeline_latency_seconds, cluster);
+    r->consumer_lag = defs->bus_consumer_lag_messages;
+    r->markers_cleared = metrics_series_get0(defs->markers_cleared_total);
+    r->markers_key_spooled = metrics_series_get1(defs->markers_not_cleared_total, "key_spooled");
+    r->markers_spooled = metrics_series_get1(defs->markers_not_cleared_total, "marker_spooled");
+    r->markers_no_pool = metrics_series_get1(defs->markers_not_cleared_total, "no_regional_pool");
+    r->marker_age = metrics_series_get1(defs->marker_age_seconds, cluster);
+}
+
+/* The regional pool, where markers live, and its marker clearer. */
+static int markers_init(router *r, char *errstr, size_t errstr_size)
+{
+    for (size_t i = 0; i < r->npools; i++) {
+        if (r->pools[i].cfg->role == MCSQ_POOL_REGIONAL)
+            r->regional = &r->pools[i];
+    }
+    if (r->regional == NULL)
+        return MCSQ_OK;
+    return marker_clearer_new(&r->markers, r->regional->cfg, r->cfg->mcsqueal.region,
+                              MC_POOL_TIMEOUT_DEFAULT_MS, errstr, errstr_size);
+}
+
+/* ---- consumer lag ---- */
+
+static void set_partition_lag(void *ctx, int32_t partition, int64_t lag)
+{
+    router *r = ctx;
+    if (partition < 0 || partition >= LAG_PARTITIONS)
+        return;
+    if (r->partition_lag[partition] == NULL) {
+        char label[16];
+        snprintf(label, sizeof(label), "%d", (int)partition);
+        r->partition_lag[partition] = metrics_series_get1(r->consumer_lag, label);
+    }
+    metrics_gauge_set(r->partition_lag[partition], (double)lag);
+}
+
+/* Refreshes the per-partition consumer lag gauges once a second. */
+static void update_consumer_lag(router *r)
+{
+    int64_t now = now_us();
+    if (r->consumer_lag == NULL || now - r->last_consumer_lag_us < CONSUMER_LAG_EVERY_US)
+        return;
+    r->last_consumer_lag_us = now;
+    bus_consumer_lag_each(r->consumer, set_partition_lag, r);
 }
 
 int router_new(router **out, const mcsq_config *cfg, const char *bootstrap, metrics_defs *defs,
@@ -382,6 +489,8 @@ int router_new(router **out, const mcsq_config *cfg, const char *bootstrap, metr
     int rc = r->pools ? MCSQ_OK : MCSQ_ERR_NOMEM;
     for (size_t i = 0; rc == MCSQ_OK && i < cfg->npools; i++, r->npools++)
         rc = pool_init(&r->pools[i], &cfg->pools[i], defs, errstr, errstr_size);
+    if (rc == MCSQ_OK)
+        rc = markers_init(r, errstr, errstr_size);
     if (rc == MCSQ_OK)
         rc = open_deadletter(r, errstr, errstr_size);
     if (rc == MCSQ_OK)
@@ -418,6 +527,7 @@ int router_run(router *r, const volatile int *stop, char *errstr, size_t errstr_
                 bus_consumer_release(r->consumer, &rec); /* not done: read again later */
         }
         replay(r);
+        update_consumer_lag(r);
     }
     if (bus_consumer_commit(r->consumer) != MCSQ_OK)
         log_warn("bus: final offset commit failed; the last messages are processed again");
@@ -444,6 +554,8 @@ void router_destroy(router *r)
     free(r->pools);
     bus_message_deinit(&r->msg);
     free(r->outcome);
+    free(r->held);
+    marker_clearer_destroy(r->markers);
     free(r->server);
     free(r->scratch);
     if (r->deadletter_fd >= 0)

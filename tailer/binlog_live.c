@@ -18,6 +18,7 @@
  */
 #include "tailer/binlog_live.h"
 #include "tailer/binlog_event.h"
+#include "tailer/db_conn.h"
 #include "tailer/packet_reader.h"
 #include "core/errstr.h"
 #include "core/log.h"
@@ -37,7 +38,7 @@
 #include <time.h>
 
 #define CONTROL_TIMEOUT_S 300     /* reads and writes of the control connection */
-#define MAX_PACKET (1ul << 30)    /* Connector/C's own ceiling for max_allowed_packet */
+#define MAX_PACKET (1ul << 30)    /* Connector/C's ceiling for max_allowed_packet (db_conn.c) */
 #define PACKET_OK 0x00            /* every binlog packet starts with it */
 #define PACKET_EOF 0xfe           /* end of the stream (non-blocking dumps only) */
 #define PACKET_ERR 0xff           /* an error from the server */
@@ -63,16 +64,6 @@ struct binlog_live {
     char where[WHERE_MAX];               /* the position asked for, for messages */
 };
 
-static pthread_once_t library_once = PTHREAD_ONCE_INIT;
-static int library_rc;
-
-/* mysql_library_init() is not thread-safe; mysql_init() would call it
- * implicitly on first use. */
-static void library_init(void)
-{
-    library_rc = mysql_library_init(0, NULL, NULL);
-}
-
 static int64_t now_ms(void)
 {
     struct timespec ts;
@@ -80,118 +71,24 @@ static int64_t now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static unsigned ceil_seconds(int64_t ms)
-{
-    int64_t s = (ms + 999) / 1000;
-    return s < 1 ? 1 : (unsigned)s;
-}
-
-static bool is_set(const char *s)
-{
-    return s != NULL && s[0] != '\0';
-}
-
-static void endpoint_format(const mcsq_config *cfg, char *buf, size_t size)
-{
-    if (is_set(cfg->mysql.socket))
-        snprintf(buf, size, "%s", cfg->mysql.socket);
-    else
-        snprintf(buf, size, "%s:%lld", cfg->mysql.host ? cfg->mysql.host : "",
-                 (long long)cfg->mysql.port);
-}
-
-/* ---- connections ---- */
-
-/* TLS options for ssl_mode (docs/mysql.md). Connector/C falls back to
- * plaintext when the server offers no TLS unless it verifies the
- * certificate, so `required` is enforced after connecting. */
-static int tls_options(MYSQL *m, const mcsq_config *cfg, char *errstr, size_t errstr_size)
-{
-    int mode = cfg->mysql.ssl_mode;
-    my_bool on = 1, verify_host = mode == MCSQ_SSL_VERIFY_IDENTITY;
-    if (mode == MCSQ_SSL_DISABLED)
-        return MCSQ_OK;
-    if (mode == MCSQ_SSL_VERIFY_CA && !is_set(cfg->mysql.ssl_ca))
-        return errstr_set(errstr, errstr_size, MCSQ_ERR_CONFIG,
-                          "mysql.ssl_mode = verify_ca needs mysql.ssl_ca (the CA certificate "
-                          "to verify the server with)");
-    if (is_set(cfg->mysql.ssl_ca))
-        mysql_optionsv(m, MYSQL_OPT_SSL_CA, cfg->mysql.ssl_ca);
-    if (is_set(cfg->mysql.ssl_cert))
-        mysql_optionsv(m, MYSQL_OPT_SSL_CERT, cfg->mysql.ssl_cert);
-    if (is_set(cfg->mysql.ssl_key))
-        mysql_optionsv(m, MYSQL_OPT_SSL_KEY, cfg->mysql.ssl_key);
-    mysql_optionsv(m, MYSQL_OPT_SSL_ENFORCE, &on);
-    mysql_optionsv(m, MYSQL_OPT_SSL_VERIFY_SERVER_CERT, &verify_host);
-    return MCSQ_OK;
-}
-
-static void set_options(MYSQL *m, const mcsq_config *cfg, unsigned timeout_s)
-{
-    unsigned connect_s = ceil_seconds(cfg->mysql.connect_timeout_ms);
-    unsigned long max_packet = MAX_PACKET;
-    unsigned int no_infile = 0;
-    mysql_optionsv(m, MYSQL_OPT_CONNECT_TIMEOUT, &connect_s);
-    mysql_optionsv(m, MYSQL_OPT_READ_TIMEOUT, &timeout_s);
-    mysql_optionsv(m, MYSQL_OPT_WRITE_TIMEOUT, &timeout_s);
-    mysql_optionsv(m, MYSQL_OPT_MAX_ALLOWED_PACKET, &max_packet);
-    mysql_optionsv(m, MYSQL_OPT_LOCAL_INFILE, &no_infile);
-    mysql_optionsv(m, MYSQL_SET_CHARSET_NAME, "utf8mb4");
-}
-
-static int connect_error(MYSQL *m, const binlog_live *live, char *errstr, size_t errstr_size)
-{
-    /* Connector/C's and the server's messages never carry the password. */
-    return errstr_set(errstr, errstr_size, MCSQ_ERR_CONNECT,
-                      "cannot connect to %s as user '%s': %s (error %u)", live->endpoint,
-                      live->cfg->mysql.user, mysql_error(m), mysql_errno(m));
-}
-
 /* Opens a connection with the given read/write timeout into *out. */
 static int open_connection(binlog_live *live, unsigned timeout_s, MYSQL **out, char *errstr,
                            size_t errstr_size)
 {
-    const mcsq_config *cfg = live->cfg;
-    MYSQL *m = mysql_init(NULL);
-    if (m == NULL)
-        return errstr_set(errstr, errstr_size, MCSQ_ERR_NOMEM, "mysql_init: out of memory");
-    set_options(m, cfg, timeout_s);
-    int rc = tls_options(m, cfg, errstr, errstr_size);
-    if (rc != MCSQ_OK)
-        goto err;
-    const char *sock = is_set(cfg->mysql.socket) ? cfg->mysql.socket : NULL;
-    if (mysql_real_connect(m, sock ? "localhost" : cfg->mysql.host, cfg->mysql.user,
-                           cfg->mysql.password, NULL, sock ? 0 : (unsigned)cfg->mysql.port, sock,
-                           0) == NULL) {
-        rc = connect_error(m, live, errstr, errstr_size);
-        goto err;
-    }
-    if (cfg->mysql.ssl_mode >= MCSQ_SSL_REQUIRED && mysql_get_ssl_cipher(m) == NULL) {
-        rc = errstr_set(errstr, errstr_size, MCSQ_ERR_CONNECT,
-                        "%s does not offer TLS, which mysql.ssl_mode requires", live->endpoint);
-        goto err;
-    }
-    *out = m;
-    return MCSQ_OK;
-err:
-    mysql_close(m);
-    return rc;
+    return db_conn_open(live->cfg, timeout_s, out, errstr, errstr_size);
 }
 
 int binlog_live_connect(binlog_live **out, const mcsq_config *cfg, char *errstr, size_t errstr_size)
 {
     *out = NULL;
-    pthread_once(&library_once, library_init);
-    if (library_rc != 0)
-        return errstr_set(errstr, errstr_size, MCSQ_ERR_NOMEM, "mysql_library_init failed");
     binlog_live *live = calloc(1, sizeof(*live));
     if (live == NULL)
         return errstr_set(errstr, errstr_size, MCSQ_ERR_NOMEM, "out of memory");
     live->cfg = cfg;
-    live->stream_timeout_s = ceil_seconds(2 * cfg->mysql.heartbeat_ms);
+    live->stream_timeout_s = db_conn_seconds(2 * cfg->mysql.heartbeat_ms);
     atomic_init(&live->stream_fd, -1);
     atomic_init(&live->interrupted, false);
-    endpoint_format(cfg, live->endpoint, sizeof(live->endpoint));
+    db_conn_endpoint(cfg, live->endpoint, sizeof(live->endpoint));
     int rc = open_connection(live, CONTROL_TIMEOUT_S, &live->ctl, errstr, errstr_size);
     if (rc == MCSQ_OK)
         rc = binlog_live_check_server(live->ctl, cfg, &live->server, errstr, errstr_size);

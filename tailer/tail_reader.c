@@ -57,33 +57,34 @@ static void reset_stream(tail_reader *r)
                             (size_t)r->cfg->mcsqueal.txn_memory_max);
 }
 
-/* Passes the events, transactions, keys and lag counted since the last
- * call on to the stats and metric series. */
+/* A coarse clock (a few ms): the lag is in seconds. */
+static int64_t coarse_now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME_COARSE, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* Passes the events, transactions and keys counted since the last call on
+ * to the stats and metric series, and the last event to the lag (as
+ * binlog_lag_on_event() for it: this runs right after it was read, before
+ * the reader waits for more). */
 static void sync_counts(tail_reader *r)
 {
     tail_reader_unsynced *u = &r->unsynced;
     if (!u->any && u->transactions == 0)
         return;
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME_COARSE, &ts); /* a few ms: lag is in seconds */
-    int64_t now = (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
     atomic_fetch_add(&r->stats.events, u->events);
     metrics_counter_add(r->metrics.events, u->events);
     atomic_fetch_add(&r->stats.transactions, u->transactions);
     metrics_counter_add(r->metrics.transactions, u->transactions);
     atomic_fetch_add(&r->stats.keys, u->keys);
     metrics_counter_add(r->metrics.keys, u->keys);
-    atomic_store(&r->stats.last_event_us, now);
-    int64_t lag = 0; /* after a heartbeat: caught up with the server */
-    if (!u->heartbeat && u->last_timestamp != 0)
-        lag = now - (int64_t)u->last_timestamp * 1000000;
-    lag = lag > 0 ? lag : 0;
-    atomic_store(&r->stats.lag_us, lag);
-    metrics_gauge_set(r->metrics.lag_seconds, (double)lag / 1e6);
+    if (u->any)
+        binlog_lag_on_event(&r->lag, coarse_now_us(), u->heartbeat ? 0 : u->last_timestamp,
+                            u->heartbeat);
     sync_metrics(r);
-    uint32_t last = u->last_timestamp;
     *u = (tail_reader_unsynced){0};
-    u->last_timestamp = last;
 }
 
 /* Hands the pending transactions to the queue in one go (blocks while the
@@ -118,6 +119,7 @@ static int queue_txn(tail_reader *r, const mcsq_txn *txn, char *errstr, size_t e
         return errstr_set(errstr, errstr_size, MCSQ_ERR_NOMEM, "out of memory");
     }
     rec->spill = spill;
+    binlog_lag_on_commit(&r->lag, txn->commit_us, txn->read_us, txn->commit_exact);
     r->unsynced.transactions++;
     r->unsynced.keys += txn->nkeys + (spill ? spill->nkeys : 0);
     txn_batch_add(&r->pending, rec);
@@ -173,6 +175,7 @@ static void note_event(tail_reader *r, const binlog_event *ev)
     u->any = true;
     if (ev->hdr.type == BINLOG_HEARTBEAT_EVENT) {
         u->heartbeat = true;
+        sync_counts(r); /* an idle stream still passes its counts on */
         return;
     }
     if (ev->hdr.timestamp != 0) {
@@ -181,6 +184,12 @@ static void note_event(tail_reader *r, const binlog_event *ev)
     }
     if (u->events >= SYNC_EVERY_EVENTS)
         sync_counts(r);
+}
+
+double tail_reader_lag_seconds(void *ctx)
+{
+    tail_reader *r = ctx;
+    return binlog_lag_seconds(&r->lag, coarse_now_us());
 }
 
 /* Handles one raw event. Returns 0 or an error that stops the stream. */
@@ -354,6 +363,11 @@ int tail_reader_start(tail_reader *r, const mcsq_config *cfg, txn_queue *queue,
         r->metrics = *metrics;
     r->cfg = cfg;
     r->queue = queue;
+    /* exact probes rule for two heartbeat intervals (one may be late); a
+     * stream without even a replication heartbeat for two of its periods
+     * and a second is stopped */
+    binlog_lag_init(&r->lag, 2 * cfg->heartbeat.interval_ms * 1000 + 1000000,
+                    2 * cfg->mysql.heartbeat_ms * 1000 + 1000000);
     pthread_mutex_init(&r->live_lock, NULL);
     binlog_decoder_init(&r->dec);
     txn_assembler_init(&r->assembler, cfg->mcsqueal.region);

@@ -12,6 +12,7 @@
 #include "core/config.h"
 #include "core/metrics.h"
 #include "tailer/binlog_event.h"
+#include "tailer/binlog_lag.h"
 #include "tailer/binlog_live.h"
 #include "tailer/gtid_state.h"
 #include "tailer/payload_reader.h"
@@ -29,9 +30,7 @@ typedef struct tail_reader_stats {
     _Atomic uint64_t transactions;
     _Atomic uint64_t keys;
     _Atomic uint64_t reconnects;
-    _Atomic uint64_t purged_gaps;  /* on_purged = earliest jumped over a gap */
-    _Atomic int64_t last_event_us; /* when the last event was read (unix us) */
-    _Atomic int64_t lag_us;        /* server commit time of the last event -> read */
+    _Atomic uint64_t purged_gaps; /* on_purged = earliest jumped over a gap */
 } tail_reader_stats;
 
 /* Metric series the reader updates (any may be NULL). */
@@ -41,7 +40,6 @@ typedef struct tail_reader_metrics {
     metrics_series *incidents;
     metrics_series *transactions;
     metrics_series *keys;
-    metrics_series *lag_seconds;
     metrics_series *rejected[ANNOTATION_REJECT_COUNT];
 } tail_reader_metrics;
 
@@ -78,6 +76,7 @@ typedef struct tail_reader {
     binlog_live_position resume; /* after the last queued transaction */
     char file[BINLOG_LIVE_FILE_MAX];
     tail_reader_stats stats;
+    binlog_lag lag; /* read by tail_reader_lag_seconds() from any thread */
     tail_reader_metrics metrics;
     tail_reader_synced synced;
     tail_reader_unsynced unsynced;
@@ -109,6 +108,10 @@ int tail_reader_stop(tail_reader *r);
 
 /* Whether the thread ended by itself (an error); r->error says why. */
 bool tail_reader_failed(tail_reader *r);
+
+/* The binlog lag in seconds now (binlog_lag.h); a metrics_gauge_fn, ctx is
+ * the started reader. Thread-safe. */
+double tail_reader_lag_seconds(void *ctx);
 
 void tail_reader_deinit(tail_reader *r);
 

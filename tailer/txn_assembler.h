@@ -52,7 +52,7 @@ typedef struct txn_assembler {
     xa_prepared *prepared; /* XA transactions prepared and not yet decided */
     size_t nprepared;
     bool nomem;            /* a key could not be stored */
-    bool coarse_clock; /* read_us from a millisecond clock (offline scans) */
+    bool coarse_clock;     /* read_us from a millisecond clock (offline scans) */
     bool spill_failed;     /* keys could not be written to the spill file */
     const char *spill_dir; /* (ref) where large transactions spill; NULL: never */
     size_t spill_max;      /* key_set memory that triggers a spill */

@@ -35,6 +35,8 @@ void txn_json_append(strbuf *sb, const mcsq_txn *txn, bool scan_fields)
     strbuf_append_u64(sb, txn->pos);
     strbuf_lit(sb, "\",\"commit_us\":");
     strbuf_append_i64(sb, txn->commit_us);
+    if (txn->commit_exact)
+        strbuf_lit(sb, ",\"commit_exact\":true");
     strbuf_lit(sb, ",\"read_us\":");
     strbuf_append_i64(sb, txn->read_us);
     strbuf_lit(sb, ",\"keys\":");

@@ -10,9 +10,11 @@
 
 #include <stdbool.h>
 
-/* Appends {"gtid":...,"pos":"file:offset","commit_us":...,"read_us":...,
- * "keys":[...],"markers":[...]} ("markers" only when non-empty; "gtid" only
- * when known). With `scan_fields`, also "file" and "end_pos". */
+/* Appends {"gtid":...,"pos":"file:offset","commit_us":...,"commit_exact":true,
+ * "read_us":...,"keys":[...],"markers":[...]} ("markers" only when non-empty;
+ * "gtid" only when known; "commit_exact" only when commit_us is exact: from
+ * a @probe or a MySQL 8 GTID event's microsecond timestamp). With `scan_fields`, also "file" and
+ * "end_pos". */
 void txn_json_append(strbuf *sb, const mcsq_txn *txn, bool scan_fields);
 
 #endif

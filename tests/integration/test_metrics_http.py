@@ -55,8 +55,11 @@ CONTRACT = [
     ("mcsqueal_bus_messages_total", "counter", ("result",)),
     ("mcsqueal_bus_inflight_messages", "gauge", ()),
     ("mcsqueal_deletes_total", "counter", ("pool", "result")),
+    ("mcsqueal_bus_consumer_lag_messages", "gauge", ("partition",)),
     ("mcsqueal_spool_keys", "gauge", ()),
     ("mcsqueal_markers_cleared_total", "counter", ()),
+    ("mcsqueal_markers_not_cleared_total", "counter", ("reason",)),
+    ("mcsqueal_marker_age_seconds", "histogram", ("cluster",)),
     ("mcsqueal_invalidation_lag_seconds", "histogram", ("cluster",)),
     ("mcsqueal_pipeline_latency_seconds", "histogram", ("cluster",)),
 ]

@@ -42,24 +42,20 @@ Every process started here is killed, and every directory removed, on exit
 (PR_SET_PDEATHSIG through setpriv).
 """
 
-import atexit
 import json
 import os
 import random
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import traceback
 
 SKIP = 77
 MCSQUEAL = None
-KEEP = os.environ.get("MCSQ_TEST_KEEP", "") not in ("", "0")
 SELECT = [s for s in os.environ.get("MCSQ_TAIL_TEST", "").split(",") if s]
 SEED = int(os.environ.get("MCSQ_TAIL_SEED", str(int(time.time()))))
 
@@ -78,98 +74,10 @@ TOPIC_WAIT = 15.0
 
 # ---------------------------------------------------------------- cleanup
 
-_procs = []  # every Popen started here
-_dirs = []  # every temporary directory
-_setpriv = shutil.which("setpriv")
-
-
-def _cleanup():
-    for p in _procs:
-        if p.poll() is None:
-            try:
-                p.send_signal(signal.SIGCONT)
-                p.kill()
-            except OSError:
-                pass
-    for p in _procs:
-        try:
-            p.wait(timeout=20)
-        except Exception:
-            pass
-    for d in _dirs:
-        if KEEP:
-            print("kept %s" % d, file=sys.stderr)
-        else:
-            shutil.rmtree(d, ignore_errors=True)
-    _procs.clear()
-    _dirs.clear()
-
-
-def _on_signal(sig, frame):
-    raise SystemExit(128 + sig)
-
-
-atexit.register(_cleanup)
-for _s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-    signal.signal(_s, _on_signal)
-
-
-def mkdtemp(prefix):
-    d = tempfile.mkdtemp(prefix=prefix)
-    _dirs.append(d)
-    return d
-
-
-def spawn(args, log_path, **kw):
-    """Starts a child writing stdout+stderr to log_path. Only from the main
-    thread: the child dies with the thread that started it (pdeathsig)."""
-    assert threading.current_thread() is threading.main_thread()
-    if _setpriv:
-        args = [_setpriv, "--pdeathsig", "KILL", "--"] + list(args)
-    log = open(log_path, "ab")
-    try:
-        p = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                             start_new_session=True, **kw)
-    finally:
-        log.close()
-    _procs.append(p)
-    return p
-
-
-def read_text(path):
-    try:
-        with open(path, "rb") as f:
-            return f.read().decode("utf-8", "replace")
-    except OSError:
-        return ""
-
-
-def tail_text(path, lines=40):
-    return "\n".join(read_text(path).splitlines()[-lines:])
-
-
-def free_port():
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
-def wait_until(pred, timeout, step=0.05, what="condition"):
-    deadline = time.monotonic() + timeout
-    while True:
-        v = pred()
-        if v:
-            return v
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out after %.0f s waiting for %s" % (timeout, what))
-        time.sleep(step)
-
-
-def check(cond, msg):
-    if not cond:
-        raise AssertionError(msg)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
+from harness import (_procs, check, cleanup, free_port, mkdtemp, read_text,  # noqa: E402
+                     spawn, tail_text, wait_until)
 
 
 def gtid_seq(gtid):
@@ -180,82 +88,11 @@ def gtid_seq(gtid):
 # ---------------------------------------------------------------- mariadbd
 
 
-class MariaDB:
+class MariaDB(harness.MariaDB):
     """One throwaway mariadbd on 127.0.0.1:port with its datadir in a temp dir."""
 
     def __init__(self):
-        self.dir = mkdtemp("mcsq-tail-db-")
-        self.datadir = os.path.join(self.dir, "data")
-        self.socket = os.path.join(self.dir, "mysqld.sock")
-        self.log = os.path.join(self.dir, "mariadbd.log")
-        self.port = free_port()
-        self.proc = None
-
-    def install(self):
-        r = subprocess.run(["mariadb-install-db", "--no-defaults", "--user=root",
-                            "--datadir=" + self.datadir, "--auth-root-authentication-method=normal",
-                            "--skip-test-db"], capture_output=True, text=True, timeout=180)
-        check(r.returncode == 0, "mariadb-install-db failed: %s%s" % (r.stdout, r.stderr))
-
-    def start(self):
-        self.proc = spawn([shutil.which("mariadbd") or "/usr/sbin/mariadbd", "--no-defaults",
-                           "--user=root", "--datadir=" + self.datadir, "--socket=" + self.socket,
-                           "--port=%d" % self.port, "--bind-address=127.0.0.1",
-                           "--log-bin=%s/binlog" % self.datadir, "--server-id=1",
-                           "--binlog-format=ROW", "--pid-file=%s/mariadbd.pid" % self.dir,
-                           # speed only: the server itself is never crashed here
-                           "--innodb-flush-log-at-trx-commit=2", "--sync-binlog=0",
-                           "--skip-name-resolve"], self.log)
-        deadline = time.monotonic() + 60
-        while True:
-            if self.proc.poll() is not None:
-                raise AssertionError("mariadbd exited %d:\n%s" % (self.proc.returncode,
-                                                                tail_text(self.log)))
-            try:
-                self.connect().close()
-                return
-            except pymysql.err.OperationalError:
-                if time.monotonic() > deadline:
-                    raise AssertionError("mariadbd did not answer within 60 s:\n%s" %
-                                         tail_text(self.log))
-                time.sleep(0.1)
-
-    def stop(self):
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-            raise AssertionError("mariadbd did not stop within 60 s of SIGTERM")
-
-    def running(self):
-        return self.proc is not None and self.proc.poll() is None
-
-    def connect(self, **kw):
-        kw.setdefault("autocommit", True)
-        return pymysql.connect(unix_socket=self.socket, user="root", password="",
-                               charset="utf8mb4", connect_timeout=5, **kw)
-
-    def sql(self, *statements):
-        """Runs statements as root; returns the rows of the last one."""
-        c = self.connect()
-        try:
-            cur = c.cursor()
-            for s in statements:
-                cur.execute(s)
-            return cur.fetchall()
-        finally:
-            c.close()
-
-    def master_status(self):
-        row = self.sql("SHOW MASTER STATUS")[0]
-        return row[0], int(row[1])
-
-    def gtid_pos(self):
-        return self.sql("SELECT @@global.gtid_binlog_pos")[0][0]
+        super().__init__(prefix="mcsq-tail-db-")
 
     def setup(self):
         self.sql("CREATE DATABASE app",
@@ -1331,7 +1168,7 @@ def main():
                 _server.stop()
             except Exception:
                 pass
-        _cleanup()
+        cleanup()
     print("total %.1f s" % (time.monotonic() - t_all))
     if failed:
         print("failed: %s" % " ".join(failed))

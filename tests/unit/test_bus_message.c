@@ -150,6 +150,7 @@ static void trip_check_entry(trip *t, const bus_txn *e)
     assert_int_equal(e->pos, r->pos);
     assert_int_equal(e->commit_us, r->commit_us);
     assert_int_equal(e->read_us, r->read_us);
+    assert_int_equal(e->commit_exact, r->commit_exact != 0);
     assert_true(e->nkeys > 0);
     size_t markers = 0;
     for (size_t i = 0; i < e->nkeys; i++) {
@@ -205,6 +206,7 @@ static txn_record *make_record(const char *gtid, const char *file, uint64_t pos,
                   .end_pos = pos + 100,
                   .commit_us = us,
                   .read_us = us + 500,
+                  .commit_exact = pos % 2 == 0, /* both kinds in the round trip */
                   .keys = k,
                   .nkeys = nkeys,
                   .nmarkers = nmarkers};
@@ -254,6 +256,29 @@ static void test_round_trip_batcher(void **state)
     bus_message_deinit(&t.m);
     for (size_t i = 0; i < t.nrecs; i++)
         txn_record_free(recs[i]);
+}
+
+/* "commit_exact": optional, true or false, absent is false; anything else
+ * breaks the contract. */
+static void test_commit_exact(void **state)
+{
+    (void)state;
+    bus_message m;
+    bus_message_init(&m, NULL);
+    assert_int_equal(parse_tmp(&m, ENV(TXN(",\"commit_exact\":true") "," TXN("") "," TXN(
+                                       ",\"commit_exact\" : false"))),
+                     MCSQ_OK);
+    assert_int_equal(m.ntxns, 3);
+    assert_true(m.txns[0].commit_exact);
+    assert_false(m.txns[1].commit_exact);
+    assert_false(m.txns[2].commit_exact);
+    assert_int_equal(parse_tmp(&m, ENV(TXN(",\"commit_exact\":1"))), MCSQ_ERR_CORRUPT);
+    assert_string_equal(errbuf,
+                        "byte 110: txns[0].commit_exact: expected true or false, got number");
+    assert_int_equal(parse_tmp(&m, ENV(TXN(",\"commit_exact\":truex"))), MCSQ_ERR_CORRUPT);
+    assert_int_equal(parse_tmp(&m, ENV(TXN(",\"commit_exact\":true,\"commit_exact\":true"))),
+                     MCSQ_ERR_CORRUPT);
+    bus_message_deinit(&m);
 }
 
 /* ---- errors ---- */
@@ -1122,6 +1147,7 @@ int main(void)
         cmocka_unit_test(test_contract_example),
         cmocka_unit_test(test_escape_then_utf8),
         cmocka_unit_test(test_round_trip_batcher),
+        cmocka_unit_test(test_commit_exact),
         cmocka_unit_test(test_errors_syntax),
         cmocka_unit_test(test_errors_contract),
         cmocka_unit_test(test_errors_strings),

@@ -162,7 +162,7 @@ static void test_defaults(void **state)
     assert_string_equal(c->metrics.listen.host, "127.0.0.1");
     assert_int_equal(c->metrics.listen.port, 9187);
     assert_int_equal(c->heartbeat.interval_ms, 1000);
-    assert_string_equal(c->heartbeat.table, "mcsqueal_heartbeat");
+    assert_string_equal(c->heartbeat.table, "mcsqueal.heartbeat");
 }
 
 static void test_empty_file_derives_name_and_topic(void **state)
@@ -564,9 +564,10 @@ static void test_identifiers(void **state)
     fixture *fx = *state;
     load_ok(fx, "[heartbeat]\ntable = ops.mcsqueal_heartbeat\n[router]\ncluster = a\n");
     assert_string_equal(fx->cfg.heartbeat.table, "ops.mcsqueal_heartbeat");
-    load_fails(fx, "[heartbeat]\ntable = heart-beat\n", 2, "is not a table name");
-    load_fails(fx, "[heartbeat]\ntable = 123\n", 2, "is not a table name");
-    load_fails(fx, "[heartbeat]\ntable = a.b.c\n", 2, "is not a table name");
+    load_fails(fx, "[heartbeat]\ntable = mcsqueal_heartbeat\n", 2, "is not database.table");
+    load_fails(fx, "[heartbeat]\ntable = heart-beat\n", 2, "is not database.table");
+    load_fails(fx, "[heartbeat]\ntable = 123\n", 2, "is not database.table");
+    load_fails(fx, "[heartbeat]\ntable = a.b.c\n", 2, "is not database.table");
     load_fails(fx, "[router]\ncluster = a/b\n", 2, "[router] cluster: \"a/b\": only letters");
     load_fails(fx, "[bus]\ntopic = my topic\n", 2, "[bus] topic: \"my topic\": only letters");
 }
