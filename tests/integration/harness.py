@@ -314,6 +314,10 @@ class Proc:
             raise AssertionError("%s did not stop within %d s of SIGTERM:\n%s" %
                                  (self.tag, timeout, tail_text(self.log)))
 
+    def kill9(self):
+        self.proc.kill()
+        self.proc.wait()
+
 
 def scrape(port):
     """Samples of http://127.0.0.1:port/metrics as {(name, labels): value},

@@ -492,44 +492,14 @@ class Universe:
 # ---------------------------------------------------------------- processes
 
 
-class Proc:
-    """A mcsqueal process with its log."""
+class Proc(harness.Proc):
+    """A mcsqueal process with its log, which the test context lists."""
 
     def __init__(self, ctx, args, tag):
-        self.log = os.path.join(ctx.dir, "%s.log" % tag)
+        super().__init__(MCSQUEAL, ctx.dir, args, tag)
         ctx.logs.append(self.log)
-        self.tag = tag
         self.started = time.monotonic()
-        self.proc = spawn([MCSQUEAL] + list(args), self.log)
         self.pid = self.proc.pid
-
-    def text(self):
-        return read_text(self.log)
-
-    def alive(self):
-        return self.proc.poll() is None
-
-    def wait_log(self, needle, timeout=30):
-        wait_until(lambda: needle in self.text() or not self.alive(), timeout,
-                   what="%r in %s" % (needle, os.path.basename(self.log)))
-        check(self.alive(), "%s exited %s:\n%s" % (self.tag, self.proc.returncode,
-                                                   tail_text(self.log)))
-
-    def stop(self, timeout=30):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGCONT)
-            self.proc.terminate()
-        try:
-            return self.proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-            raise AssertionError("%s did not stop within %d s of SIGTERM:\n%s" %
-                                 (self.tag, timeout, tail_text(self.log)))
-
-    def kill9(self):
-        self.proc.kill()
-        self.proc.wait()
 
 
 class Ctx:
