@@ -411,7 +411,9 @@ bool binlog_live_buffered(const binlog_live *live)
         return live != NULL;
     if (live->raw)
         return packet_reader_buffered(&live->packets);
-    const MARIADB_PVIO *pvio = live->stream != NULL ? live->stream->net.pvio : NULL;
+    if (live->stream == NULL || live->stream->net.compress)
+        return false; /* compressed packets are unpacked elsewhere: unsure */
+    const MARIADB_PVIO *pvio = live->stream->net.pvio;
     if (pvio == NULL || pvio->cache == NULL || pvio->cache_pos >= pvio->cache + pvio->cache_size)
         return false;
     size_t have = (size_t)(pvio->cache + pvio->cache_size - pvio->cache_pos);
