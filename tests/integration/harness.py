@@ -212,9 +212,19 @@ class MariaDB:
         self.proc = None
 
     def install(self):
-        r = subprocess.run(["mariadb-install-db", "--no-defaults", "--user=root",
-                            "--datadir=" + self.datadir, "--auth-root-authentication-method=normal",
-                            "--skip-test-db"], capture_output=True, text=True, timeout=180)
+        # temporary tables in our own directory (a file that a killed process
+        # left in the shared /tmp fails the install when its pid is reused);
+        # one more attempt on a fresh datadir if the bootstrap still fails
+        for attempt in (1, 2):
+            shutil.rmtree(self.datadir, ignore_errors=True)
+            r = subprocess.run(["mariadb-install-db", "--no-defaults", "--user=root",
+                                "--datadir=" + self.datadir, "--tmpdir=" + self.dir,
+                                "--auth-root-authentication-method=normal", "--skip-test-db"],
+                               capture_output=True, text=True, timeout=180)
+            if r.returncode == 0:
+                break
+            print("mariadb-install-db failed (attempt %d): %s" % (attempt, r.stderr[-2000:]),
+                  file=sys.stderr)
         check(r.returncode == 0, "mariadb-install-db failed: %s%s" % (r.stdout, r.stderr))
         self.installed = True
 
@@ -226,7 +236,7 @@ class MariaDB:
                            "--port=%d" % self.port, "--bind-address=127.0.0.1",
                            "--log-bin=%s/binlog" % self.datadir,
                            "--server-id=%d" % self.server_id, "--binlog-format=ROW",
-                           "--pid-file=%s/mariadbd.pid" % self.dir,
+                           "--pid-file=%s/mariadbd.pid" % self.dir, "--tmpdir=" + self.dir,
                            # speed only: the servers themselves are never crashed
                            "--innodb-flush-log-at-trx-commit=2", "--sync-binlog=0",
                            "--skip-name-resolve"] + self.extra_args, self.log)

@@ -341,17 +341,23 @@ static int make_dirs(mariadb_server *srv, char *errstr, size_t size)
 static int install_db(const mariadb_server *srv, const char *mariadbd, char *errstr, size_t size)
 {
     char tool[MARIADB_SERVER_PATH_MAX], log[MARIADB_SERVER_PATH_MAX + 16];
-    char datadir[MARIADB_SERVER_PATH_MAX + 16], tail[LOG_TAIL];
+    char datadir[MARIADB_SERVER_PATH_MAX + 16], tmpdir[MARIADB_SERVER_PATH_MAX + 16];
+    char tail[LOG_TAIL];
     if (!find_install_db(tool, sizeof(tool))) {
         errf(errstr, size, "mariadb-install-db not found in PATH, /usr/sbin or /usr/bin");
         return -1;
     }
     snprintf(log, sizeof(log), "%s/install.log", srv->dir);
     snprintf(datadir, sizeof(datadir), "--datadir=%s", srv->datadir);
+    /* the bootstrap server's temporary tables in the server's own directory:
+     * in the shared /tmp a file left by a killed process whose pid is reused
+     * fails the install ("Unknown table 'mysql.tmp_proxies_priv'") */
+    snprintf(tmpdir, sizeof(tmpdir), "--tmpdir=%s", srv->dir);
     char *argv[] = {tool,
                     "--no-defaults",
                     "--user=root",
                     datadir,
+                    tmpdir,
                     "--auth-root-authentication-method=normal",
                     "--skip-test-db",
                     NULL};
