@@ -212,9 +212,10 @@ class MariaDB:
         self.proc = None
 
     def install(self):
-        # temporary tables in our own directory (a file that a killed process
-        # left in the shared /tmp fails the install when its pid is reused);
-        # one more attempt on a fresh datadir if the bootstrap still fails
+        # temporary tables in our own directory: a mariadbd starting elsewhere
+        # removes every #sql file in its tmpdir, which in a shared /tmp failed
+        # installs running at the same time; one more attempt on a fresh
+        # datadir if the bootstrap still fails
         for attempt in (1, 2):
             shutil.rmtree(self.datadir, ignore_errors=True)
             r = subprocess.run(["mariadb-install-db", "--no-defaults", "--user=root",

@@ -350,8 +350,9 @@ static int install_db(const mariadb_server *srv, const char *mariadbd, char *err
     snprintf(log, sizeof(log), "%s/install.log", srv->dir);
     snprintf(datadir, sizeof(datadir), "--datadir=%s", srv->datadir);
     /* the bootstrap server's temporary tables in the server's own directory:
-     * in the shared /tmp a file left by a killed process whose pid is reused
-     * fails the install ("Unknown table 'mysql.tmp_proxies_priv'") */
+     * a mariadbd starting elsewhere removes every #sql file in its tmpdir,
+     * which in a shared /tmp failed installs running at the same time
+     * ("Unknown table 'mysql.tmp_proxies_priv'") */
     snprintf(tmpdir, sizeof(tmpdir), "--tmpdir=%s", srv->dir);
     char *argv[] = {tool,
                     "--no-defaults",
