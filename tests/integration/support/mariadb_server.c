@@ -378,13 +378,14 @@ static int install_db(const mariadb_server *srv, const char *mariadbd, char *err
 
 /* Fills argv (with storage in `opts`) for mariadbd. */
 static void server_argv(const mariadb_server *srv, char *binary, const char *const *extra,
-                        char opts[5][MARIADB_SERVER_PATH_MAX + 32], char **argv)
+                        char opts[6][MARIADB_SERVER_PATH_MAX + 32], char **argv)
 {
     snprintf(opts[0], sizeof(opts[0]), "--datadir=%s", srv->datadir);
     snprintf(opts[1], sizeof(opts[1]), "--socket=%s", srv->socket);
     snprintf(opts[2], sizeof(opts[2]), "--port=%d", srv->port);
     snprintf(opts[3], sizeof(opts[3]), "--log-bin=%s/binlog", srv->datadir);
     snprintf(opts[4], sizeof(opts[4]), "--pid-file=%s/mariadbd.pid", srv->dir);
+    snprintf(opts[5], sizeof(opts[5]), "--tmpdir=%s", srv->dir); /* see install_db() */
     int n = 0;
     char *fixed[] = {binary,
                      "--no-defaults",
@@ -395,7 +396,8 @@ static void server_argv(const mariadb_server *srv, char *binary, const char *con
                      "--bind-address=127.0.0.1",
                      opts[3],
                      "--server-id=1",
-                     opts[4]};
+                     opts[4],
+                     opts[5]};
     for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++)
         argv[n++] = fixed[i];
     for (size_t i = 0; extra != NULL && extra[i] != NULL && n < MAX_ARGS - 1; i++)
@@ -439,7 +441,7 @@ static int wait_ready(const mariadb_server *srv, char *errstr, size_t size)
 static int launch(mariadb_server *srv, char *binary, const char *const *extra, char *errstr,
                   size_t size)
 {
-    char opts[5][MARIADB_SERVER_PATH_MAX + 32];
+    char opts[6][MARIADB_SERVER_PATH_MAX + 32];
     char *argv[MAX_ARGS];
     srv->port = free_port();
     if (srv->port < 0) {
