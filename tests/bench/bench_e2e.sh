@@ -269,10 +269,10 @@ data=$work/data
 sock=$work/mysqld.sock
 port=$(free_port)
 note "starting mariadbd on 127.0.0.1:$port in $data"
-mariadb-install-db --no-defaults --user=root --datadir="$data" \
+mariadb-install-db --no-defaults --user=root --datadir="$data" --tmpdir="$work" \
   --auth-root-authentication-method=normal --skip-test-db >"$work/install.log" 2>&1 ||
   { cat "$work/install.log" >&2; die "mariadb-install-db failed"; }
-mariadbd --no-defaults --user=root --datadir="$data" --socket="$sock" --port="$port" \
+mariadbd --no-defaults --user=root --datadir="$data" --tmpdir="$work" --socket="$sock" --port="$port" \
   --bind-address=127.0.0.1 --log-bin="$data/binlog" --server-id=1 --binlog-format=ROW \
   --max-binlog-size=1G --innodb-flush-log-at-trx-commit=0 --sync-binlog=0 \
   --log-error="$work/mariadbd.err" >>"$work/mariadbd.err" 2>&1 &
