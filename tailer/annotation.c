@@ -480,16 +480,25 @@ static void scan(scanner *sc, const char *p)
     }
 }
 
-size_t annotation_parse(const char *sql, size_t len, unsigned flags, const annotation_handler *h,
-                        annotation_stats *stats)
+size_t annotation_parse_ex(const char *sql, size_t len, unsigned flags, const annotation_handler *h,
+                           annotation_stats *stats, const char **last_tag)
 {
     assert(h != NULL && h->on_key != NULL && stats != NULL);
+    *last_tag = NULL;
     if (len < 2 + ANNOTATION_TAG_LEN)
         return 0;
     scanner sc = {sql + len, NULL, flags, h, stats, 0};
     sc.last_tag = tag_find_last(sql, len);
+    *last_tag = sc.last_tag;
     if (sc.last_tag == NULL)
         return 0;
     scan(&sc, sql);
     return sc.delivered;
+}
+
+size_t annotation_parse(const char *sql, size_t len, unsigned flags, const annotation_handler *h,
+                        annotation_stats *stats)
+{
+    const char *last_tag;
+    return annotation_parse_ex(sql, len, flags, h, stats, &last_tag);
 }
