@@ -7,6 +7,8 @@
 #include "core/crc32.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <zlib.h>
 
 #define PCLMUL_MIN_LEN 16
@@ -21,6 +23,7 @@ static uint32_t pad_start[16];
 static uint32_t crc_table[8][256];
 static int usable;
 static pthread_once_t init_once = PTHREAD_ONCE_INIT; /* the tables are shared by threads */
+static atomic_bool ready; /* set once crc32_init() is done: no pthread_once() call per CRC */
 
 static void crc32_init(void)
 {
@@ -46,6 +49,7 @@ static void crc32_init(void)
         pad_start[n] = c;
     }
     usable = crc32_pclmul_usable();
+    atomic_store_explicit(&ready, true, memory_order_release);
 }
 
 static uint32_t crc32_bytes(uint32_t crc, const uint8_t *p, size_t len)
@@ -66,7 +70,8 @@ static uint32_t crc32_bytes(uint32_t crc, const uint8_t *p, size_t len)
 uint32_t crc32_update(uint32_t crc, const void *buf, size_t len)
 {
     const uint8_t *p = buf;
-    pthread_once(&init_once, crc32_init);
+    if (!atomic_load_explicit(&ready, memory_order_acquire))
+        pthread_once(&init_once, crc32_init);
     if (!usable)
         return (uint32_t)crc32(crc, p, (uInt)len);
     if (crc == 0 && len >= PCLMUL_MIN_LEN) /* a fresh CRC: no byte-wise tail */

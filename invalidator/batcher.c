@@ -94,11 +94,11 @@ static void append_entry(batcher *b, const txn_record *rec, size_t first, size_t
     b->ntxns++;
 }
 
-/* Keeps resume (its gtid copied into a buffer reused from one transaction
- * to the next: no allocation per transaction). */
-static int set_resume(batcher *b, const binlog_resume *resume)
+/* Keeps the position after rec (its gtid copied into a buffer reused from
+ * one transaction to the next: no allocation per transaction). */
+static int set_resume(batcher *b, const txn_record *rec)
 {
-    size_t need = resume->gtid ? strlen(resume->gtid) + 1 : 0;
+    size_t need = rec->resume_gtid ? strlen(rec->resume_gtid) + 1 : 0;
     if (need > b->gtid_cap) {
         char *buf = realloc(b->gtid_buf, need);
         if (buf == NULL)
@@ -106,10 +106,10 @@ static int set_resume(batcher *b, const binlog_resume *resume)
         b->gtid_buf = buf;
         b->gtid_cap = need;
     }
-    b->resume = *resume;
+    txn_record_resume(rec, &b->resume);
     b->resume.gtid = NULL;
-    if (resume->gtid != NULL) {
-        memcpy(b->gtid_buf, resume->gtid, need);
+    if (rec->resume_gtid != NULL) {
+        memcpy(b->gtid_buf, rec->resume_gtid, need);
         b->resume.gtid = b->gtid_buf;
     }
     b->has_resume = true;
@@ -223,7 +223,7 @@ int batcher_add(batcher *b, const txn_record *rec, int64_t now_us)
 {
     int rc = add_keys(b, rec, now_us);
     if (rc == MCSQ_OK)
-        rc = set_resume(b, &rec->resume);
+        rc = set_resume(b, rec);
     return rc == MCSQ_OK ? close_if_full(b) : rc;
 }
 

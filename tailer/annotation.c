@@ -73,12 +73,27 @@ static inline int vec_first(vmask16 m)
     memcpy(w, &m, sizeof(w));
     return w[0] ? __builtin_clzll(w[0]) / 8 : 8 + __builtin_clzll(w[1]) / 8;
 }
+
+static inline int vec_last(vmask16 m)
+{
+    uint64_t w[2];
+    memcpy(w, &m, sizeof(w));
+    return w[1] ? 15 - __builtin_ctzll(w[1]) / 8 : 7 - __builtin_ctzll(w[0]) / 8;
+}
 #else
 static inline int vec_first(vmask16 m)
 {
     uint64_t w[2];
     memcpy(w, &m, sizeof(w));
     return w[0] ? __builtin_ctzll(w[0]) / 8 : 8 + __builtin_ctzll(w[1]) / 8;
+}
+
+/* Index of the last non-zero lane of a non-zero mask. */
+static inline int vec_last(vmask16 m)
+{
+    uint64_t w[2];
+    memcpy(w, &m, sizeof(w));
+    return w[1] ? 15 - __builtin_clzll(w[1]) / 8 : 7 - __builtin_clzll(w[0]) / 8;
 }
 #endif
 
@@ -101,9 +116,11 @@ static const char *tag_find_last(const char *text, size_t n)
         const char *b = text + i - 15;
         vec16 first = vec_load(b), last = vec_load(b + ANNOTATION_TAG_LEN - 1);
         vmask16 m = (vmask16)(first == 'm') & (vmask16)(last == ':');
-        for (int k = 15; vec_any(m) && k >= 0; k--) {
-            if (m[k] && tag_at(b + k))
+        while (vec_any(m)) { /* the candidates, highest first */
+            int k = vec_last(m);
+            if (tag_at(b + k))
                 return b + k;
+            m[k] = 0;
         }
     }
     for (; i >= 0; i--) {
@@ -150,6 +167,71 @@ static const char *token_end(const char *p, const char *end)
     return p;
 }
 
+typedef int8_t svec16 __attribute__((vector_size(16)));
+
+static const vec16 lane_index = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
+
+/* Lanes of v that are not printable ASCII (0x21..0x7e): whitespace, other
+ * controls, DEL and the bytes of multibyte UTF-8 (negative when signed). */
+static inline vmask16 not_plain_mask(vec16 v)
+{
+    return (vmask16)((svec16)v <= (int8_t)0x20) | (vmask16)(v == 0x7f);
+}
+
+static inline bool byte_plain(char c)
+{
+    return (uint8_t)((uint8_t)c - 0x21) < 0x5e;
+}
+
+/* The end of the token at p (a non-whitespace byte) in [p, end): the first
+ * whitespace byte, or end. *plain tells whether all its bytes are printable
+ * ASCII, which makes it a valid key unless it is too long (the common case:
+ * no second pass of cache_key_check()). 16 bytes per step; near the end of
+ * the body, the 16 bytes before end are loaded when they lie inside the text
+ * (at or after lo), instead of going byte by byte. */
+static const char *token_scan(const char *p, const char *end, const char *lo, bool *plain)
+{
+    for (;;) {
+        size_t rem = (size_t)(end - p);
+        if (rem >= 16) {
+            vmask16 m = not_plain_mask(vec_load(p));
+            if (!vec_any(m)) {
+                p += 16;
+                continue;
+            }
+            p += vec_first(m);
+            break;
+        }
+        if (rem == 0) {
+            *plain = true;
+            return end;
+        }
+        if (end - lo >= 16) {
+            const char *b = end - 16;
+            vmask16 m = not_plain_mask(vec_load(b)) & (vmask16)(lane_index >= (uint8_t)(16 - rem));
+            if (!vec_any(m)) {
+                *plain = true;
+                return end;
+            }
+            p = b + vec_first(m);
+            break;
+        }
+        while (p < end && byte_plain(*p))
+            p++;
+        if (p == end) {
+            *plain = true;
+            return end;
+        }
+        break;
+    }
+    if (ascii_space[(uint8_t)*p]) {
+        *plain = true;
+        return p;
+    }
+    *plain = false;
+    return token_end(p, end);
+}
+
 /* The first star-slash in [p, end), or NULL. */
 static const char *close_find(const char *p, const char *end)
 {
@@ -165,6 +247,7 @@ static const char *close_find(const char *p, const char *end)
 
 /* One annotation_parse() call. */
 typedef struct scanner {
+    const char *start; /* of the text */
     const char *end;
     const char *last_tag; /* the last "mcsqueal:" in the text */
     unsigned flags;
@@ -243,22 +326,6 @@ static annotation_reject reject_of_verdict(cache_key_verdict v)
     }
 }
 
-/* Returns the next whitespace-separated token of [*pp, end) and its length,
- * advancing *pp past it; NULL when none is left. */
-static const char *next_token(const char **pp, const char *end, size_t *len)
-{
-    const char *p = *pp;
-    while (p < end && ascii_space[(uint8_t)*p])
-        p++;
-    if (p == end)
-        return NULL;
-    const char *tok = p;
-    p = token_end(p, end);
-    *pp = p;
-    *len = (size_t)(p - tok);
-    return tok;
-}
-
 /* Whether name[0..len) is the NUL-terminated want. */
 static bool name_is(const char *name, size_t len, const char *want)
 {
@@ -330,10 +397,13 @@ static void directive_apply(scanner *sc, const char *tok, size_t len, marker_ref
     }
 }
 
-/* Checks one key token and delivers it, or counts and logs its rejection. */
-static void key_offer(scanner *sc, const char *tok, size_t len, const marker_ref *marker)
+/* Checks one key token and delivers it, or counts and logs its rejection.
+ * plain: all its bytes are printable ASCII (see token_scan()). */
+static void key_offer(scanner *sc, const char *tok, size_t len, bool plain,
+                      const marker_ref *marker)
 {
-    cache_key_verdict v = cache_key_check(tok, len);
+    cache_key_verdict v =
+        plain && len <= CACHE_KEY_MAX_LEN ? CACHE_KEY_OK : cache_key_check(tok, len);
     if (v != CACHE_KEY_OK) {
         reject(sc->stats, reject_of_verdict(v), "key", tok, len);
         return;
@@ -365,14 +435,19 @@ static void directives_apply(scanner *sc, const char *p, const char *end, marker
 static void annotation_body(scanner *sc, const char *p, const char *end)
 {
     marker_ref marker = {NULL, 0};
-    const char *q = p, *tok;
-    size_t len;
 
     sc->stats->comments++;
     directives_apply(sc, p, end, &marker);
-    while ((tok = next_token(&q, end, &len)) != NULL) {
+    while (p < end) {
+        if (ascii_space[(uint8_t)*p]) {
+            p++;
+            continue;
+        }
+        const char *tok = p;
+        bool plain;
+        p = token_scan(p, end, sc->start, &plain);
         if (tok[0] != '@')
-            key_offer(sc, tok, len, &marker);
+            key_offer(sc, tok, (size_t)(p - tok), plain, &marker);
     }
 }
 
@@ -480,16 +555,25 @@ static void scan(scanner *sc, const char *p)
     }
 }
 
-size_t annotation_parse(const char *sql, size_t len, unsigned flags, const annotation_handler *h,
-                        annotation_stats *stats)
+size_t annotation_parse_ex(const char *sql, size_t len, unsigned flags, const annotation_handler *h,
+                           annotation_stats *stats, const char **last_tag)
 {
     assert(h != NULL && h->on_key != NULL && stats != NULL);
+    *last_tag = NULL;
     if (len < 2 + ANNOTATION_TAG_LEN)
         return 0;
-    scanner sc = {sql + len, NULL, flags, h, stats, 0};
+    scanner sc = {sql, sql + len, NULL, flags, h, stats, 0};
     sc.last_tag = tag_find_last(sql, len);
+    *last_tag = sc.last_tag;
     if (sc.last_tag == NULL)
         return 0;
     scan(&sc, sql);
     return sc.delivered;
+}
+
+size_t annotation_parse(const char *sql, size_t len, unsigned flags, const annotation_handler *h,
+                        annotation_stats *stats)
+{
+    const char *last_tag;
+    return annotation_parse_ex(sql, len, flags, h, stats, &last_tag);
 }

@@ -75,4 +75,12 @@ typedef struct annotation_handler {
 size_t annotation_parse(const char *sql, size_t len, unsigned flags, const annotation_handler *h,
                         annotation_stats *stats);
 
+/* The same, also setting *last_tag to the last "mcsqueal:" in the text
+ * (inside a comment or not), or NULL if there is none. Only the bytes before
+ * it decide where the comments that can carry keys start: a caller that
+ * lexes the text a second time with other flags can skip that when those
+ * bytes do not differ under the two. */
+size_t annotation_parse_ex(const char *sql, size_t len, unsigned flags, const annotation_handler *h,
+                           annotation_stats *stats, const char **last_tag);
+
 #endif

@@ -232,9 +232,3 @@ int key_set_add(key_set *ks, const char *key, size_t len, int marker)
     ks->hashes[j] = h;
     return MCSQ_OK;
 }
-
-size_t key_set_memory(const key_set *ks)
-{
-    return ks->bytes + ks->keys_cap * sizeof(mcsq_key) +
-           ks->nslots * (sizeof(*ks->slots) + sizeof(*ks->hashes));
-}

@@ -37,8 +37,13 @@ void key_set_deinit(key_set *ks);
  * or MCSQ_ERR_NOMEM. */
 int key_set_add(key_set *ks, const char *key, size_t len, int marker);
 
-/* Memory the set holds: key bytes, descriptors and hash table. */
-size_t key_set_memory(const key_set *ks);
+/* Memory the set holds: key bytes, descriptors and hash table (inline: the
+ * assembler checks it after every key). */
+static inline size_t key_set_memory(const key_set *ks)
+{
+    return ks->bytes + ks->keys_cap * sizeof(mcsq_key) +
+           ks->nslots * (sizeof(*ks->slots) + sizeof(*ks->hashes));
+}
 
 /* Empties the set, keeping modest capacity for the next transaction. */
 void key_set_reset(key_set *ks);

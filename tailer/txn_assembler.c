@@ -255,12 +255,14 @@ static void on_probe(void *ctx, int64_t probe_us)
         a->probe_us = probe_us;
 }
 
-static void add_statement_keys(txn_assembler *a, const char *text, size_t len)
+/* Parses text under the connection's sql_mode; *last_tag: as
+ * annotation_parse_ex(). */
+static void statement_keys(txn_assembler *a, const char *text, size_t len, const char **last_tag)
 {
     unsigned flags =
         (a->sql_mode & BINLOG_SQL_MODE_NO_BACKSLASH_ESCAPES) ? ANNOTATION_NO_BACKSLASH_ESCAPES : 0;
     annotation_handler h = {on_key, on_probe, a};
-    annotation_parse(text, len, flags, &h, &a->ann);
+    annotation_parse_ex(text, len, flags, &h, &a->ann, last_tag);
 }
 
 /* Row-format statement text (Annotate_rows, Rows_query) does not carry its
@@ -268,11 +270,16 @@ static void add_statement_keys(txn_assembler *a, const char *text, size_t len)
  * things with and without NO_BACKSLASH_ESCAPES. When the text has one, it
  * is lexed both ways and the keys of both are taken: an extra invalidation
  * costs a cache miss, a missed one serves stale data. The second pass
- * counts into scratch statistics so nothing is counted twice. */
+ * counts into scratch statistics so nothing is counted twice. Only a
+ * backslash before the last tag can matter (the lexer's state where each
+ * annotation comment opens depends on the bytes before it only, and where
+ * a comment closes does not depend on backslashes), so without a tag, or
+ * without a backslash before the last one, one pass is enough. */
 static void add_row_statement_keys(txn_assembler *a, const char *text, size_t len)
 {
-    add_statement_keys(a, text, len);
-    if (memchr(text, '\\', len) == NULL)
+    const char *last_tag;
+    statement_keys(a, text, len, &last_tag);
+    if (last_tag == NULL || memchr(text, '\\', (size_t)(last_tag - text)) == NULL)
         return;
     unsigned other =
         (a->sql_mode & BINLOG_SQL_MODE_NO_BACKSLASH_ESCAPES) ? 0 : ANNOTATION_NO_BACKSLASH_ESCAPES;
@@ -281,6 +288,12 @@ static void add_row_statement_keys(txn_assembler *a, const char *text, size_t le
     log_ratelimit_mute(&scratch.log_limit); /* the first pass reported */
     annotation_handler h = {on_key, on_probe, a};
     annotation_parse(text, len, other, &h, &scratch);
+}
+
+static void add_statement_keys(txn_assembler *a, const char *text, size_t len)
+{
+    const char *last_tag;
+    statement_keys(a, text, len, &last_tag);
 }
 
 /* ---- group lifecycle ---- */

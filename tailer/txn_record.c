@@ -1,7 +1,9 @@
 /*
  * Transaction record (see txn_record.h): one allocation for the struct,
- * the key descriptors, the key bytes and the resume GTID state; from
- * malloc or from a txn_slab_pool.
+ * the key descriptors, the key bytes, the GTID, the file name and the
+ * resume GTID state; from malloc or from a txn_slab_pool. The strings are
+ * as long as they are (a binlog file name is usually 14 bytes), so a record
+ * of a small transaction fits in a few cache lines.
  */
 #include "tailer/txn_record.h"
 
@@ -10,33 +12,29 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Copies a NUL-terminated string into a fixed field, cut to fit. */
-static void copy_field(char *dst, size_t size, const char *src)
-{
-    size_t n = strlen(src);
-    if (n >= size)
-        n = size - 1;
-    memcpy(dst, src, n);
-    dst[n] = '\0';
-}
+/* String lengths and total size of the record of txn. */
+typedef struct record_layout {
+    size_t gtid_len, file_len, resume_size, key_bytes, size;
+} record_layout;
 
-/* Bytes of the record of txn with a resume GTID state of gtid_size bytes. */
-static size_t record_size(const mcsq_txn *txn, size_t gtid_size)
+static void layout(const mcsq_txn *txn, const char *resume_gtid, record_layout *l)
 {
-    size_t key_bytes = 0;
+    l->gtid_len = strlen(txn->gtid);
+    l->file_len = strnlen(txn->file, TXN_RECORD_FILE_MAX - 1);
+    l->resume_size = resume_gtid ? strlen(resume_gtid) + 1 : 0;
+    l->key_bytes = 0;
     for (size_t i = 0; i < txn->nkeys; i++)
-        key_bytes += txn->keys[i].len;
-    return sizeof(txn_record) + txn->nkeys * sizeof(mcsq_key) + key_bytes + gtid_size;
+        l->key_bytes += txn->keys[i].len;
+    l->size = sizeof(txn_record) + txn->nkeys * sizeof(mcsq_key) + l->key_bytes + l->gtid_len + 1 +
+              l->file_len + 1 + l->resume_size;
 }
 
-static void fill(txn_record *rec, size_t size, const mcsq_txn *txn, const char *resume_gtid,
-                 size_t gtid_size)
+static void fill(txn_record *rec, const record_layout *l, const mcsq_txn *txn,
+                 const char *resume_gtid)
 {
-    memset(rec, 0, offsetof(txn_record, gtid));
-    copy_field(rec->gtid, sizeof(rec->gtid), txn->gtid);
-    copy_field(rec->file, sizeof(rec->file), txn->file);
-    memcpy(rec->resume.file, rec->file, strlen(rec->file) + 1);
-    rec->resume.pos = txn->end_pos;
+    rec->next = NULL;
+    rec->slab = NULL;
+    rec->spill = NULL;
     rec->pos = txn->pos;
     rec->end_pos = txn->end_pos;
     rec->commit_us = txn->commit_us;
@@ -51,33 +49,41 @@ static void fill(txn_record *rec, size_t size, const mcsq_txn *txn, const char *
         rec->keys[i] = (mcsq_key){bytes, txn->keys[i].len, txn->keys[i].marker};
         bytes += txn->keys[i].len;
     }
-    rec->resume.gtid = NULL;
-    if (resume_gtid != NULL) { /* in the same allocation; never freed alone */
-        memcpy(bytes, resume_gtid, gtid_size);
-        rec->resume.gtid = bytes;
+    memcpy(bytes, txn->gtid, l->gtid_len);
+    bytes[l->gtid_len] = '\0';
+    rec->gtid = bytes;
+    bytes += l->gtid_len + 1;
+    memcpy(bytes, txn->file, l->file_len);
+    bytes[l->file_len] = '\0';
+    rec->file = bytes;
+    bytes += l->file_len + 1;
+    rec->resume_gtid = NULL;
+    if (resume_gtid != NULL) {
+        memcpy(bytes, resume_gtid, l->resume_size);
+        rec->resume_gtid = bytes;
     }
-    rec->bytes = size;
+    rec->bytes = l->size;
 }
 
 txn_record *txn_record_new(const mcsq_txn *txn, const char *resume_gtid)
 {
-    size_t gtid_size = resume_gtid ? strlen(resume_gtid) + 1 : 0;
-    size_t size = record_size(txn, gtid_size);
-    txn_record *rec = malloc(size);
+    record_layout l;
+    layout(txn, resume_gtid, &l);
+    txn_record *rec = malloc(l.size);
     if (rec != NULL)
-        fill(rec, size, txn, resume_gtid, gtid_size);
+        fill(rec, &l, txn, resume_gtid);
     return rec;
 }
 
 txn_record *txn_record_new_in(txn_slab_pool *pool, const mcsq_txn *txn, const char *resume_gtid)
 {
-    size_t gtid_size = resume_gtid ? strlen(resume_gtid) + 1 : 0;
-    size_t size = record_size(txn, gtid_size);
+    record_layout l;
+    layout(txn, resume_gtid, &l);
     txn_slab *slab;
-    txn_record *rec = txn_slab_alloc(pool, size, &slab);
+    txn_record *rec = txn_slab_alloc(pool, l.size, &slab);
     if (rec == NULL)
         return NULL;
-    fill(rec, size, txn, resume_gtid, gtid_size);
+    fill(rec, &l, txn, resume_gtid);
     rec->slab = slab;
     return rec;
 }
@@ -91,6 +97,14 @@ void txn_record_free(txn_record *rec)
         txn_slab_release(rec->slab);
     else
         free(rec);
+}
+
+void txn_record_resume(const txn_record *rec, binlog_resume *out)
+{
+    size_t n = strlen(rec->file); /* already cut to fit */
+    memcpy(out->file, rec->file, n + 1);
+    out->pos = rec->end_pos;
+    out->gtid = (char *)rec->resume_gtid;
 }
 
 void txn_record_view(const txn_record *rec, mcsq_txn *out)

@@ -22,21 +22,21 @@ typedef struct binlog_resume {
     char file[TXN_RECORD_FILE_MAX];
     uint64_t pos;
     char *gtid; /* MariaDB GTID state after the transaction; NULL if unknown. Owned,
-                   except in a txn_record, whose allocation holds it */
+                   except when borrowed (txn_record_resume()) */
 } binlog_resume;
 
 typedef struct txn_record {
     struct txn_record *next; /* queue link */
     txn_slab *slab;          /* the slab holding it, or NULL: malloc'd */
     key_spill *spill;        /* owned: keys spilled before these, or NULL */
-    char gtid[BINLOG_GTID_TEXT_MAX];
-    char file[TXN_RECORD_FILE_MAX];
+    const char *gtid;        /* in the same allocation (variable length) */
+    const char *file;        /* in the same allocation; cut to TXN_RECORD_FILE_MAX - 1 */
     uint64_t pos;
-    uint64_t end_pos;
+    uint64_t end_pos; /* also the position to resume from after it */
     int64_t commit_us;
     int64_t read_us;
     int commit_exact;
-    binlog_resume resume;
+    const char *resume_gtid; /* GTID state after it (same allocation), or NULL if unknown */
     size_t nkeys;
     size_t nmarkers;
     mcsq_key *keys; /* in the same allocation as the key bytes */
@@ -51,6 +51,10 @@ txn_record *txn_record_new(const mcsq_txn *txn, const char *resume_gtid);
  * freed on any thread). */
 txn_record *txn_record_new_in(txn_slab_pool *pool, const mcsq_txn *txn, const char *resume_gtid);
 void txn_record_free(txn_record *rec);
+
+/* Where to resume after rec: its file and end position, out->gtid borrowed
+ * from rec (NULL if unknown). */
+void txn_record_resume(const txn_record *rec, binlog_resume *out);
 
 /* A read-only mcsq_txn view of rec (borrowing from it), e.g. for JSON. */
 void txn_record_view(const txn_record *rec, mcsq_txn *out);

@@ -387,6 +387,26 @@ static void test_row_text_lexed_both_ways(void **state)
     assert_int_equal(f->last->nkeys, 0);
 }
 
+/* A backslash after the last tag cannot change where an annotation comment
+ * opens: the keys are the same under both lexings (only one is needed). */
+static void test_row_text_backslash_after_last_tag(void **state)
+{
+    fixture *f = *state;
+    maria_gtid(f, 62, 0, NULL);
+    annotate(
+        f, BINLOG_MARIA_ANNOTATE_ROWS_EVENT,
+        "/* mcsqueal: first:1 */ INSERT INTO t VALUES ('a\\') /* mcsqueal: after:1 @marker=x */");
+    assert_int_equal(xid(f, 1), 1);
+    assert_keys(f->last, "first:1 after:1");
+    assert_int_equal(f->a.stats.keys, 2);
+    /* before the last tag, it still matters (both lexings, keys of both) */
+    maria_gtid(f, 63, 0, NULL);
+    annotate(f, BINLOG_MARIA_ANNOTATE_ROWS_EVENT,
+             "INSERT INTO t VALUES ('a\\', '/* mcsqueal: nbe:2 */ ') /* mcsqueal: both:1 */");
+    assert_int_equal(xid(f, 1), 1);
+    assert_keys(f->last, "nbe:2 both:1");
+}
+
 static void test_unfinished_group_is_discarded(void **state)
 {
     fixture *f = *state;
@@ -526,6 +546,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_markers_for_own_region_only, setup, teardown),
         cmocka_unit_test_setup_teardown(test_probe_gives_exact_commit_time, setup, teardown),
         cmocka_unit_test_setup_teardown(test_no_backslash_escapes_from_sql_mode, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_row_text_backslash_after_last_tag, setup, teardown),
         cmocka_unit_test_setup_teardown(test_row_text_lexed_both_ways, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unfinished_group_is_discarded, setup, teardown),
         cmocka_unit_test_setup_teardown(test_transactions_without_keys_are_emitted, setup,

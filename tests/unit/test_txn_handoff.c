@@ -133,7 +133,7 @@ static void test_batches_across_threads(void **state)
             assert_int_equal(rec->end_pos, want);
             assert_int_equal(rec->nkeys, want % 5);
             assert_non_null(rec->slab);
-            assert_string_equal(rec->resume.gtid, "0-1-7");
+            assert_string_equal(rec->resume_gtid, "0-1-7");
             want++;
             txn_record_free(rec);
         }
