@@ -7,6 +7,7 @@
  * this registry is the one global state here, by necessity.
  */
 #include "mariadb_server.h"
+#include "test_support.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -144,63 +145,17 @@ static void registry_remove(pid_t pid)
 
 /* ---- small helpers ---- */
 
-static void errf(char *errstr, size_t size, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void errf(char *errstr, size_t size, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(errstr, size, fmt, ap);
-    va_end(ap);
-}
-
-static long long now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(int ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-        ;
-}
-
-static bool is_executable(const char *path)
-{
-    struct stat st;
-    return stat(path, &st) == 0 && S_ISREG(st.st_mode) && access(path, X_OK) == 0;
-}
-
-/* Searches PATH, then /usr/sbin and /usr/bin, for an executable `name`. */
-static bool find_in_path(const char *name, char *out, size_t size)
-{
-    const char *env = getenv("PATH");
-    char dirs[4096];
-    snprintf(dirs, sizeof(dirs), "%s:/usr/sbin:/usr/bin", env != NULL ? env : "");
-    char *save = NULL;
-    for (char *d = strtok_r(dirs, ":", &save); d != NULL; d = strtok_r(NULL, ":", &save)) {
-        snprintf(out, size, "%s/%s", d, name);
-        if (is_executable(out))
-            return true;
-    }
-    return false;
-}
-
 int mariadb_server_find(char *path, size_t size)
 {
     const char *env = getenv("MCSQ_TEST_MARIADBD");
     if (env != NULL && env[0] != '\0') {
         snprintf(path, size, "%s", env);
-        if (is_executable(path))
+        if (ts_is_executable(path))
             return 0;
         snprintf(path, size, "MCSQ_TEST_MARIADBD=%s is not an executable file", env);
         return -1;
     }
-    if (find_in_path("mariadbd", path, size) || find_in_path("mysqld", path, size))
+    if (ts_find_in_path("mariadbd", path, size) || ts_find_in_path("mysqld", path, size))
         return 0;
     snprintf(path, size,
              "mariadbd not found in PATH, /usr/sbin or /usr/bin "
@@ -210,45 +165,13 @@ int mariadb_server_find(char *path, size_t size)
 
 static bool find_install_db(char *path, size_t size)
 {
-    return find_in_path("mariadb-install-db", path, size) ||
-           find_in_path("mysql_install_db", path, size);
-}
-
-static void read_tail(const char *file, char *buf, size_t size)
-{
-    buf[0] = '\0';
-    int fd = open(file, O_RDONLY | O_CLOEXEC);
-    if (fd < 0 || size == 0)
-        return;
-    off_t end = lseek(fd, 0, SEEK_END);
-    off_t from = end > (off_t)(size - 1) ? end - (off_t)(size - 1) : 0;
-    ssize_t n = pread(fd, buf, size - 1, from);
-    buf[n > 0 ? n : 0] = '\0';
-    close(fd);
+    return ts_find_in_path("mariadb-install-db", path, size) ||
+           ts_find_in_path("mysql_install_db", path, size);
 }
 
 void mariadb_server_log_tail(const mariadb_server *srv, char *buf, size_t size)
 {
-    read_tail(srv->log, buf, size);
-}
-
-/* Binds 127.0.0.1:0 and returns the port the kernel picked, or -1. */
-static int free_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return -1;
-    struct sockaddr_in sa;
-    memset(&sa, 0, sizeof(sa));
-    sa.sin_family = AF_INET;
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof(sa);
-    int port = -1;
-    if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
-        getsockname(fd, (struct sockaddr *)&sa, &len) == 0)
-        port = ntohs(sa.sin_port);
-    close(fd);
-    return port;
+    ts_read_tail(srv->log, buf, size);
 }
 
 /* ---- processes ---- */
@@ -294,7 +217,7 @@ static pid_t spawn(char *const *argv, const char *log, const char *bootstrap, co
 /* Waits for pid up to timeout_ms; returns its wait status or -1. */
 static int wait_exit(pid_t pid, int timeout_ms)
 {
-    long long deadline = now_ms() + timeout_ms;
+    long long deadline = ts_now_ms() + timeout_ms;
     int status;
     do {
         pid_t r = waitpid(pid, &status, WNOHANG);
@@ -302,8 +225,8 @@ static int wait_exit(pid_t pid, int timeout_ms)
             return status;
         if (r < 0 && errno != EINTR)
             return -1;
-        sleep_ms(10);
-    } while (now_ms() < deadline);
+        ts_sleep_ms(10);
+    } while (ts_now_ms() < deadline);
     return -1;
 }
 
@@ -327,7 +250,7 @@ static int make_dirs(mariadb_server *srv, char *errstr, size_t size)
         tmp = "/tmp"; /* keeps the socket path under 108 bytes */
     snprintf(srv->dir, sizeof(srv->dir), "%s/mcsq-itest-XXXXXX", tmp);
     if (mkdtemp(srv->dir) == NULL) {
-        errf(errstr, size, "mkdtemp %s: %s", srv->dir, strerror(errno));
+        ts_errf(errstr, size, "mkdtemp %s: %s", srv->dir, strerror(errno));
         srv->dir[0] = '\0';
         return -1;
     }
@@ -344,7 +267,7 @@ static int install_db(const mariadb_server *srv, const char *mariadbd, char *err
     char datadir[MARIADB_SERVER_PATH_MAX + 16], tmpdir[MARIADB_SERVER_PATH_MAX + 16];
     char tail[LOG_TAIL];
     if (!find_install_db(tool, sizeof(tool))) {
-        errf(errstr, size, "mariadb-install-db not found in PATH, /usr/sbin or /usr/bin");
+        ts_errf(errstr, size, "mariadb-install-db not found in PATH, /usr/sbin or /usr/bin");
         return -1;
     }
     snprintf(log, sizeof(log), "%s/install.log", srv->dir);
@@ -371,8 +294,8 @@ static int install_db(const mariadb_server *srv, const char *mariadbd, char *err
         registry_remove(pid);
     if (status != -1 && WIFEXITED(status) && WEXITSTATUS(status) == 0)
         return 0;
-    read_tail(log, tail, sizeof(tail));
-    errf(errstr, size, "%s failed (status %d); end of %s:\n%s", tool, status, log, tail);
+    ts_read_tail(log, tail, sizeof(tail));
+    ts_errf(errstr, size, "%s failed (status %d); end of %s:\n%s", tool, status, log, tail);
     return -1;
 }
 
@@ -419,22 +342,22 @@ static int try_connect(const mariadb_server *srv)
 static int wait_ready(const mariadb_server *srv, char *errstr, size_t size)
 {
     char tail[LOG_TAIL];
-    long long deadline = now_ms() + START_TIMEOUT_MS;
-    while (now_ms() < deadline) {
+    long long deadline = ts_now_ms() + START_TIMEOUT_MS;
+    while (ts_now_ms() < deadline) {
         int status;
         if (waitpid(srv->pid, &status, WNOHANG) == srv->pid) {
-            read_tail(srv->log, tail, sizeof(tail));
-            errf(errstr, size, "mariadbd exited during startup (status %d); end of %s:\n%s", status,
-                 srv->log, tail);
+            ts_read_tail(srv->log, tail, sizeof(tail));
+            ts_errf(errstr, size, "mariadbd exited during startup (status %d); end of %s:\n%s",
+                    status, srv->log, tail);
             return -2;
         }
         if (access(srv->socket, F_OK) == 0 && try_connect(srv))
             return 0;
-        sleep_ms(POLL_MS);
+        ts_sleep_ms(POLL_MS);
     }
-    read_tail(srv->log, tail, sizeof(tail));
-    errf(errstr, size, "mariadbd did not accept connections within %d s; end of %s:\n%s",
-         START_TIMEOUT_MS / 1000, srv->log, tail);
+    ts_read_tail(srv->log, tail, sizeof(tail));
+    ts_errf(errstr, size, "mariadbd did not accept connections within %d s; end of %s:\n%s",
+            START_TIMEOUT_MS / 1000, srv->log, tail);
     return -1;
 }
 
@@ -443,15 +366,15 @@ static int launch(mariadb_server *srv, char *binary, const char *const *extra, c
 {
     char opts[6][MARIADB_SERVER_PATH_MAX + 32];
     char *argv[MAX_ARGS];
-    srv->port = free_port();
+    srv->port = ts_free_port();
     if (srv->port < 0) {
-        errf(errstr, size, "cannot find a free loopback port: %s", strerror(errno));
+        ts_errf(errstr, size, "cannot find a free loopback port: %s", strerror(errno));
         return -1;
     }
     server_argv(srv, binary, extra, opts, argv);
     srv->pid = spawn(argv, srv->log, NULL, srv->dir);
     if (srv->pid < 0) {
-        errf(errstr, size, "cannot start %s: %s", binary, strerror(errno));
+        ts_errf(errstr, size, "cannot start %s: %s", binary, strerror(errno));
         srv->pid = 0;
         return -1;
     }
@@ -469,16 +392,16 @@ int mariadb_server_start(mariadb_server **out, const char *const *extra_args, ch
     char binary[MARIADB_SERVER_PATH_MAX];
     *out = NULL;
     if (mariadb_server_find(binary, sizeof(binary)) != 0) {
-        errf(errstr, errstr_size, "%s", binary);
+        ts_errf(errstr, errstr_size, "%s", binary);
         return -1;
     }
     if (registry_free_slots() < 2) { /* install-db, then mariadbd */
-        errf(errstr, errstr_size, "too many servers at once (at most %d)", REGISTRY_MAX - 1);
+        ts_errf(errstr, errstr_size, "too many servers at once (at most %d)", REGISTRY_MAX - 1);
         return -1;
     }
     mariadb_server *srv = calloc(1, sizeof(*srv));
     if (srv == NULL) {
-        errf(errstr, errstr_size, "out of memory");
+        ts_errf(errstr, errstr_size, "out of memory");
         return -1;
     }
     registry_install_hooks();
@@ -498,14 +421,14 @@ MYSQL *mariadb_server_connect(const mariadb_server *srv, const char *db, unsigne
 {
     MYSQL *m = mysql_init(NULL);
     if (m == NULL) {
-        errf(errstr, errstr_size, "mysql_init: out of memory");
+        ts_errf(errstr, errstr_size, "mysql_init: out of memory");
         return NULL;
     }
     unsigned int timeout = 5;
     (void)mysql_optionsv(m, MYSQL_OPT_CONNECT_TIMEOUT, &timeout);
     if (mysql_real_connect(m, "127.0.0.1", "root", "", db, (unsigned)srv->port, NULL, flags) ==
         NULL) {
-        errf(errstr, errstr_size, "connect to 127.0.0.1:%d: %s", srv->port, mysql_error(m));
+        ts_errf(errstr, errstr_size, "connect to 127.0.0.1:%d: %s", srv->port, mysql_error(m));
         mysql_close(m);
         return NULL;
     }
@@ -544,7 +467,7 @@ int mariadb_server_binlogs(const mariadb_server *srv, char ***paths, size_t *npa
     *npaths = 0;
     FILE *f = fopen(srv->binlog_index, "re");
     if (f == NULL) {
-        errf(errstr, errstr_size, "%s: %s", srv->binlog_index, strerror(errno));
+        ts_errf(errstr, errstr_size, "%s: %s", srv->binlog_index, strerror(errno));
         return -1;
     }
     char line[MARIADB_SERVER_PATH_MAX * 2], path[MARIADB_SERVER_PATH_MAX * 3];
@@ -558,8 +481,8 @@ int mariadb_server_binlogs(const mariadb_server *srv, char ***paths, size_t *npa
     }
     fclose(f);
     if (rc != 0 || *npaths == 0) {
-        errf(errstr, errstr_size, "%s: %s", srv->binlog_index,
-             rc != 0 ? "out of memory" : "no binlog files listed");
+        ts_errf(errstr, errstr_size, "%s: %s", srv->binlog_index,
+                rc != 0 ? "out of memory" : "no binlog files listed");
         mariadb_server_binlogs_free(*paths, *npaths);
         *paths = NULL;
         *npaths = 0;

@@ -7,6 +7,7 @@
  * (as in mariadb_server.c).
  */
 #include "memcached_server.h"
+#include "test_support.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -98,99 +99,22 @@ static void registry_remove(pid_t pid)
 
 /* ---- small helpers ---- */
 
-static void errf(char *errstr, size_t size, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void errf(char *errstr, size_t size, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(errstr, size, fmt, ap);
-    va_end(ap);
-}
-
-static long long now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(int ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-        ;
-}
-
-static bool is_executable(const char *path)
-{
-    struct stat st;
-    return stat(path, &st) == 0 && S_ISREG(st.st_mode) && access(path, X_OK) == 0;
-}
-
-static bool find_in_path(const char *name, char *out, size_t size)
-{
-    const char *env = getenv("PATH");
-    char dirs[4096];
-    snprintf(dirs, sizeof(dirs), "%s:/usr/bin:/usr/sbin", env != NULL ? env : "");
-    char *save = NULL;
-    for (char *d = strtok_r(dirs, ":", &save); d != NULL; d = strtok_r(NULL, ":", &save)) {
-        snprintf(out, size, "%s/%s", d, name);
-        if (is_executable(out))
-            return true;
-    }
-    return false;
-}
-
 int memcached_server_find(char *path, size_t size)
 {
     const char *env = getenv("MCSQ_TEST_MEMCACHED");
     if (env != NULL && env[0] != '\0') {
         snprintf(path, size, "%s", env);
-        if (is_executable(path))
+        if (ts_is_executable(path))
             return 0;
         snprintf(path, size, "MCSQ_TEST_MEMCACHED=%s is not an executable file", env);
         return -1;
     }
-    if (find_in_path("memcached", path, size))
+    if (ts_find_in_path("memcached", path, size))
         return 0;
     snprintf(path, size,
              "memcached not found in PATH, /usr/bin or /usr/sbin "
              "(install memcached: scripts/deps)");
     return -1;
-}
-
-static void read_tail(const char *file, char *buf, size_t size)
-{
-    buf[0] = '\0';
-    int fd = open(file, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return;
-    off_t end = lseek(fd, 0, SEEK_END);
-    off_t from = end > (off_t)(size - 1) ? end - (off_t)(size - 1) : 0;
-    ssize_t n = pread(fd, buf, size - 1, from);
-    buf[n > 0 ? n : 0] = '\0';
-    close(fd);
-}
-
-/* Binds 127.0.0.1:0 and returns the port the kernel picked, or -1. */
-static int free_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return -1;
-    struct sockaddr_in sa;
-    memset(&sa, 0, sizeof(sa));
-    sa.sin_family = AF_INET;
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof(sa);
-    int port = -1;
-    if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
-        getsockname(fd, (struct sockaddr *)&sa, &len) == 0)
-        port = ntohs(sa.sin_port);
-    close(fd);
-    return port;
 }
 
 /* A blocking connection to 127.0.0.1:port with 5 s I/O timeouts, or -1. */
@@ -247,7 +171,7 @@ int memcached_server_command(const memcached_server *srv, const char *line, cons
 {
     int fd = connect_port(srv->port);
     if (fd < 0) {
-        errf(buf, size, "connect to 127.0.0.1:%d: %s", srv->port, strerror(errno));
+        ts_errf(buf, size, "connect to 127.0.0.1:%d: %s", srv->port, strerror(errno));
         return -1;
     }
     size_t len = 0;
@@ -264,8 +188,8 @@ int memcached_server_command(const memcached_server *srv, const char *line, cons
     close(fd);
     buf[len] = '\0';
     if (rc != 0)
-        errf(buf, size, "`%s` on 127.0.0.1:%d: no complete answer (%s)", line, srv->port,
-             len + 1 >= size ? "buffer full" : "connection closed or timed out");
+        ts_errf(buf, size, "`%s` on 127.0.0.1:%d: no complete answer (%s)", line, srv->port,
+                len + 1 >= size ? "buffer full" : "connection closed or timed out");
     return rc;
 }
 
@@ -315,7 +239,7 @@ static pid_t spawn(char *const *argv, const char *log)
 
 static int wait_exit(pid_t pid, int timeout_ms)
 {
-    long long deadline = now_ms() + timeout_ms;
+    long long deadline = ts_now_ms() + timeout_ms;
     int status;
     do {
         pid_t r = waitpid(pid, &status, WNOHANG);
@@ -323,8 +247,8 @@ static int wait_exit(pid_t pid, int timeout_ms)
             return status;
         if (r < 0 && errno != EINTR)
             return -1;
-        sleep_ms(5);
-    } while (now_ms() < deadline);
+        ts_sleep_ms(5);
+    } while (ts_now_ms() < deadline);
     return -1;
 }
 
@@ -357,8 +281,8 @@ static int answers(const memcached_server *srv)
 /* -2: exited (reaped), -1: timeout, 0: ready. */
 static int wait_ready(memcached_server *srv)
 {
-    long long deadline = now_ms() + START_TIMEOUT_MS;
-    while (now_ms() < deadline) {
+    long long deadline = ts_now_ms() + START_TIMEOUT_MS;
+    while (ts_now_ms() < deadline) {
         if (waitpid(srv->pid, NULL, WNOHANG) == srv->pid) {
             registry_remove(srv->pid);
             srv->pid = 0;
@@ -366,7 +290,7 @@ static int wait_ready(memcached_server *srv)
         }
         if (answers(srv))
             return 0;
-        sleep_ms(10);
+        ts_sleep_ms(10);
     }
     return -1;
 }
@@ -402,12 +326,12 @@ static int launch(memcached_server *srv, bool fixed_port, char *errstr, size_t s
 {
     char binary[MEMCACHED_SERVER_PATH_MAX], tail[LOG_TAIL];
     if (memcached_server_find(binary, sizeof(binary)) != 0) {
-        errf(errstr, size, "%s", binary);
+        ts_errf(errstr, size, "%s", binary);
         return -1;
     }
     int rc = -2;
     for (int i = 0; i < START_ATTEMPTS && rc == -2; i++) {
-        if (!fixed_port && (srv->port = free_port()) < 0)
+        if (!fixed_port && (srv->port = ts_free_port()) < 0)
             break;
         rc = launch_once(srv, binary);
     }
@@ -415,12 +339,12 @@ static int launch(memcached_server *srv, bool fixed_port, char *errstr, size_t s
         return 0;
     if (rc == -1)
         end_process(srv, true, STOP_TIMEOUT_MS);
-    read_tail(srv->log, tail, sizeof(tail));
-    errf(errstr, size, "memcached on 127.0.0.1:%d did not start (%s); end of %s:\n%s", srv->port,
-         rc == -3   ? strerror(errno)
-         : rc == -1 ? "no answer within 10 s"
-                    : "it exited",
-         srv->log, tail);
+    ts_read_tail(srv->log, tail, sizeof(tail));
+    ts_errf(errstr, size, "memcached on 127.0.0.1:%d did not start (%s); end of %s:\n%s", srv->port,
+            rc == -3   ? strerror(errno)
+            : rc == -1 ? "no answer within 10 s"
+                       : "it exited",
+            srv->log, tail);
     return -1;
 }
 
@@ -431,7 +355,7 @@ static int make_log(memcached_server *srv, char *errstr, size_t size)
              tmp != NULL && tmp[0] != '\0' ? tmp : "/tmp");
     int fd = mkstemps(srv->log, 4);
     if (fd < 0) {
-        errf(errstr, size, "mkstemps %s: %s", srv->log, strerror(errno));
+        ts_errf(errstr, size, "mkstemps %s: %s", srv->log, strerror(errno));
         srv->log[0] = '\0';
         return -1;
     }
@@ -445,7 +369,7 @@ int memcached_server_start(memcached_server **out, int port, int memory_mb, char
     *out = NULL;
     memcached_server *srv = calloc(1, sizeof(*srv));
     if (srv == NULL) {
-        errf(errstr, errstr_size, "out of memory");
+        ts_errf(errstr, errstr_size, "out of memory");
         return -1;
     }
     registry_install_hooks();
