@@ -262,10 +262,18 @@ static int clear_markers(router *r, char *errstr, size_t errstr_size)
                         "role = regional; the markers stay until their TTL");
         return MCSQ_OK;
     }
+    /* the ages are read only while every regional server answers: a read
+     * of a server that is down waits for the timeout, per message */
+    bool answering = true;
+    for (size_t s = 0; s < r->regional->nservers; s++) {
+        mc_pool_server_info info;
+        mc_pool_server_info_get(r->regional->mc, s, &info);
+        answering = answering && !info.down;
+    }
     const mcsq_key *mkeys;
     size_t n, nheld;
-    if (marker_clearer_prepare(r->markers, r->msg.keys, r->msg.nkeys, r->held, &mkeys, &n,
-                               &nheld) != MCSQ_OK)
+    if (marker_clearer_prepare(r->markers, r->msg.keys, r->msg.nkeys, r->held, answering, &mkeys,
+                               &n, &nheld) != MCSQ_OK)
         return errstr_set(errstr, errstr_size, MCSQ_ERR_NOMEM, "out of memory clearing markers");
     metrics_counter_add(r->markers_key_spooled, nheld);
     if (n == 0)

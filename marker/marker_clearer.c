@@ -72,7 +72,7 @@ static int reserve(marker_clearer *mc, size_t n)
 }
 
 int marker_clearer_prepare(marker_clearer *mc, const mcsq_key *keys, size_t n, const uint8_t *held,
-                           const mcsq_key **out, size_t *nout, size_t *nheld)
+                           bool read_set_times, const mcsq_key **out, size_t *nout, size_t *nheld)
 {
     size_t want = 0, m = 0;
     *nout = *nheld = 0;
@@ -80,7 +80,7 @@ int marker_clearer_prepare(marker_clearer *mc, const mcsq_key *keys, size_t n, c
         want += keys[i].marker ? 1 : 0;
     if (reserve(mc, want) != MCSQ_OK)
         return MCSQ_ERR_NOMEM;
-    bool reading = true;
+    bool reading = read_set_times;
     for (size_t i = 0; i < n; i++) {
         if (!keys[i].marker)
             continue;

@@ -12,6 +12,7 @@
 #include "core/config.h"
 #include "mcsqueal/scan.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -29,11 +30,13 @@ void marker_clearer_destroy(marker_clearer *mc);
  * with `marker` set and held[i] == 0 (held: a delete of the key is still in
  * the spool, so its marker stays until its TTL). Fills *out with their
  * memcached keys (without the pool prefix; owned by the clearer, valid until
- * the next call) and *nout, and *nheld with the markers held back. Reads
- * each marker's set time (see marker_clearer_set_us()); once a read fails,
- * the rest of the batch is not read. Returns 0 or MCSQ_ERR_NOMEM. */
+ * the next call) and *nout, and *nheld with the markers held back. With
+ * read_set_times, reads each marker's set time (see marker_clearer_set_us());
+ * once a read fails, the rest of the batch is not read. Pass false while a
+ * regional server is known to be down: each read would wait for the
+ * timeout. Returns 0 or MCSQ_ERR_NOMEM. */
 int marker_clearer_prepare(marker_clearer *mc, const mcsq_key *keys, size_t n, const uint8_t *held,
-                           const mcsq_key **out, size_t *nout, size_t *nheld);
+                           bool read_set_times, const mcsq_key **out, size_t *nout, size_t *nheld);
 
 /* When marker i of the last prepare was set (unix microseconds); 0 when
  * unknown (absent, expired, not read, or not a time). */

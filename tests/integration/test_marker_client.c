@@ -257,13 +257,26 @@ static void test_clearer_batch(void **state)
     uint8_t held[] = {0, 0, 1, 0};
     const mcsq_key *out;
     size_t n, nheld;
-    assert_int_equal(marker_clearer_prepare(mc, keys, 4, held, &out, &n, &nheld), MCSQ_OK);
+    assert_int_equal(marker_clearer_prepare(mc, keys, 4, held, true, &out, &n, &nheld), MCSQ_OK);
     assert_int_equal(n, 2);
     assert_int_equal(nheld, 1);
     assert_memory_equal(out[0].data, "mcsqueal:marker:a", out[0].len);
     assert_memory_equal(out[1].data, "mcsqueal:marker:d", out[1].len);
     assert_true(marker_clearer_set_us(mc, 0) >= before);
     assert_int_equal(marker_clearer_set_us(mc, 1), 0);
+    /* without reading (a regional server is down): the same markers, no
+     * set times, and no wait even with every server stopped */
+    for (int i = 0; i < NSERVERS; i++)
+        memcached_server_pause(fx->srv[i]);
+    int64_t t0 = now_us();
+    assert_int_equal(marker_clearer_prepare(mc, keys, 4, held, false, &out, &n, &nheld), MCSQ_OK);
+    assert_true(now_us() - t0 < 100000);
+    for (int i = 0; i < NSERVERS; i++)
+        memcached_server_resume(fx->srv[i]);
+    assert_int_equal(n, 2);
+    assert_int_equal(nheld, 1);
+    assert_memory_equal(out[0].data, "mcsqueal:marker:a", out[0].len);
+    assert_int_equal(marker_clearer_set_us(mc, 0), 0);
     marker_clearer_destroy(mc);
     mcsq_marker_client_destroy(c);
 }
