@@ -49,6 +49,7 @@ static void request_stop(void *ctx)
 static void *router_main(void *arg)
 {
     run_app *a = arg;
+    pthread_setname_np(pthread_self(), "router");
     a->router_rc = router_run(a->router, &a->router_stop, a->router_err, sizeof(a->router_err));
     if (a->router_rc != MCSQ_OK) {
         log_error("route: stopped: %s", a->router_err);
@@ -65,6 +66,9 @@ static int64_t router_gate(void *ctx)
 static int start_router(run_app *a)
 {
     char err[512];
+    int rc = daemon_bus_ready(&a->d);
+    if (rc != EXIT_OK)
+        return rc;
     if (router_new(&a->router, &a->d.cfg, a->d.bootstrap, &a->d.m, err, sizeof(err)) != MCSQ_OK) {
         log_error("route: %s", err);
         return EXIT_RUNTIME;

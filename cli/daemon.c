@@ -122,6 +122,33 @@ static int start_embedded_bus(daemon_ctx *d)
     return EXIT_OK;
 }
 
+static void *bus_main(void *arg)
+{
+    daemon_ctx *d = arg;
+    pthread_setname_np(pthread_self(), "bus-start");
+    d->bus_rc = start_embedded_bus(d);
+    return NULL;
+}
+
+/* Starts the embedded bus on a thread (daemon_bus_ready() joins it); where
+ * no thread can be created, right here. */
+static int start_embedded_bus_async(daemon_ctx *d)
+{
+    if (pthread_create(&d->bus_thread, NULL, bus_main, d) != 0)
+        return start_embedded_bus(d);
+    d->bus_starting = true;
+    return EXIT_OK;
+}
+
+int daemon_bus_ready(daemon_ctx *d)
+{
+    if (!d->bus_starting)
+        return EXIT_OK;
+    pthread_join(d->bus_thread, NULL);
+    d->bus_starting = false;
+    return d->bus_rc;
+}
+
 #ifndef MCSQ_VERSION
 #define MCSQ_VERSION "unknown"
 #endif
@@ -194,7 +221,7 @@ int daemon_prepare(daemon_ctx *d, daemon_bus bus)
         snprintf(d->bootstrap, sizeof(d->bootstrap), "%s", d->cfg.bus.brokers);
         return EXIT_OK;
     }
-    return bus == DAEMON_BUS_HOST ? start_embedded_bus(d) : find_embedded_bus(d);
+    return bus == DAEMON_BUS_HOST ? start_embedded_bus_async(d) : find_embedded_bus(d);
 }
 
 static void signal_set(sigset_t *set)
@@ -210,6 +237,7 @@ static void *signal_main(void *arg)
 {
     daemon_ctx *d = arg;
     sigset_t set;
+    pthread_setname_np(pthread_self(), "signals");
     signal_set(&set);
     for (;;) {
         int sig;
@@ -246,6 +274,7 @@ int daemon_signals_start(daemon_ctx *d, daemon_stop_fn on_stop, void *stop_ctx)
 
 void daemon_finish(daemon_ctx *d)
 {
+    daemon_bus_ready(d); /* a bus still starting is stopped below */
     if (d->http != NULL)
         metrics_http_stop(d->http); /* no scrape may call into what is freed next */
     d->http = NULL;

@@ -24,8 +24,11 @@ typedef struct daemon_ctx {
     bool cfg_loaded;
     int lock_fd;
     bus_embedded *bus;    /* when bus.brokers = embedded */
-    char bootstrap[1024]; /* the bus address to use */
+    char bootstrap[1024]; /* the bus address to use (see daemon_bus_ready()) */
     char bootstrap_file[4096];
+    pthread_t bus_thread; /* starts the embedded bus (DAEMON_BUS_HOST) */
+    bool bus_starting;    /* bus_thread runs or was not joined yet */
+    int bus_rc;           /* its exit code */
     pthread_t signal_thread;
     bool signal_thread_running;
     metrics_registry *reg;
@@ -51,8 +54,15 @@ typedef enum daemon_bus {
 /* Creates the state directory, takes its lock (one daemon per directory
  * and command), sets up the bus (bus.brokers, or the embedded bus as `bus`
  * says) and the metrics registry and exporter ([metrics] listen). Returns
- * 0 or an exit code (EXIT_RUNTIME) after logging why. */
+ * 0 or an exit code (EXIT_RUNTIME) after logging why. An embedded bus this
+ * process hosts is started on a thread, so that the caller can meanwhile
+ * connect to MySQL: d->bootstrap is set once daemon_bus_ready() returned 0. */
 int daemon_prepare(daemon_ctx *d, daemon_bus bus);
+
+/* Waits until the bus that daemon_prepare() set up can be used (at once
+ * unless an embedded bus is still starting). Returns 0 or EXIT_RUNTIME,
+ * the bus's startup failure, already logged. */
+int daemon_bus_ready(daemon_ctx *d);
 
 /* Blocks the handled signals in this thread (call before creating other
  * threads, so that only the signal thread receives them) and starts the

@@ -59,15 +59,13 @@ static int load_checkpoint(tail_app *t, binlog_resume *from, bool *have)
     return EXIT_RUNTIME;
 }
 
-int tail_app_start(tail_app *t, daemon_ctx *d)
+/* The publisher, once the bus can be used. */
+static int start_publisher(tail_app *t)
 {
     char err[512];
-    int rc;
-    memset(t, 0, sizeof(*t));
-    t->d = d;
-    if (txn_queue_init(&t->queue, (size_t)t->d->cfg.mcsqueal.queue_max_bytes) != MCSQ_OK)
-        return EXIT_RUNTIME;
-    t->queue_ready = true;
+    int rc = daemon_bus_ready(t->d);
+    if (rc != EXIT_OK)
+        return rc;
     publisher_metrics pm;
     publisher_metrics_get(t, &pm);
     if (publisher_init(&t->pub, &t->d->cfg, &t->queue, t->d->bootstrap, &t->d->stop, &pm, err,
@@ -78,6 +76,21 @@ int tail_app_start(tail_app *t, daemon_ctx *d)
     t->pub_ready = true;
     metrics_gauge_set_fn(metrics_series_get0(t->d->m.checkpoint_age_seconds),
                          publisher_checkpoint_age, &t->pub);
+    return EXIT_OK;
+}
+
+/* The reader first: it connects to MySQL while an embedded bus starts, and
+ * queues what it reads until the publisher takes it (the queue's bound
+ * holds it back meanwhile). */
+int tail_app_start(tail_app *t, daemon_ctx *d)
+{
+    char err[512];
+    int rc;
+    memset(t, 0, sizeof(*t));
+    t->d = d;
+    if (txn_queue_init(&t->queue, (size_t)t->d->cfg.mcsqueal.queue_max_bytes) != MCSQ_OK)
+        return EXIT_RUNTIME;
+    t->queue_ready = true;
     binlog_resume from;
     bool have_checkpoint;
     if ((rc = load_checkpoint(t, &from, &have_checkpoint)) != EXIT_OK)
@@ -98,7 +111,7 @@ int tail_app_start(tail_app *t, daemon_ctx *d)
                          &t->reader);
     if (t->d->stop) /* a signal came while starting */
         tail_reader_request_stop(&t->reader);
-    return EXIT_OK;
+    return start_publisher(t);
 }
 
 int tail_app_run(tail_app *t)

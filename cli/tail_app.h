@@ -23,9 +23,9 @@ typedef struct tail_app {
     bool pub_ready;
 } tail_app;
 
-/* Starts queue, publisher (on d->bootstrap) and reader (from the
- * checkpoint, else mysql.start). Returns EXIT_OK or an exit code after
- * logging why. */
+/* Starts queue, reader (from the checkpoint, else mysql.start) and then,
+ * once daemon_bus_ready(), the publisher (on d->bootstrap). Returns EXIT_OK
+ * or an exit code after logging why. */
 int tail_app_start(tail_app *t, daemon_ctx *d);
 
 /* Asks the reader to stop (any thread, e.g. the signal thread). */

@@ -64,6 +64,7 @@ static int close_batch(batcher *b)
             return MCSQ_ERR_NOMEM;
         payload = b->msg.buf;
         len = b->msg.len - 1;
+        b->last_len = len;
         strbuf_init(&b->msg); /* ownership of the buffer moves to emit */
     }
     int rc = b->emit(b->ctx, payload, len, b->nkeys, b->ntxns, b->has_resume ? &b->resume : NULL);
@@ -85,11 +86,15 @@ static void append_entry(batcher *b, const txn_record *rec, size_t first, size_t
     view.nmarkers = 0;
     for (size_t i = 0; i < n; i++)
         view.nmarkers += view.keys[i].marker ? 1 : 0;
-    if (b->msg.len == 0)
+    if (b->msg.len == 0) {
+        /* room for a message as large as the last one, at once: growing a
+         * buffer of a few hundred KiB by doubling copies it ten times */
+        size_t hint = b->last_len + b->last_len / 8;
+        strbuf_reserve(&b->msg, hint < b->max_bytes + 64 ? hint : b->max_bytes + 64);
         strbuf_append(&b->msg, b->header, b->header_len);
-    else
+    } else
         strbuf_putc(&b->msg, ',');
-    txn_json_append(&b->msg, &view, false);
+    txn_json_append_n(&b->msg, &view, rec->gtid_len, rec->file_len, false);
     b->nkeys += n;
     b->ntxns++;
 }
@@ -98,7 +103,7 @@ static void append_entry(batcher *b, const txn_record *rec, size_t first, size_t
  * one transaction to the next: no allocation per transaction). */
 static int set_resume(batcher *b, const txn_record *rec)
 {
-    size_t need = rec->resume_gtid ? strlen(rec->resume_gtid) + 1 : 0;
+    size_t need = rec->resume_gtid ? rec->resume_gtid_len + 1 : 0;
     if (need > b->gtid_cap) {
         char *buf = realloc(b->gtid_buf, need);
         if (buf == NULL)
@@ -130,7 +135,7 @@ static size_t key_cost(const mcsq_key *k)
 /* Bytes of an entry without its keys: fields, gtid, position, lists. */
 static size_t entry_overhead(const txn_record *rec)
 {
-    return 160 + 2 * (strlen(rec->file) + strlen(rec->gtid));
+    return 160 + 2 * (rec->file_len + rec->gtid_len);
 }
 
 /* key_cost() without reading the key: as if every byte needed escaping. */

@@ -44,6 +44,7 @@ typedef struct batcher {
     char *gtid_buf;       /* reused for resume.gtid */
     size_t gtid_cap;
     bool has_resume;
+    size_t last_len; /* size of the last message: the next one's first reservation */
 } batcher;
 
 /* Returns 0 or MCSQ_ERR_NOMEM. source and region are copied. */

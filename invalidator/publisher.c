@@ -14,7 +14,9 @@
 #include <time.h>
 
 #define POLL_MS 100
-#define POP_MAX 64 /* records taken from the queue at a time */
+#define POP_MAX                                                                                    \
+    512 /* records taken from the queue at a time: as many as a lazy hand-off                      \
+         * wakes it for (TXN_QUEUE_WAKE_RECORDS), so one step serves them */
 
 static int64_t now_us(void)
 {

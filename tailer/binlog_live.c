@@ -405,6 +405,11 @@ int binlog_live_next(binlog_live *live, const uint8_t **event, size_t *len, char
     return packet_event(live, p, plen, event, len, errstr, errstr_size);
 }
 
+int64_t binlog_live_received_us(const binlog_live *live)
+{
+    return live != NULL && live->raw ? packet_reader_received_us(&live->packets) : 0;
+}
+
 bool binlog_live_buffered(const binlog_live *live)
 {
     if (live == NULL || live->first_pending)

@@ -118,6 +118,11 @@ int binlog_live_next(binlog_live *live, const uint8_t **event, size_t *len, char
  * server (a whole packet is already buffered). false when unsure. */
 bool binlog_live_buffered(const binlog_live *live);
 
+/* When the event binlog_live_next() handed out last had arrived whole
+ * (CLOCK_REALTIME, microseconds), where the stream is read straight from
+ * its socket; 0 otherwise (then the caller reads the clock itself). */
+int64_t binlog_live_received_us(const binlog_live *live);
+
 /* Makes a blocked binlog_live_next() return MCSQ_ERR_AGAIN soon, and every
  * later one at once (it shuts the stream's socket down); safe to call from
  * another thread (for shutdown), but not during or after

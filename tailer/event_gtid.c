@@ -201,7 +201,7 @@ static int decode_tagged_gtid(binlog_event *ev, char *errstr, size_t errstr_size
 static int decode_maria_gtid(binlog_event *ev, char *errstr, size_t errstr_size)
 {
     binlog_maria_gtid *g = &ev->u.maria_gtid;
-    memset(g, 0, sizeof(*g));
+    g->xid[0] = '\0'; /* every other field is set below; no memset of the xid buffer per event */
     byte_reader br;
     byte_reader_init(&br, ev->body, ev->body_len);
     g->seq_no = byte_reader_u64(&br);

@@ -12,6 +12,7 @@
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/socket.h>
 
 #define HEADER 4
@@ -49,6 +50,9 @@ static int fill(packet_reader *pr, char *errstr, size_t errstr_size)
         ssize_t n = recv(pr->fd, pr->buf + pr->end, pr->cap - pr->end, MSG_DONTWAIT);
         if (n > 0) {
             pr->end += (size_t)n;
+            struct timespec ts; /* one clock read per recv(), not per transaction */
+            clock_gettime(CLOCK_REALTIME, &ts);
+            pr->received_us = (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
             return MCSQ_OK;
         }
         if (n == 0)
@@ -171,4 +175,9 @@ bool packet_reader_buffered(const packet_reader *pr)
         return false;
     size_t part = le24(pr->buf + pr->start);
     return part < PART_MAX && have >= HEADER + part;
+}
+
+int64_t packet_reader_received_us(const packet_reader *pr)
+{
+    return pr->received_us;
 }

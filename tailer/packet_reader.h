@@ -30,6 +30,7 @@ typedef struct packet_reader {
     size_t cap;   /* size of buf */
     size_t start; /* unread bytes are buf[start, end) */
     size_t end;
+    int64_t received_us; /* CLOCK_REALTIME of the last recv() that brought bytes */
 } packet_reader;
 
 /* Prepares a reader of fd (not owned). Returns 0 or MCSQ_ERR_NOMEM. */
@@ -43,6 +44,11 @@ void packet_reader_deinit(packet_reader *pr);
  * payload over max_payload, MCSQ_ERR_NOMEM. */
 int packet_reader_next(packet_reader *pr, const uint8_t **payload, size_t *len, char *errstr,
                        size_t errstr_size);
+
+/* When the packets handed out since the last wait for the socket were
+ * complete: the time (CLOCK_REALTIME, microseconds) of the recv() that
+ * brought their last bytes; 0 before the first one. */
+int64_t packet_reader_received_us(const packet_reader *pr);
 
 /* Whether a whole packet is buffered: the next call will not wait. */
 bool packet_reader_buffered(const packet_reader *pr);

@@ -66,6 +66,7 @@ static void *verifier_main(void *arg)
 {
     scan_verifier *v = arg;
     binlog_decoder dec;
+    pthread_setname_np(pthread_self(), "crc-verifier");
     (void)setpriority(PRIO_PROCESS, (id_t)gettid(), VERIFIER_NICE); /* this thread only */
     binlog_decoder_init(&dec);
     dec.verify_checksums = true;

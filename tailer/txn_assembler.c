@@ -330,6 +330,11 @@ void txn_assembler_use_coarse_clock(txn_assembler *a)
     a->coarse_clock = true;
 }
 
+void txn_assembler_set_read_us(txn_assembler *a, int64_t read_us)
+{
+    a->read_us = read_us;
+}
+
 static int64_t now_us(bool coarse)
 {
     struct timespec ts;
@@ -359,7 +364,7 @@ static int emit(txn_assembler *a, const binlog_event *ev, const binlog_pos *pos,
     t->commit_us = a->probe_us > 0    ? a->probe_us
                    : a->commit_us > 0 ? a->commit_us
                                       : (int64_t)ev->hdr.timestamp * 1000000;
-    t->read_us = now_us(a->coarse_clock);
+    t->read_us = a->read_us > 0 ? a->read_us : now_us(a->coarse_clock);
     t->keys = a->out_keys.keys;
     t->nkeys = a->out_keys.nkeys;
     t->nmarkers = a->out_keys.nmarkers;

@@ -53,6 +53,7 @@ typedef struct txn_assembler {
     size_t nprepared;
     bool nomem;            /* a key could not be stored */
     bool coarse_clock;     /* read_us from a millisecond clock (offline scans) */
+    int64_t read_us;       /* see txn_assembler_set_read_us() */
     bool spill_failed;     /* keys could not be written to the spill file */
     const char *spill_dir; /* (ref) where large transactions spill; NULL: never */
     size_t spill_max;      /* key_set memory that triggers a spill */
@@ -72,6 +73,10 @@ void txn_assembler_deinit(txn_assembler *a);
  * offline scans, where read_us is informative only. The tailer keeps the
  * precise clock, as read_us measures its pipeline latency. */
 void txn_assembler_use_coarse_clock(txn_assembler *a);
+
+/* read_us of the transactions committed from now on: when the bytes of the
+ * commit arrived, as the caller knows it (0: read the clock at the commit). */
+void txn_assembler_set_read_us(txn_assembler *a, int64_t read_us);
 
 /* Lets transactions whose keys take more than max_bytes of memory spill
  * them to an unlinked file in dir (borrowed). Emitted transactions then

@@ -22,11 +22,16 @@ static void append_keys(strbuf *sb, const mcsq_txn *txn, bool markers_only)
 
 void txn_json_append(strbuf *sb, const mcsq_txn *txn, bool scan_fields)
 {
-    size_t file_len = strlen(txn->file);
+    txn_json_append_n(sb, txn, strlen(txn->gtid), strlen(txn->file), scan_fields);
+}
+
+void txn_json_append_n(strbuf *sb, const mcsq_txn *txn, size_t gtid_len, size_t file_len,
+                       bool scan_fields)
+{
     strbuf_putc(sb, '{');
-    if (txn->gtid[0] != '\0') {
+    if (gtid_len > 0) {
         strbuf_lit(sb, "\"gtid\":");
-        strbuf_append_json_string(sb, txn->gtid, strlen(txn->gtid));
+        strbuf_append_json_string(sb, txn->gtid, gtid_len);
         strbuf_putc(sb, ',');
     }
     strbuf_lit(sb, "\"pos\":\"");

@@ -17,4 +17,8 @@
  * "end_pos". */
 void txn_json_append(strbuf *sb, const mcsq_txn *txn, bool scan_fields);
 
+/* The same when the lengths of txn->gtid and txn->file are known. */
+void txn_json_append_n(strbuf *sb, const mcsq_txn *txn, size_t gtid_len, size_t file_len,
+                       bool scan_fields);
+
 #endif

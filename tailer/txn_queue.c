@@ -19,6 +19,7 @@ int txn_queue_init(txn_queue *q, size_t max_bytes)
     q->closed = false;
     q->waiting = 0;
     q->woken = false;
+    q->unsignalled_us = 0;
     if (pthread_condattr_init(&attr) != 0)
         return MCSQ_ERR_NOMEM;
     pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
@@ -74,13 +75,36 @@ void txn_batch_clear(txn_batch *b)
     *b = (txn_batch){0};
 }
 
-int txn_queue_push_batch(txn_queue *q, txn_batch *b)
+static int64_t coarse_now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* Whether a lazy push should wake the consumer now (lock held). */
+static bool lazy_wake_due(txn_queue *q)
+{
+    if (q->count >= TXN_QUEUE_WAKE_RECORDS || q->bytes >= q->max_bytes / 2)
+        return true;
+    int64_t now = coarse_now_us();
+    if (q->unsignalled_us == 0) {
+        q->unsignalled_us = now;
+        return false;
+    }
+    return now - q->unsignalled_us >= TXN_QUEUE_LAZY_US;
+}
+
+static int push(txn_queue *q, txn_batch *b, bool lazy)
 {
     if (b->count == 0)
         return MCSQ_OK;
     pthread_mutex_lock(&q->lock);
-    while (!q->closed && q->count > 0 && q->bytes + b->bytes > q->max_bytes)
+    while (!q->closed && q->count > 0 && q->bytes + b->bytes > q->max_bytes) {
+        if (q->waiting > 0) /* a consumer a lazy push left asleep */
+            pthread_cond_signal(&q->not_empty);
         pthread_cond_wait(&q->not_full, &q->lock);
+    }
     if (q->closed) {
         pthread_mutex_unlock(&q->lock);
         txn_batch_clear(b);
@@ -93,11 +117,33 @@ int txn_queue_push_batch(txn_queue *q, txn_batch *b)
     q->tail = b->tail;
     q->count += b->count;
     q->bytes += b->bytes;
-    if (q->waiting > 0)
+    if (q->waiting > 0 && (!lazy || lazy_wake_due(q))) {
         pthread_cond_signal(&q->not_empty);
+        q->unsignalled_us = 0;
+    }
     pthread_mutex_unlock(&q->lock);
     *b = (txn_batch){0};
     return MCSQ_OK;
+}
+
+int txn_queue_push_batch(txn_queue *q, txn_batch *b)
+{
+    return push(q, b, false);
+}
+
+int txn_queue_push_batch_lazy(txn_queue *q, txn_batch *b)
+{
+    return push(q, b, true);
+}
+
+void txn_queue_notify(txn_queue *q)
+{
+    pthread_mutex_lock(&q->lock);
+    if (q->waiting > 0 && q->head != NULL) {
+        pthread_cond_signal(&q->not_empty);
+        q->unsignalled_us = 0;
+    }
+    pthread_mutex_unlock(&q->lock);
 }
 
 int txn_queue_push(txn_queue *q, txn_record *rec)
@@ -152,8 +198,10 @@ size_t txn_queue_pop_batch(txn_queue *q, txn_batch *out, size_t max_count, int t
     }
     if (q->head == NULL)
         q->tail = NULL;
-    if (n > 0)
+    if (n > 0) {
+        q->unsignalled_us = 0; /* the consumer is awake */
         pthread_cond_signal(&q->not_full);
+    }
     pthread_mutex_unlock(&q->lock);
     return n;
 }

@@ -52,15 +52,19 @@ static void fill(txn_record *rec, const record_layout *l, const mcsq_txn *txn,
     memcpy(bytes, txn->gtid, l->gtid_len);
     bytes[l->gtid_len] = '\0';
     rec->gtid = bytes;
+    rec->gtid_len = l->gtid_len;
     bytes += l->gtid_len + 1;
     memcpy(bytes, txn->file, l->file_len);
     bytes[l->file_len] = '\0';
     rec->file = bytes;
+    rec->file_len = l->file_len;
     bytes += l->file_len + 1;
     rec->resume_gtid = NULL;
+    rec->resume_gtid_len = 0;
     if (resume_gtid != NULL) {
         memcpy(bytes, resume_gtid, l->resume_size);
         rec->resume_gtid = bytes;
+        rec->resume_gtid_len = l->resume_size - 1;
     }
     rec->bytes = l->size;
 }
@@ -101,8 +105,7 @@ void txn_record_free(txn_record *rec)
 
 void txn_record_resume(const txn_record *rec, binlog_resume *out)
 {
-    size_t n = strlen(rec->file); /* already cut to fit */
-    memcpy(out->file, rec->file, n + 1);
+    memcpy(out->file, rec->file, rec->file_len + 1); /* already cut to fit */
     out->pos = rec->end_pos;
     out->gtid = (char *)rec->resume_gtid;
 }

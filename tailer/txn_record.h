@@ -37,6 +37,9 @@ typedef struct txn_record {
     int64_t read_us;
     int commit_exact;
     const char *resume_gtid; /* GTID state after it (same allocation), or NULL if unknown */
+    size_t gtid_len;         /* strlen() of the strings, known when copied */
+    size_t file_len;
+    size_t resume_gtid_len;
     size_t nkeys;
     size_t nmarkers;
     mcsq_key *keys; /* in the same allocation as the key bytes */

@@ -129,15 +129,20 @@ int main(int argc, char **argv)
 EOF
 
 # tailwatch STATFILE THREADFILE CHECKPOINT END_FILE END_POS TIMEOUT_S CMD...:
-# starts CMD (the tailer), polls CHECKPOINT every 5 ms until its file= and
-# pos= reach END_FILE:END_POS, then sends SIGTERM and waits. Appends
+# starts CMD (the tailer), reads CHECKPOINT each time inotify reports a file
+# written or renamed into its directory (and every 5 ms, when it also samples
+# VmHWM) until its file= and pos= reach END_FILE:END_POS, then sends SIGTERM
+# and waits. Appends
 # "seconds_to_end vmhwm_kib_at_end max_rss_kib exit" to STATFILE (exit 124:
 # timeout; seconds_to_end is from fork to the poll that saw the end) and
 # writes the per-thread CPU seconds at the end to THREADFILE as
 # "tid name user sys" lines (the main thread's name ends in "(main)").
 cc -O2 -o "$work/tailwatch" -x c - <<'EOF'
 #include <dirent.h>
+#include <libgen.h>
+#include <poll.h>
 #include <signal.h>
+#include <sys/inotify.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -231,8 +236,16 @@ int main(int argc, char **argv)
         return 2;
     const char *stat_file = argv[1], *thread_file = argv[2], *ckpt = argv[3], *end_file = argv[4];
     unsigned long long end_pos = strtoull(argv[5], NULL, 10);
-    double timeout = atof(argv[6]), t0 = now(), t_end = -1;
+    double timeout = atof(argv[6]), t_end = -1;
     long hwm = -1;
+    /* the checkpoint is written to a temporary file and renamed: both show
+     * in its directory, so the end is seen when it happens, not at a poll */
+    char dir[4096];
+    snprintf(dir, sizeof(dir), "%s", ckpt);
+    int ino = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+    if (ino < 0 || inotify_add_watch(ino, dirname(dir), IN_MOVED_TO | IN_CLOSE_WRITE) < 0)
+        return 1;
+    double t0 = now();
     pid_t pid = fork();
     if (pid == 0) {
         execvp(argv[7], argv + 7);
@@ -243,6 +256,7 @@ int main(int argc, char **argv)
     struct timespec tick = {0, 5000000};
     int st = 0, done = 0;
     struct rusage ru;
+    char events[4096];
     for (;;) {
         if (wait4(pid, &st, WNOHANG, &ru) == pid) {
             done = 1; /* exited before reaching the end: a failure */
@@ -258,7 +272,10 @@ int main(int argc, char **argv)
         }
         if (now() - t0 > timeout)
             break;
-        nanosleep(&tick, NULL);
+        struct pollfd pfd = {ino, POLLIN, 0};
+        if (poll(&pfd, 1, 5) > 0)
+            while (read(ino, events, sizeof(events)) > 0)
+                ; /* drained: the checkpoint is read at the top of the loop */
     }
     if (!done) {
         kill(pid, SIGTERM);
