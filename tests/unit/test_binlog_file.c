@@ -12,6 +12,7 @@
 #include "tailer/binlog_file.h"
 #include "tailer/binlog_event.h"
 #include "mcsqueal/error.h"
+#include "binlog_build.h"
 
 #include <fcntl.h>
 #include <setjmp.h>
@@ -28,7 +29,6 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
-#include <zlib.h>
 
 #include <cmocka.h>
 
@@ -36,70 +36,8 @@
 #define MAP_WINDOW (8u << 20)
 
 /* ------------------------------------------------------------------------
- * Byte builder and events
+ * Events (binlog_build.h: log_pos is the end of the event in the file)
  * ------------------------------------------------------------------------ */
-
-typedef struct bytes {
-    uint8_t *p;
-    size_t len;
-    size_t cap;
-} bytes;
-
-static void bytes_free(bytes *b)
-{
-    free(b->p);
-    memset(b, 0, sizeof(*b));
-}
-
-static void put(bytes *b, const void *src, size_t n)
-{
-    if (b->len + n > b->cap) {
-        size_t cap = b->cap ? b->cap : 64;
-        while (cap < b->len + n)
-            cap *= 2;
-        uint8_t *p = realloc(b->p, cap);
-        assert_non_null(p);
-        b->p = p;
-        b->cap = cap;
-    }
-    if (n > 0)
-        memcpy(b->p + b->len, src, n);
-    b->len += n;
-}
-
-static void put_uint(bytes *b, uint64_t v, size_t n)
-{
-    uint8_t t[8];
-    for (size_t i = 0; i < n; i++)
-        t[i] = (uint8_t)(v >> (8 * i));
-    put(b, t, n);
-}
-
-static void put_u8(bytes *b, uint8_t v)
-{
-    put(b, &v, 1);
-}
-
-/* Appends a v4 event header claiming `size` bytes; log_pos is the end of
- * the event in the file. */
-static void put_header(bytes *out, uint8_t type, uint32_t size)
-{
-    put_uint(out, 1700000000u, 4);
-    put_u8(out, type);
-    put_uint(out, 7, 4);
-    put_uint(out, size, 4);
-    put_uint(out, (uint32_t)(out->len - 13 + size), 4);
-    put_uint(out, 0, 2);
-}
-
-/* Appends a whole event with a CRC32 footer. */
-static void put_event(bytes *out, uint8_t type, const uint8_t *body, size_t body_len)
-{
-    size_t start = out->len;
-    put_header(out, type, (uint32_t)(BINLOG_HEADER_LEN + body_len + 4));
-    put(out, body, body_len);
-    put_uint(out, crc32(0, out->p + start, (uInt)(out->len - start)), 4);
-}
 
 /* Appends an event whose body is body_len bytes of a pattern seeded by
  * `seed`, so that every byte of it can be checked. */
@@ -109,31 +47,8 @@ static void put_pattern_event(bytes *out, uint8_t type, size_t body_len, uint32_
     assert_non_null(body);
     for (size_t i = 0; i < body_len; i++)
         body[i] = (uint8_t)((i * 31u) ^ (seed * 131u) ^ (i >> 8));
-    put_event(out, type, body, body_len);
+    put_file_event(out, type, body, body_len);
     free(body);
-}
-
-/* A MySQL 8.0 Format_description event with CRC32 checksums. */
-static void put_fde(bytes *out)
-{
-    bytes body = {0};
-    put_uint(&body, 4, 2);
-    char v[50];
-    memset(v, 0, sizeof(v));
-    memcpy(v, "8.0.36", 6);
-    put(&body, v, sizeof(v));
-    put_uint(&body, 1700000000u, 4);
-    put_u8(&body, BINLOG_HEADER_LEN);
-    for (unsigned t = 1; t <= 42; t++)
-        put_u8(&body, t == BINLOG_QUERY_EVENT ? 13 : t == BINLOG_ROTATE_EVENT ? 8 : 0);
-    put_u8(&body, BINLOG_CHECKSUM_CRC32);
-    put_event(out, BINLOG_FORMAT_DESCRIPTION_EVENT, body.p, body.len);
-    bytes_free(&body);
-}
-
-static void put_magic(bytes *out)
-{
-    put(out, BINLOG_MAGIC, BINLOG_MAGIC_LEN);
 }
 
 /* ------------------------------------------------------------------------
@@ -151,6 +66,16 @@ static void layout_mark(layout *l)
 {
     assert_true(l->n < sizeof(l->off) / sizeof(l->off[0]));
     l->off[l->n++] = l->file.len;
+}
+
+/* Empties l and starts its file: the magic number and, when fde, a
+ * Format_description event as its first event. */
+static void layout_start(layout *l, bool fde)
+{
+    memset(l, 0, sizeof(*l));
+    put(&l->file, BINLOG_MAGIC, BINLOG_MAGIC_LEN);
+    if (fde)
+        layout_mark(l), put_file_fde(&l->file);
 }
 
 typedef struct fixture {
@@ -324,6 +249,38 @@ static void assert_names_offset(const fixture *fx, uint64_t off)
     assert_non_null(strstr(fx->err, fx->path));
 }
 
+/* Serves file (as a regular file or a stream), reads its first `whole`
+ * events and expects the next read to fail with rc, in an error that names
+ * offset `at` and contains `word`. */
+static void expect_error_after(fixture *fx, const bytes *file, bool stream, size_t whole, int rc,
+                               uint64_t at, const char *word)
+{
+    serve(fx, file, stream);
+    assert_int_equal(open_file(fx), MCSQ_OK);
+    const uint8_t *ev;
+    size_t len;
+    uint64_t off;
+    for (size_t i = 0; i < whole; i++)
+        assert_int_equal(next(fx, &ev, &len, &off), MCSQ_OK);
+    assert_int_equal(next(fx, &ev, &len, &off), rc);
+    assert_names_offset(fx, at);
+    assert_non_null(strstr(fx->err, word));
+    close_file(fx);
+}
+
+/* Writes the start of a binlog (magic number, Format_description event)
+ * into *file and to a regular file, opens it and reads that one event. */
+static void open_fde_only(fixture *fx, bytes *file)
+{
+    put_file_start(file);
+    write_file(fx, file);
+    assert_int_equal(open_file(fx), MCSQ_OK);
+    const uint8_t *ev;
+    size_t len;
+    uint64_t off;
+    assert_int_equal(next(fx, &ev, &len, &off), MCSQ_OK);
+}
+
 /* ------------------------------------------------------------------------
  * Tests
  * ------------------------------------------------------------------------ */
@@ -332,9 +289,7 @@ static void test_good_file(void **state)
 {
     fixture *fx = *state;
     static layout l;
-    memset(&l, 0, sizeof(l));
-    put_magic(&l.file);
-    layout_mark(&l), put_fde(&l.file);
+    layout_start(&l, true);
     layout_mark(&l), put_pattern_event(&l.file, BINLOG_PREVIOUS_GTIDS_EVENT, 8, 1);
     layout_mark(&l), put_pattern_event(&l.file, BINLOG_ANONYMOUS_GTID_EVENT, 42, 2);
     layout_mark(&l), put_pattern_event(&l.file, BINLOG_QUERY_EVENT, 60, 3);
@@ -352,13 +307,12 @@ static void test_events_decode(void **state)
 {
     fixture *fx = *state;
     bytes file = {0};
-    put_magic(&file);
-    put_fde(&file);
+    put_file_start(&file);
     uint8_t xid[8] = {0x2a, 0, 0, 0, 0, 0, 0, 0};
-    put_event(&file, BINLOG_XID_EVENT, xid, sizeof(xid));
+    put_file_event(&file, BINLOG_XID_EVENT, xid, sizeof(xid));
     uint8_t rotate[8 + 13] = {4, 0, 0, 0, 0, 0, 0, 0};
     memcpy(rotate + 8, "binlog.000043", 13);
-    put_event(&file, BINLOG_ROTATE_EVENT, rotate, sizeof(rotate));
+    put_file_event(&file, BINLOG_ROTATE_EVENT, rotate, sizeof(rotate));
     write_file(fx, &file);
     assert_int_equal(open_file(fx), MCSQ_OK);
     binlog_decoder dec;
@@ -387,7 +341,7 @@ static void test_magic_only_is_eof(void **state)
 {
     fixture *fx = *state;
     bytes file = {0};
-    put_magic(&file);
+    put(&file, BINLOG_MAGIC, BINLOG_MAGIC_LEN);
     for (int stream = 0; stream < 2; stream++) {
         serve(fx, &file, stream);
         assert_int_equal(open_file(fx), MCSQ_OK);
@@ -454,23 +408,12 @@ static void test_truncated_header(void **state)
     for (size_t k = 0; k < 2 * (BINLOG_HEADER_LEN - 1); k++) {
         size_t extra = 1 + k / 2;
         bytes file = {0}, next_ev = {0};
-        put_magic(&file);
-        put_fde(&file);
+        put_file_start(&file);
         put_pattern_event(&file, BINLOG_XID_EVENT, 8, 1);
         uint64_t cut_at = file.len;
         put_pattern_event(&next_ev, BINLOG_XID_EVENT, 8, 2);
         put(&file, next_ev.p, extra);
-        serve(fx, &file, k % 2);
-        assert_int_equal(open_file(fx), MCSQ_OK);
-        const uint8_t *ev;
-        size_t len;
-        uint64_t off;
-        assert_int_equal(next(fx, &ev, &len, &off), MCSQ_OK);
-        assert_int_equal(next(fx, &ev, &len, &off), MCSQ_OK);
-        assert_int_equal(next(fx, &ev, &len, &off), MCSQ_ERR_TRUNCATED);
-        assert_names_offset(fx, cut_at);
-        assert_non_null(strstr(fx->err, "header"));
-        close_file(fx);
+        expect_error_after(fx, &file, k % 2, 2, MCSQ_ERR_TRUNCATED, cut_at, "header");
         bytes_free(&file);
         bytes_free(&next_ev);
     }
@@ -484,8 +427,7 @@ static void test_size_exceeds_file(void **state)
     for (size_t k = 0; k < 2 * sizeof(missing) / sizeof(missing[0]); k++) {
         size_t i = k / 2;
         bytes file = {0};
-        put_magic(&file);
-        put_fde(&file);
+        put_file_start(&file);
         uint64_t at = file.len;
         bytes ev_bytes = {0};
         put_pattern_event(&ev_bytes, BINLOG_QUERY_EVENT, 200, 9);
@@ -494,16 +436,7 @@ static void test_size_exceeds_file(void **state)
         for (int b = 0; b < 4; b++)
             ev_bytes.p[9 + b] = (uint8_t)(size >> (8 * b));
         put(&file, ev_bytes.p, ev_bytes.len);
-        serve(fx, &file, k % 2);
-        assert_int_equal(open_file(fx), MCSQ_OK);
-        const uint8_t *ev;
-        size_t len;
-        uint64_t off;
-        assert_int_equal(next(fx, &ev, &len, &off), MCSQ_OK);
-        assert_int_equal(next(fx, &ev, &len, &off), MCSQ_ERR_TRUNCATED);
-        assert_names_offset(fx, at);
-        assert_non_null(strstr(fx->err, "truncated"));
-        close_file(fx);
+        expect_error_after(fx, &file, k % 2, 1, MCSQ_ERR_TRUNCATED, at, "truncated");
         bytes_free(&file);
         bytes_free(&ev_bytes);
     }
@@ -519,23 +452,12 @@ static void test_impossible_size(void **state)
     for (size_t k = 0; k < 2 * sizeof(sizes) / sizeof(sizes[0]); k++) {
         size_t i = k / 2;
         bytes file = {0};
-        put_magic(&file);
-        put_fde(&file);
+        put_file_start(&file);
         put_pattern_event(&file, BINLOG_XID_EVENT, 8, 1);
         uint64_t at = file.len;
-        put_header(&file, BINLOG_QUERY_EVENT, sizes[i]);
+        put_file_header(&file, BINLOG_QUERY_EVENT, sizes[i]);
         put_pattern_event(&file, BINLOG_XID_EVENT, 8, 2);
-        serve(fx, &file, k % 2);
-        assert_int_equal(open_file(fx), MCSQ_OK);
-        const uint8_t *ev;
-        size_t len;
-        uint64_t off;
-        assert_int_equal(next(fx, &ev, &len, &off), MCSQ_OK);
-        assert_int_equal(next(fx, &ev, &len, &off), MCSQ_OK);
-        assert_int_equal(next(fx, &ev, &len, &off), MCSQ_ERR_CORRUPT);
-        assert_names_offset(fx, at);
-        assert_non_null(strstr(fx->err, "Query"));
-        close_file(fx);
+        expect_error_after(fx, &file, k % 2, 2, MCSQ_ERR_CORRUPT, at, "Query");
         bytes_free(&file);
     }
 }
@@ -545,9 +467,7 @@ static void test_event_larger_than_chunk(void **state)
 {
     fixture *fx = *state;
     static layout l;
-    memset(&l, 0, sizeof(l));
-    put_magic(&l.file);
-    layout_mark(&l), put_fde(&l.file);
+    layout_start(&l, true);
     layout_mark(&l), put_pattern_event(&l.file, BINLOG_WRITE_ROWS_EVENT, 3 * READ_CHUNK, 1);
     layout_mark(&l), put_pattern_event(&l.file, BINLOG_XID_EVENT, 8, 2);
     layout_mark(&l), put_pattern_event(&l.file, BINLOG_WRITE_ROWS_EVENT, READ_CHUNK - 7, 3);
@@ -556,8 +476,7 @@ static void test_event_larger_than_chunk(void **state)
     expect_layout(fx, &l);
     bytes_free(&l.file);
     /* the big event first, straight after the magic number */
-    memset(&l, 0, sizeof(l));
-    put_magic(&l.file);
+    layout_start(&l, false);
     layout_mark(&l), put_pattern_event(&l.file, BINLOG_WRITE_ROWS_EVENT, 3 * READ_CHUNK, 6);
     expect_layout(fx, &l);
     bytes_free(&l.file);
@@ -569,9 +488,7 @@ static void test_events_across_chunks(void **state)
 {
     fixture *fx = *state;
     static layout l;
-    memset(&l, 0, sizeof(l));
-    put_magic(&l.file);
-    layout_mark(&l), put_fde(&l.file);
+    layout_start(&l, true);
     uint32_t seed = 1;
     while (l.file.len < 3 * READ_CHUNK + 12345) {
         seed = seed * 1103515245u + 12345u;
@@ -587,14 +504,7 @@ static void test_close_twice(void **state)
 {
     fixture *fx = *state;
     bytes file = {0};
-    put_magic(&file);
-    put_fde(&file);
-    write_file(fx, &file);
-    assert_int_equal(open_file(fx), MCSQ_OK);
-    const uint8_t *ev;
-    size_t len;
-    uint64_t off;
-    assert_int_equal(next(fx, &ev, &len, &off), MCSQ_OK);
+    open_fde_only(fx, &file);
     binlog_file_close(&fx->f);
     binlog_file_close(&fx->f);
     fx->open = false;
@@ -608,7 +518,7 @@ static void test_relative_name(void **state)
 {
     fixture *fx = *state;
     bytes file = {0};
-    put_magic(&file);
+    put(&file, BINLOG_MAGIC, BINLOG_MAGIC_LEN);
     write_file(fx, &file);
     char cwd[512];
     assert_non_null(getcwd(cwd, sizeof(cwd)));
@@ -628,8 +538,7 @@ static void test_map_window_edges(void **state)
 {
     fixture *fx = *state;
     static layout l;
-    memset(&l, 0, sizeof(l));
-    put_magic(&l.file);
+    layout_start(&l, false);
     /* the next header starts 10 bytes before the first window's end */
     layout_mark(&l);
     put_pattern_event(&l.file, BINLOG_WRITE_ROWS_EVENT,
@@ -655,14 +564,10 @@ static void test_regular_file_grows(void **state)
 {
     fixture *fx = *state;
     bytes file = {0};
-    put_magic(&file);
-    put_fde(&file);
-    write_file(fx, &file);
-    assert_int_equal(open_file(fx), MCSQ_OK);
+    open_fde_only(fx, &file);
     const uint8_t *ev;
     size_t len;
     uint64_t off;
-    assert_int_equal(next(fx, &ev, &len, &off), MCSQ_OK);
     assert_int_equal(next(fx, &ev, &len, &off), MCSQ_ERR_EOF);
     bytes more = {0};
     put_pattern_event(&more, BINLOG_XID_EVENT, 8, 1);
@@ -686,9 +591,7 @@ static void test_stream_magic_in_pieces(void **state)
 {
     fixture *fx = *state;
     static layout l;
-    memset(&l, 0, sizeof(l));
-    put_magic(&l.file);
-    layout_mark(&l), put_fde(&l.file);
+    layout_start(&l, true);
     layout_mark(&l), put_pattern_event(&l.file, BINLOG_XID_EVENT, 8, 1);
     serve_fifo_split(fx, &l.file, 2);
     int rc = open_file(fx);
@@ -711,9 +614,7 @@ static void test_stream_events_in_pieces(void **state)
 {
     fixture *fx = *state;
     static layout l;
-    memset(&l, 0, sizeof(l));
-    put_magic(&l.file);
-    layout_mark(&l), put_fde(&l.file);
+    layout_start(&l, true);
     layout_mark(&l), put_pattern_event(&l.file, BINLOG_WRITE_ROWS_EVENT, 5000, 1);
     layout_mark(&l), put_pattern_event(&l.file, BINLOG_XID_EVENT, 8, 2);
     size_t split = (size_t)l.off[1] + 10; /* inside the second event's header */

@@ -50,6 +50,16 @@ static int parse_tmp(bus_message *m, const char *json)
     return rc;
 }
 
+/* Inits m and parses an exact copy of len bytes of json, which must be
+ * valid; returns the copy, which m borrows from (caller frees). */
+static char *parse_valid(bus_message *m, const char *json, size_t len)
+{
+    char *copy;
+    bus_message_init(m, NULL);
+    assert_int_equal(parse_n(m, json, len, &copy), 0);
+    return copy;
+}
+
 static void assert_span(const char *p, size_t n, const char *want)
 {
     assert_non_null(p);
@@ -556,9 +566,7 @@ static void test_unknown_fields_everywhere(void **state)
         "\"x8\":{\"txns\":[1,2,3]},\"x9\":[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]"
         "]]]}";
     bus_message m;
-    bus_message_init(&m, NULL);
-    char *copy;
-    assert_int_equal(parse_n(&m, json, sizeof(json) - 1, &copy), 0);
+    char *copy = parse_valid(&m, json, sizeof(json) - 1);
     assert_int_equal(m.version, 1);
     assert_int_equal(m.ntxns, 1);
     assert_int_equal(m.nkeys, 2);
@@ -579,9 +587,7 @@ static void test_whitespace_and_field_order(void **state)
         "\"x:0\" , \"gtid\" : \"\" } ] , \"region\" : \"r\" , \"source\" : \"s\" , \"v\" : 1 "
         "} \n\t\r ";
     bus_message m;
-    bus_message_init(&m, NULL);
-    char *copy;
-    assert_int_equal(parse_n(&m, json, sizeof(json) - 1, &copy), 0);
+    char *copy = parse_valid(&m, json, sizeof(json) - 1);
     assert_int_equal(m.ntxns, 1);
     const bus_txn *t = &m.txns[0];
     assert_null(t->gtid); /* "" is absent */
@@ -635,9 +641,7 @@ static void test_escapes_and_unicode(void **state)
         "caf\xc3\xa9",
     };
     bus_message m;
-    bus_message_init(&m, NULL);
-    char *copy;
-    assert_int_equal(parse_n(&m, json, sizeof(json) - 1, &copy), 0);
+    char *copy = parse_valid(&m, json, sizeof(json) - 1);
     assert_span(m.source, m.source_len, "db-east");
     assert_span(m.region, m.region_len, "east");
     assert_int_equal(m.ntxns, 1);
@@ -668,9 +672,7 @@ static void test_invalid_keys_counted(void **state)
                          "\"markers\":[\"\",\"ok2\",\"a b\",\"%s\"]}"),
              long_key, long_key, long_key);
     bus_message m;
-    bus_message_init(&m, NULL);
-    char *copy;
-    assert_int_equal(parse_n(&m, json, strlen(json), &copy), 0);
+    char *copy = parse_valid(&m, json, strlen(json));
     assert_int_equal(m.ntxns, 2);
     assert_int_equal(m.txns[1].nkeys, 3);
     assert_key(&m.txns[1].keys[0], "ok1", 0);
@@ -698,16 +700,14 @@ static void test_invalid_keys_counted(void **state)
 static void test_markers(void **state)
 {
     (void)state;
-    bus_message m;
-    bus_message_init(&m, NULL);
-    char *copy;
     /* a marker that is not a key becomes one; repeats are harmless */
     static const char j1[] =
         ENV("{\"markers\":[\"z\",\"a\",\"z\",\"a\"],\"pos\":\"b:1\",\"commit_us\":1,\"read_us\":2,"
             "\"keys\":[\"a\",\"b\",\"a\"]},"
             "{\"pos\":\"b:2\",\"commit_us\":1,\"read_us\":2,\"keys\":[\"c\"],\"markers\":[\"b\"]},"
             "{\"pos\":\"b:3\",\"commit_us\":1,\"read_us\":2,\"keys\":[],\"markers\":[\"m\"]}");
-    assert_int_equal(parse_n(&m, j1, sizeof(j1) - 1, &copy), 0);
+    bus_message m;
+    char *copy = parse_valid(&m, j1, sizeof(j1) - 1);
     assert_int_equal(m.ntxns, 3);
     assert_int_equal(m.txns[0].nkeys, 4);
     assert_key(&m.txns[0].keys[0], "a", 1);

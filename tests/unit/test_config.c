@@ -117,14 +117,67 @@ static void assert_error(const fixture *fx, int line, const char *needle)
     fail_msg("no error on line %d containing \"%s\"", line, needle);
 }
 
+/* An error expected on a line (0: about the whole file). */
+typedef struct want_error {
+    int line;
+    const char *needle;
+} want_error;
+
+/* Loads text, expects exactly the n errors of want. */
+static void load_fails_with(fixture *fx, const char *text, const want_error *want, size_t n)
+{
+    assert_int_equal(load_text(fx, text), MCSQ_ERR_CONFIG);
+    for (size_t i = 0; i < n; i++)
+        assert_error(fx, want[i].line, want[i].needle);
+    if (fx->errs.n != n)
+        mcsq_config_errors_print(&fx->errs, stderr);
+    assert_int_equal(fx->errs.n, n);
+}
+
 /* Loads text, expects exactly one error, on line, containing needle. */
 static void load_fails(fixture *fx, const char *text, int line, const char *needle)
 {
-    assert_int_equal(load_text(fx, text), MCSQ_ERR_CONFIG);
-    assert_error(fx, line, needle);
-    if (fx->errs.n != 1)
-        mcsq_config_errors_print(&fx->errs, stderr);
-    assert_int_equal(fx->errs.n, 1);
+    want_error want = {line, needle};
+    load_fails_with(fx, text, &want, 1);
+}
+
+#define NWANT(a) (sizeof(a) / sizeof((a)[0]))
+
+/* A value that must not load, and a part of its error. */
+typedef struct bad_value {
+    const char *value;
+    const char *needle;
+} bad_value;
+
+/* Loads "[section]\nkey = value\n" for each of the n cases: exactly one
+ * error, on line 2, containing the case's needle. */
+static void values_fail(fixture *fx, const char *section, const char *key, const bad_value *cases,
+                        size_t n)
+{
+    char text[256];
+    for (size_t i = 0; i < n; i++) {
+        const char *v = cases[i].value;
+        snprintf(text, sizeof(text), "[%s]\n%s =%s%s\n", section, key, v[0] ? " " : "", v);
+        load_fails(fx, text, 2, cases[i].needle);
+    }
+}
+
+/* What fn writes to a stream (caller frees); fn must return MCSQ_OK. */
+static char *capture(const fixture *fx, int (*fn)(const fixture *, FILE *))
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *out = open_memstream(&buf, &len);
+    assert_non_null(out);
+    assert_int_equal(fn(fx, out), MCSQ_OK);
+    fclose(out);
+    return buf;
+}
+
+static int print_errors(const fixture *fx, FILE *out)
+{
+    mcsq_config_errors_print(&fx->errs, out);
+    return MCSQ_OK;
 }
 
 static void test_defaults(void **state)
@@ -207,13 +260,19 @@ static void test_int_values(void **state)
     assert_int_equal(fx->cfg.mysql.port, 3307);
     assert_int_equal(fx->cfg.mysql.server_id, 4294967295LL);
     assert_int_equal(fx->cfg.bus.batch_max_keys, 1);
-    load_fails(fx, "[mysql]\nport = abc\n", 2, "[mysql] port: \"abc\" is not an integer");
-    load_fails(fx, "[mysql]\nport = 12x\n", 2, "is not an integer");
-    load_fails(fx, "[mysql]\nport = 0\n", 2, "[mysql] port: 0 is out of range (1..65535)");
-    load_fails(fx, "[mysql]\nport = 65536\n", 2, "65536 is out of range");
-    load_fails(fx, "[mysql]\nport =\n", 2, "\"\" is not an integer");
-    load_fails(fx, "[mysql]\nserver_id = 4294967296\n", 2, "out of range (1..4294967295)");
-    load_fails(fx, "[mysql]\nserver_id = 99999999999999999999\n", 2, "is not an integer");
+    static const bad_value bad_port[] = {
+        {"abc", "[mysql] port: \"abc\" is not an integer"},
+        {"12x", "is not an integer"},
+        {"0", "[mysql] port: 0 is out of range (1..65535)"},
+        {"65536", "65536 is out of range"},
+        {"", "\"\" is not an integer"},
+    };
+    values_fail(fx, "mysql", "port", bad_port, NWANT(bad_port));
+    static const bad_value bad_server_id[] = {
+        {"4294967296", "out of range (1..4294967295)"},
+        {"99999999999999999999", "is not an integer"},
+    };
+    values_fail(fx, "mysql", "server_id", bad_server_id, NWANT(bad_server_id));
 }
 
 static void test_bool_values(void **state)
@@ -230,9 +289,11 @@ static void test_bool_values(void **state)
         load_ok(fx, text);
         assert_true(fx->cfg.mysql.verify_checksum);
     }
-    load_fails(fx, "[mysql]\nverify_checksum = maybe\n", 2,
-               "[mysql] verify_checksum: \"maybe\" is not a boolean");
-    load_fails(fx, "[mysql]\nverify_checksum = 2\n", 2, "is not a boolean");
+    static const bad_value bad[] = {
+        {"maybe", "[mysql] verify_checksum: \"maybe\" is not a boolean"},
+        {"2", "is not a boolean"},
+    };
+    values_fail(fx, "mysql", "verify_checksum", bad, NWANT(bad));
 }
 
 static void test_enum_values(void **state)
@@ -258,10 +319,12 @@ static void test_duration_values(void **state)
     assert_int_equal(fx->cfg.mysql.reconnect_max_ms, 3600000);
     assert_int_equal(fx->cfg.bus.linger_ms, 0);
     assert_int_equal(fx->cfg.heartbeat.interval_ms, 100);
-    load_fails(fx, "[mysql]\nheartbeat_ms = 5s\n", 2,
-               "[mysql] heartbeat_ms: \"5s\" is not a whole number of milliseconds");
-    load_fails(fx, "[mysql]\nheartbeat_ms = 1.5\n", 2, "not a whole number of milliseconds");
-    load_fails(fx, "[mysql]\nheartbeat_ms = 5\n", 2, "5 is out of range (10..3600000 ms)");
+    static const bad_value bad[] = {
+        {"5s", "[mysql] heartbeat_ms: \"5s\" is not a whole number of milliseconds"},
+        {"1.5", "not a whole number of milliseconds"},
+        {"5", "5 is out of range (10..3600000 ms)"},
+    };
+    values_fail(fx, "mysql", "heartbeat_ms", bad, NWANT(bad));
     load_fails(fx, "[bus]\nlinger_ms = -1\n", 2, "-1 is out of range (0..900000 ms)");
 }
 
@@ -283,17 +346,18 @@ static void test_size_values(void **state)
     }
     /* the embedded bus holds 5 MiB per partition: its messages stay far below */
     load_ok(fx, "[bus]\nbatch_max_bytes = 2560k\n");
-    load_fails(fx, "[bus]\nbatch_max_bytes = 2561k\n", 2,
-               "more than the embedded bus can hold safely");
-    load_fails(fx, "[bus]\nbatch_max_bytes = 1G\n", 2,
-               "[bus] batch_max_bytes: 1G is out of range (1k..1000000000)");
-    load_fails(fx, "[bus]\nbatch_max_bytes = 1023\n", 2, "1023 is out of range");
-    load_fails(fx, "[bus]\nbatch_max_bytes = 1.5M\n", 2, "\"1.5M\" is not a size in bytes");
-    load_fails(fx, "[bus]\nbatch_max_bytes = 10x\n", 2, "is not a size in bytes");
-    load_fails(fx, "[bus]\nbatch_max_bytes = k\n", 2, "is not a size in bytes");
-    load_fails(fx, "[bus]\nbatch_max_bytes = 10kB\n", 2, "is not a size in bytes");
-    load_fails(fx, "[bus]\nbatch_max_bytes = -4k\n", 2, "is not a size in bytes");
-    load_fails(fx, "[bus]\nbatch_max_bytes = 99999999999999999G\n", 2, "is not a size");
+    static const bad_value bad[] = {
+        {"2561k", "more than the embedded bus can hold safely"},
+        {"1G", "[bus] batch_max_bytes: 1G is out of range (1k..1000000000)"},
+        {"1023", "1023 is out of range"},
+        {"1.5M", "\"1.5M\" is not a size in bytes"},
+        {"10x", "is not a size in bytes"},
+        {"k", "is not a size in bytes"},
+        {"10kB", "is not a size in bytes"},
+        {"-4k", "is not a size in bytes"},
+        {"99999999999999999G", "is not a size"},
+    };
+    values_fail(fx, "bus", "batch_max_bytes", bad, NWANT(bad));
 }
 
 static void test_hostport_values(void **state)
@@ -307,27 +371,31 @@ static void test_hostport_values(void **state)
     assert_int_equal(fx->cfg.metrics.listen.port, 80);
     load_ok(fx, "[metrics]\nlisten =\n");
     assert_null(fx->cfg.metrics.listen.host);
-    load_fails(fx, "[metrics]\nlisten = localhost\n", 2,
-               "[metrics] listen: \"localhost\" is not host:port");
-    load_fails(fx, "[metrics]\nlisten = localhost:0\n", 2, "port must be a number in 1..65535");
-    load_fails(fx, "[metrics]\nlisten = localhost:99999\n", 2, "port must be a number");
-    load_fails(fx, "[metrics]\nlisten = localhost:+80\n", 2, "port must be a number");
-    load_fails(fx, "[metrics]\nlisten = ::1:80\n", 2, "is not host:port (IPv6 as [address]");
-    load_fails(fx, "[metrics]\nlisten = :80\n", 2, "bad host");
-    load_fails(fx, "[metrics]\nlisten = a/b:80\n", 2, "bad host");
+    static const bad_value bad[] = {
+        {"localhost", "[metrics] listen: \"localhost\" is not host:port"},
+        {"localhost:0", "port must be a number in 1..65535"},
+        {"localhost:99999", "port must be a number"},
+        {"localhost:+80", "port must be a number"},
+        {"::1:80", "is not host:port (IPv6 as [address]"},
+        {":80", "bad host"},
+        {"a/b:80", "bad host"},
+    };
+    values_fail(fx, "metrics", "listen", bad, NWANT(bad));
 }
 
 static void test_unknown_key_and_section(void **state)
 {
     fixture *fx = *state;
-    assert_int_equal(load_text(fx, "; comment\n[mysql]\nprot = 3307\n\n[mysq]\nhost = x\n"
-                                   "port = 1\n[bus]\nbrokers = embedded\nsurprise = 1\n"),
-                     MCSQ_ERR_CONFIG);
-    assert_error(fx, 3, "[mysql]: unknown key \"prot\" (did you mean \"port\"?)");
-    assert_error(fx, 5, "unknown section [mysq] (did you mean [mysql]?)");
-    assert_error(fx, 10, "[bus]: unknown key \"surprise\"");
     /* keys of an unknown section are not reported one by one */
-    assert_int_equal(fx->errs.n, 3);
+    static const want_error unknown[] = {
+        {3, "[mysql]: unknown key \"prot\" (did you mean \"port\"?)"},
+        {5, "unknown section [mysq] (did you mean [mysql]?)"},
+        {10, "[bus]: unknown key \"surprise\""},
+    };
+    load_fails_with(fx,
+                    "; comment\n[mysql]\nprot = 3307\n\n[mysq]\nhost = x\n"
+                    "port = 1\n[bus]\nbrokers = embedded\nsurprise = 1\n",
+                    unknown, NWANT(unknown));
     load_fails(fx, "[mysql]\n[pool_main]\n", 2, "unknown section [pool_main]");
     load_fails(fx, "[mysql extra]\n", 1, "section [mysql] takes no name");
     load_fails(fx, "port = 1\n", 1, "key \"port\" is outside any [section]");
@@ -363,12 +431,7 @@ static void test_error_text_has_file_and_line(void **state)
     load_fails(fx, "\n\n[mysql]\n\nport = nope\n", 5, "port");
     snprintf(expect, sizeof(expect), "%s:5: [mysql] port: \"nope\" is not an integer", fx->path);
     assert_string_equal(fx->errs.v[0].text, expect);
-    char *buf = NULL;
-    size_t len = 0;
-    FILE *out = open_memstream(&buf, &len);
-    assert_non_null(out);
-    mcsq_config_errors_print(&fx->errs, out);
-    fclose(out);
+    char *buf = capture(fx, print_errors);
     strcat(expect, "\n");
     assert_string_equal(buf, expect);
     free(buf);
@@ -388,12 +451,7 @@ static void test_error_list_is_bounded(void **state)
     assert_int_equal(fx->errs.n, MCSQ_CONFIG_MAX_ERRORS);
     assert_int_equal(fx->errs.dropped, nlines - 1 - MCSQ_CONFIG_MAX_ERRORS);
     assert_int_equal(fx->errs.v[MCSQ_CONFIG_MAX_ERRORS - 1].line, MCSQ_CONFIG_MAX_ERRORS + 1);
-    char *buf = NULL;
-    size_t len = 0;
-    FILE *out = open_memstream(&buf, &len);
-    assert_non_null(out);
-    mcsq_config_errors_print(&fx->errs, out);
-    fclose(out);
+    char *buf = capture(fx, print_errors);
     assert_non_null(strstr(buf, "\n(49 more errors not shown)\n"));
     free(buf);
 }
@@ -421,14 +479,16 @@ static void test_duplicates(void **state)
 static void test_syntax_errors(void **state)
 {
     fixture *fx = *state;
-    assert_int_equal(load_text(fx, "[mysql]\nport 3306\nhost = a\n[bus\nbrokers = embedded\n"
-                                   "[router] cluster = a\nbroken\n"),
-                     MCSQ_ERR_CONFIG);
-    assert_error(fx, 2, "expected \"key = value\", \"[section]\" or a comment");
-    assert_error(fx, 4, "section header without ']'");
-    assert_error(fx, 6, "unexpected text after ']'");
-    assert_error(fx, 7, "expected \"key = value\"");
-    assert_int_equal(fx->errs.n, 4);
+    static const want_error syntax[] = {
+        {2, "expected \"key = value\", \"[section]\" or a comment"},
+        {4, "section header without ']'"},
+        {6, "unexpected text after ']'"},
+        {7, "expected \"key = value\""},
+    };
+    load_fails_with(fx,
+                    "[mysql]\nport 3306\nhost = a\n[bus\nbrokers = embedded\n"
+                    "[router] cluster = a\nbroken\n",
+                    syntax, NWANT(syntax));
     /* comments after a header, BOM and CRLF line ends are fine */
     load_ok(fx, "\xEF\xBB\xBF[mysql] ; the source\r\nport = 3307\r\n# done\r\n");
     assert_int_equal(fx->cfg.mysql.port, 3307);
@@ -442,10 +502,11 @@ static void test_long_line(void **state)
     memset(pad, 'x', 250);
     pad[250] = '\0';
     snprintf(text, sizeof(text), "[mysql]\nsocket = /%s\nport = zz\n", pad);
-    assert_int_equal(load_text(fx, text), MCSQ_ERR_CONFIG);
-    assert_error(fx, 2, "line is longer than 198 bytes");
-    assert_error(fx, 3, "[mysql] port: \"zz\"");
-    assert_int_equal(fx->errs.n, 2);
+    static const want_error too_long[] = {
+        {2, "line is longer than 198 bytes"},
+        {3, "[mysql] port: \"zz\""},
+    };
+    load_fails_with(fx, text, too_long, NWANT(too_long));
     pad[198 - strlen("socket = /")] = '\0'; /* exactly 198 bytes */
     snprintf(text, sizeof(text), "[mysql]\nsocket = /%s\n", pad);
     load_ok(fx, text);
@@ -554,9 +615,12 @@ static void test_brokers(void **state)
     fixture *fx = *state;
     load_ok(fx, "[bus]\nbrokers = k1:9092, k2:9093,[::1]:9094\n");
     assert_string_equal(fx->cfg.bus.brokers, "k1:9092, k2:9093,[::1]:9094");
-    load_fails(fx, "[bus]\nbrokers = k1:9092,,k2:9092\n", 2, "\"\" is not host:port");
-    load_fails(fx, "[bus]\nbrokers = k1:9092 k2:9092\n", 2, "is not host:port");
-    load_fails(fx, "[bus]\nbrokers =\n", 2, "[bus] brokers: must not be empty");
+    static const bad_value bad[] = {
+        {"k1:9092,,k2:9092", "\"\" is not host:port"},
+        {"k1:9092 k2:9092", "is not host:port"},
+        {"", "[bus] brokers: must not be empty"},
+    };
+    values_fail(fx, "bus", "brokers", bad, NWANT(bad));
 }
 
 static void test_identifiers(void **state)
@@ -564,10 +628,13 @@ static void test_identifiers(void **state)
     fixture *fx = *state;
     load_ok(fx, "[heartbeat]\ntable = ops.mcsqueal_heartbeat\n[router]\ncluster = a\n");
     assert_string_equal(fx->cfg.heartbeat.table, "ops.mcsqueal_heartbeat");
-    load_fails(fx, "[heartbeat]\ntable = mcsqueal_heartbeat\n", 2, "is not database.table");
-    load_fails(fx, "[heartbeat]\ntable = heart-beat\n", 2, "is not database.table");
-    load_fails(fx, "[heartbeat]\ntable = 123\n", 2, "is not database.table");
-    load_fails(fx, "[heartbeat]\ntable = a.b.c\n", 2, "is not database.table");
+    static const bad_value bad_table[] = {
+        {"mcsqueal_heartbeat", "is not database.table"},
+        {"heart-beat", "is not database.table"},
+        {"123", "is not database.table"},
+        {"a.b.c", "is not database.table"},
+    };
+    values_fail(fx, "heartbeat", "table", bad_table, NWANT(bad_table));
     load_fails(fx, "[router]\ncluster = a/b\n", 2, "[router] cluster: \"a/b\": only letters");
     load_fails(fx, "[bus]\ntopic = my topic\n", 2, "[bus] topic: \"my topic\": only letters");
 }
@@ -683,21 +750,15 @@ static void test_consumer_group(void **state)
     assert_int_equal(mcsq_config_consumer_group(&fx->cfg, group, 16), MCSQ_OK);
 }
 
-static char *capture(int (*fn)(const mcsq_config *, FILE *), const mcsq_config *cfg)
+static int write_reference(const fixture *fx, FILE *out)
 {
-    char *buf = NULL;
-    size_t len = 0;
-    FILE *out = open_memstream(&buf, &len);
-    assert_non_null(out);
-    assert_int_equal(fn(cfg, out), MCSQ_OK);
-    fclose(out);
-    return buf;
+    (void)fx;
+    return mcsq_config_write_reference(out);
 }
 
-static int write_reference(const mcsq_config *cfg, FILE *out)
+static int write_config(const fixture *fx, FILE *out)
 {
-    (void)cfg;
-    return mcsq_config_write_reference(out);
+    return mcsq_config_write(&fx->cfg, out);
 }
 
 static void test_reference_lists_every_key(void **state)
@@ -705,9 +766,8 @@ static void test_reference_lists_every_key(void **state)
     size_t n, nsec;
     const mcsq_config_row *rows = mcsq_config_table(&n);
     const mcsq_config_section *secs = mcsq_config_sections(&nsec);
-    char *ref = capture(write_reference, NULL);
+    char *ref = capture(*state, write_reference);
     char needle[128];
-    (void)state;
     assert_non_null(strstr(ref, "# Configuration reference"));
     for (size_t i = 0; i < nsec; i++) {
         snprintf(needle, sizeof(needle), "\n## [%s%s]\n", secs[i].name,
@@ -737,7 +797,7 @@ static void test_print_roundtrip_hides_secrets(void **state)
              "[pool main]\nservers = a:1 [::1]:2\nrole = gutter\n",
              pw);
     load_ok(fx, text);
-    char *out = capture(mcsq_config_write, &fx->cfg);
+    char *out = capture(fx, write_config);
     assert_null(strstr(out, "hunter2"));
     assert_null(strstr(out, "hunter3"));
     assert_non_null(strstr(out, "; password: read from password_file (hidden)\n"));

@@ -12,6 +12,7 @@
  */
 #include "tailer/binlog_event.h"
 #include "mcsqueal/error.h"
+#include "binlog_build.h"
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -25,11 +26,7 @@
 
 #include <cmocka.h>
 
-#define EV_TIMESTAMP 1700000000u
-#define EV_SERVER_ID 7u
 #define EV_NEXT_POS 4242u
-#define FLAG_IN_USE 0x0001u
-#define FLAGS_OFFSET 17
 
 /* Query status variable codes (MySQL sql/log_event.h, MariaDB log_event.h),
  * written out here as the test's own reference. */
@@ -68,49 +65,8 @@ static const uint8_t test_sid[16] = {0x3e, 0x11, 0xfa, 0x47, 0x71, 0xca, 0x11, 0
 #define TEST_SID_TEXT "3e11fa47-71ca-11e1-9e33-c80aa9429562"
 
 /* ------------------------------------------------------------------------
- * Byte builder
+ * Byte builder (beyond binlog_build.h)
  * ------------------------------------------------------------------------ */
-
-typedef struct bytes {
-    uint8_t *p;
-    size_t len;
-    size_t cap;
-} bytes;
-
-static void bytes_free(bytes *b)
-{
-    free(b->p);
-    memset(b, 0, sizeof(*b));
-}
-
-static void put(bytes *b, const void *src, size_t n)
-{
-    if (b->len + n > b->cap) {
-        size_t cap = b->cap ? b->cap : 64;
-        while (cap < b->len + n)
-            cap *= 2;
-        uint8_t *p = realloc(b->p, cap);
-        assert_non_null(p);
-        b->p = p;
-        b->cap = cap;
-    }
-    if (n > 0)
-        memcpy(b->p + b->len, src, n);
-    b->len += n;
-}
-
-static void put_uint(bytes *b, uint64_t v, size_t n)
-{
-    uint8_t t[8];
-    for (size_t i = 0; i < n; i++)
-        t[i] = (uint8_t)(v >> (8 * i));
-    put(b, t, n);
-}
-
-static void put_u8(bytes *b, uint8_t v)
-{
-    put(b, &v, 1);
-}
 
 static void put_le16(bytes *b, uint16_t v)
 {
@@ -149,28 +105,6 @@ static void put_bytes(bytes *b, const bytes *src)
     put(b, src->p, src->len);
 }
 
-/* MySQL length-encoded integer. */
-static void put_lenenc(bytes *b, uint64_t v)
-{
-    if (v < 0xfb) {
-        put_u8(b, (uint8_t)v);
-    } else if (v < (1ull << 16)) {
-        put_u8(b, 0xfc);
-        put_uint(b, v, 2);
-    } else if (v < (1ull << 24)) {
-        put_u8(b, 0xfd);
-        put_uint(b, v, 3);
-    } else {
-        put_u8(b, 0xfe);
-        put_uint(b, v, 8);
-    }
-}
-
-static size_t lenenc_size(uint64_t v)
-{
-    return v < 0xfb ? 1 : v < (1ull << 16) ? 3 : v < (1ull << 24) ? 4 : 9;
-}
-
 /* Serialization-library varlen: n bytes carry 7n bits, the low n-1 bits of
  * the first byte are ones and bit n-1 is zero; 0xff + 8 bytes above 2^56. */
 static size_t varlen_size(uint64_t v)
@@ -202,30 +136,12 @@ static void put_varlen_signed(bytes *b, int64_t v)
  * Events and Format_description events
  * ------------------------------------------------------------------------ */
 
-/* Appends a whole v4 event around body: the 19-byte header (event_size
- * counts the checksum) and, when crc, a CRC32 over header and body; for a
- * Format_description event the "binlog in use" flag is cleared for the
- * computation, as the servers do. */
+/* Appends a whole v4 event around body, with log_pos EV_NEXT_POS and a
+ * CRC32 when crc (binlog_build.h: put_event_at). */
 static void put_event_flags(bytes *out, uint8_t type, uint16_t flags, const uint8_t *body,
                             size_t body_len, bool crc)
 {
-    size_t start = out->len;
-    put_le32(out, EV_TIMESTAMP);
-    put_u8(out, type);
-    put_le32(out, EV_SERVER_ID);
-    put_le32(out, (uint32_t)(BINLOG_HEADER_LEN + body_len + (crc ? BINLOG_CHECKSUM_LEN : 0)));
-    put_le32(out, EV_NEXT_POS);
-    put_le16(out, flags);
-    put(out, body, body_len);
-    if (!crc)
-        return;
-    uint8_t head[BINLOG_HEADER_LEN];
-    memcpy(head, out->p + start, sizeof(head));
-    if (type == BINLOG_FORMAT_DESCRIPTION_EVENT)
-        head[FLAGS_OFFSET] &= (uint8_t)~FLAG_IN_USE;
-    uLong c = crc32(0, head, sizeof(head));
-    c = crc32(c, out->p + start + BINLOG_HEADER_LEN, (uInt)body_len);
-    put_le32(out, (uint32_t)c);
+    put_event_at(out, type, flags, EV_NEXT_POS, body, body_len, crc);
 }
 
 static void put_event(bytes *out, uint8_t type, const bytes *body, bool crc)
@@ -294,7 +210,7 @@ static void put_fde_body_custom(bytes *b, uint16_t version, const char *server, 
     memset(v, 0, sizeof(v));
     memcpy(v, server, strlen(server));
     put(b, v, sizeof(v));
-    put_le32(b, EV_TIMESTAMP);
+    put_le32(b, BB_TIMESTAMP);
     put_u8(b, header_len);
     for (size_t t = 1; t <= ntypes; t++)
         put_u8(b, post_header_len_of((unsigned)t));
@@ -796,25 +712,6 @@ static void put_gtid_list_body(bytes *b, uint32_t count_field, size_t entries)
     }
 }
 
-/* Transaction_payload body: (type, length, value) header fields in
- * lenenc, end mark, payload. */
-static void put_payload_field(bytes *b, uint64_t type, uint64_t value)
-{
-    put_lenenc(b, type);
-    put_lenenc(b, lenenc_size(value));
-    put_lenenc(b, value);
-}
-
-static void put_payload_body(bytes *b, uint64_t compression, uint64_t usize, const uint8_t *data,
-                             size_t len)
-{
-    put_payload_field(b, 2, compression);
-    put_payload_field(b, 3, usize);
-    put_payload_field(b, 1, len);
-    put_lenenc(b, 0);
-    put(b, data, len);
-}
-
 /* ------------------------------------------------------------------------
  * Header, Format_description, checksums
  * ------------------------------------------------------------------------ */
@@ -828,9 +725,9 @@ static void test_header_parse(void **state)
     put_event_flags(&b, BINLOG_XID_EVENT, 0x0040, body.p, body.len, false);
     binlog_header h;
     assert_int_equal(binlog_header_parse(b.p, b.len, &h), MCSQ_OK);
-    assert_int_equal(h.timestamp, EV_TIMESTAMP);
+    assert_int_equal(h.timestamp, BB_TIMESTAMP);
     assert_int_equal(h.type, BINLOG_XID_EVENT);
-    assert_int_equal(h.server_id, EV_SERVER_ID);
+    assert_int_equal(h.server_id, BB_SERVER_ID);
     assert_int_equal(h.event_size, 27);
     assert_int_equal(h.next_pos, EV_NEXT_POS);
     assert_int_equal(h.flags, 0x0040);
@@ -969,31 +866,31 @@ static void test_fde_in_use_flag_rule(void **state)
 {
     fixture *fx = *state;
     bytes ev = {0};
-    put_fde(&ev, FDE_MYSQL8, BINLOG_CHECKSUM_CRC32, FLAG_IN_USE);
+    put_fde(&ev, FDE_MYSQL8, BINLOG_CHECKSUM_CRC32, BB_FLAG_IN_USE);
     assert_int_equal(decode_bytes(fx, &ev), MCSQ_OK);
-    assert_int_equal(fx->ev.hdr.flags, FLAG_IN_USE);
+    assert_int_equal(fx->ev.hdr.flags, BB_FLAG_IN_USE);
     /* the same FDE with the flag cleared on close: same CRC, still good */
-    ev.p[FLAGS_OFFSET] = 0;
+    ev.p[BB_FLAGS_OFFSET] = 0;
     assert_int_equal(decode_bytes(fx, &ev), MCSQ_OK);
     /* a CRC computed over the set flag is not what servers write */
     bytes body = {0}, bad = {0};
     put_fde_body(&body, FDE_MYSQL8, BINLOG_CHECKSUM_CRC32);
-    put_event_flags(&bad, BINLOG_FORMAT_DESCRIPTION_EVENT, FLAG_IN_USE, body.p, body.len, false);
+    put_event_flags(&bad, BINLOG_FORMAT_DESCRIPTION_EVENT, BB_FLAG_IN_USE, body.p, body.len, false);
     bad.p[9] = (uint8_t)(bad.len + 4); /* event_size: the helper counted no checksum */
     uLong c = crc32(0, bad.p, (uInt)bad.len);
     put_le32(&bad, (uint32_t)c);
     assert_int_equal(decode_bytes(fx, &bad), MCSQ_ERR_CHECKSUM);
     /* other flag bits are covered by the CRC */
-    ev.p[FLAGS_OFFSET] = 0x02;
+    ev.p[BB_FLAGS_OFFSET] = 0x02;
     assert_int_equal(decode_bytes(fx, &ev), MCSQ_ERR_CHECKSUM);
     /* the rule is for FDEs only: an Xid with the flag set is checked as is */
     bytes xb = {0}, xid = {0};
     put_le64(&xb, 5);
-    put_event_flags(&xid, BINLOG_XID_EVENT, FLAG_IN_USE, xb.p, xb.len, true);
+    put_event_flags(&xid, BINLOG_XID_EVENT, BB_FLAG_IN_USE, xb.p, xb.len, true);
     assert_int_equal(decode_bytes(fx, &xid), MCSQ_OK);
     uint8_t head[BINLOG_HEADER_LEN];
     memcpy(head, xid.p, sizeof(head));
-    head[FLAGS_OFFSET] = 0;
+    head[BB_FLAGS_OFFSET] = 0;
     c = crc32(crc32(0, head, sizeof(head)), xb.p, (uInt)xb.len);
     for (int i = 0; i < 4; i++)
         xid.p[xid.len - 4 + (size_t)i] = (uint8_t)(c >> (8 * i));
@@ -1747,7 +1644,7 @@ static void test_xid(void **state)
         assert_int_equal(decode_event(fx, BINLOG_XID_EVENT, &body), MCSQ_OK);
         assert_int_equal(fx->ev.u.xid, 0x0102030405060708ull);
         assert_int_equal(fx->ev.hdr.type, BINLOG_XID_EVENT);
-        assert_int_equal(fx->ev.hdr.server_id, EV_SERVER_ID);
+        assert_int_equal(fx->ev.hdr.server_id, BB_SERVER_ID);
         assert_int_equal(fx->ev.hdr.next_pos, EV_NEXT_POS);
     }
     check_cuts(fx, BINLOG_XID_EVENT, &body, NULL, 0, "Xid");

@@ -11,6 +11,7 @@
 #include "tailer/binlog_event.h"
 #include "tailer/payload_reader.h"
 #include "mcsqueal/error.h"
+#include "binlog_build.h"
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -20,7 +21,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <zlib.h>
 #include <zstd.h>
 
 #include <cmocka.h>
@@ -30,115 +30,28 @@
 #define WINDOW_MIN (64 * 1024)
 
 /* ------------------------------------------------------------------------
- * Byte builder and event wrappers
+ * Events (binlog_build.h), as inside a payload: log_pos 0
  * ------------------------------------------------------------------------ */
-
-typedef struct bytes {
-    uint8_t *p;
-    size_t len;
-    size_t cap;
-} bytes;
-
-static void bytes_free(bytes *b)
-{
-    free(b->p);
-    memset(b, 0, sizeof(*b));
-}
-
-static void put(bytes *b, const void *src, size_t n)
-{
-    if (b->len + n > b->cap) {
-        size_t cap = b->cap ? b->cap : 64;
-        while (cap < b->len + n)
-            cap *= 2;
-        uint8_t *p = realloc(b->p, cap);
-        assert_non_null(p);
-        b->p = p;
-        b->cap = cap;
-    }
-    if (n > 0)
-        memcpy(b->p + b->len, src, n);
-    b->len += n;
-}
-
-static void put_uint(bytes *b, uint64_t v, size_t n)
-{
-    uint8_t t[8];
-    for (size_t i = 0; i < n; i++)
-        t[i] = (uint8_t)(v >> (8 * i));
-    put(b, t, n);
-}
-
-static void put_u8(bytes *b, uint8_t v)
-{
-    put(b, &v, 1);
-}
-
-static void put_lenenc(bytes *b, uint64_t v)
-{
-    if (v < 0xfb) {
-        put_u8(b, (uint8_t)v);
-    } else if (v < (1ull << 16)) {
-        put_u8(b, 0xfc);
-        put_uint(b, v, 2);
-    } else if (v < (1ull << 24)) {
-        put_u8(b, 0xfd);
-        put_uint(b, v, 3);
-    } else {
-        put_u8(b, 0xfe);
-        put_uint(b, v, 8);
-    }
-}
-
-static size_t lenenc_size(uint64_t v)
-{
-    return v < 0xfb ? 1 : v < (1ull << 16) ? 3 : v < (1ull << 24) ? 4 : 9;
-}
 
 /* Appends a v4 event header claiming `size` bytes. */
 static void put_header(bytes *out, uint8_t type, uint32_t size)
 {
-    put_uint(out, 1700000000u, 4);
-    put_u8(out, type);
-    put_uint(out, 7, 4);
-    put_uint(out, size, 4);
-    put_uint(out, 0, 4); /* log_pos: 0 inside a payload */
-    put_uint(out, 0, 2);
+    put_header_at(out, type, size, 0, 0);
 }
 
-/* Appends a whole event around body, with a CRC32 (zlib) when crc. */
+/* Appends a whole event around body, with a CRC32 when crc. */
 static void put_event(bytes *out, uint8_t type, const uint8_t *body, size_t body_len, bool crc)
 {
-    size_t start = out->len;
-    put_header(out, type, (uint32_t)(BINLOG_HEADER_LEN + body_len + (crc ? 4 : 0)));
-    put(out, body, body_len);
-    if (crc)
-        put_uint(out, crc32(0, out->p + start, (uInt)(out->len - start)), 4);
+    put_event_at(out, type, 0, 0, body, body_len, crc);
 }
 
 /* A MySQL 8.0 Format_description event with CRC32 checksums. */
 static void put_fde_mysql8(bytes *out)
 {
     bytes body = {0};
-    put_uint(&body, 4, 2);
-    char v[50];
-    memset(v, 0, sizeof(v));
-    memcpy(v, "8.0.36", 6);
-    put(&body, v, sizeof(v));
-    put_uint(&body, 1700000000u, 4);
-    put_u8(&body, BINLOG_HEADER_LEN);
-    for (unsigned t = 1; t <= 42; t++)
-        put_u8(&body, t == BINLOG_QUERY_EVENT ? 13 : t == BINLOG_ROTATE_EVENT ? 8 : 0);
-    put_u8(&body, BINLOG_CHECKSUM_CRC32);
+    put_fde_mysql8_body(&body);
     put_event(out, BINLOG_FORMAT_DESCRIPTION_EVENT, body.p, body.len, true);
     bytes_free(&body);
-}
-
-static void put_payload_field(bytes *b, uint64_t type, uint64_t value)
-{
-    put_lenenc(b, type);
-    put_lenenc(b, lenenc_size(value));
-    put_lenenc(b, value);
 }
 
 /* A Transaction_payload event (with CRC32) carrying data. */
@@ -146,11 +59,7 @@ static void put_payload_event(bytes *out, uint64_t compression, uint64_t usize, 
                               size_t len)
 {
     bytes body = {0};
-    put_payload_field(&body, 2, compression);
-    put_payload_field(&body, 3, usize);
-    put_payload_field(&body, 1, len);
-    put_lenenc(&body, 0);
-    put(&body, data, len);
+    put_payload_body(&body, compression, usize, data, len);
     put_event(out, BINLOG_TRANSACTION_PAYLOAD_EVENT, body.p, body.len, true);
     bytes_free(&body);
 }
@@ -336,6 +245,23 @@ static void open_raw(fixture *fx, uint64_t compression, const bytes *data)
     assert_int_equal(payload_reader_open(&fx->pr, &p, fx->err, sizeof(fx->err)), MCSQ_OK);
 }
 
+/* The compression level that means "stored" to open_content(). */
+#define STORED 0
+
+/* Opens content as a Transaction_payload event: stored, or compressed
+ * with zstd at level. */
+static void open_content(fixture *fx, const bytes *content, int level)
+{
+    if (level == STORED) {
+        open_payload(fx, COMPRESSION_NONE, content->len, content);
+        return;
+    }
+    bytes z = {0};
+    zstd_compress_into(content, &z, level);
+    open_payload(fx, COMPRESSION_ZSTD, content->len, &z);
+    bytes_free(&z); /* the event decoded holds its own copy */
+}
+
 /* Reads every inner event and checks it against `want`, then the end. */
 static void expect_events(fixture *fx, const inner *want)
 {
@@ -379,31 +305,29 @@ static void assert_clean_error(const fixture *fx, int rc, const char *what, size
     assert_true(fx->err[0] != '\0');
 }
 
+/* Builds inner events with build, opens them (stored or zstd at level)
+ * and reads every one back. */
+static void expect_round_trip(fixture *fx, void (*build)(inner *), int level)
+{
+    inner in = {0};
+    build(&in);
+    open_content(fx, &in.all, level);
+    expect_events(fx, &in);
+    inner_free(&in);
+}
+
 /* ------------------------------------------------------------------------
  * Tests: content comes out whole and in order
  * ------------------------------------------------------------------------ */
 
 static void test_zstd_several_events(void **state)
 {
-    fixture *fx = *state;
-    inner in = {0};
-    inner_typical(&in);
-    bytes z = {0};
-    zstd_compress_into(&in.all, &z, 3);
-    open_payload(fx, COMPRESSION_ZSTD, in.all.len, &z);
-    expect_events(fx, &in);
-    bytes_free(&z);
-    inner_free(&in);
+    expect_round_trip(*state, inner_typical, 3);
 }
 
 static void test_none_several_events(void **state)
 {
-    fixture *fx = *state;
-    inner in = {0};
-    inner_typical(&in);
-    open_payload(fx, COMPRESSION_NONE, in.all.len, &in.all);
-    expect_events(fx, &in);
-    inner_free(&in);
+    expect_round_trip(*state, inner_typical, STORED);
 }
 
 /* Inner events decode with the stream's decoder once checksums are off
@@ -413,9 +337,7 @@ static void test_inner_events_decode(void **state)
     fixture *fx = *state;
     inner in = {0};
     inner_typical(&in);
-    bytes z = {0};
-    zstd_compress_into(&in.all, &z, 1);
-    open_payload(fx, COMPRESSION_ZSTD, in.all.len, &z);
+    open_content(fx, &in.all, 1);
     binlog_decoder inner_dec;
     binlog_decoder_init(&inner_dec);
     static const uint8_t types[] = {BINLOG_QUERY_EVENT, BINLOG_TABLE_MAP_EVENT,
@@ -437,7 +359,6 @@ static void test_inner_events_decode(void **state)
             assert_int_equal(ev.u.xid, 4242);
     }
     binlog_decoder_deinit(&inner_dec);
-    bytes_free(&z);
     inner_free(&in);
 }
 
@@ -464,25 +385,12 @@ static void build_large(inner *in)
 
 static void test_zstd_large_events(void **state)
 {
-    fixture *fx = *state;
-    inner in = {0};
-    build_large(&in);
-    bytes z = {0};
-    zstd_compress_into(&in.all, &z, 1);
-    open_payload(fx, COMPRESSION_ZSTD, in.all.len, &z);
-    expect_events(fx, &in);
-    bytes_free(&z);
-    inner_free(&in);
+    expect_round_trip(*state, build_large, 1);
 }
 
 static void test_none_large_events(void **state)
 {
-    fixture *fx = *state;
-    inner in = {0};
-    build_large(&in);
-    open_payload(fx, COMPRESSION_NONE, in.all.len, &in.all);
-    expect_events(fx, &in);
-    inner_free(&in);
+    expect_round_trip(*state, build_large, STORED);
 }
 
 static void test_many_small_events(void **state)
@@ -539,13 +447,11 @@ static void test_empty_payload(void **state)
 {
     fixture *fx = *state;
     inner none = {0};
-    bytes empty = {0}, z = {0};
-    open_payload(fx, COMPRESSION_NONE, 0, &empty);
+    bytes empty = {0};
+    open_content(fx, &empty, STORED);
     expect_events(fx, &none);
-    zstd_compress_into(&empty, &z, 3);
-    open_payload(fx, COMPRESSION_ZSTD, 0, &z);
+    open_content(fx, &empty, 3);
     expect_events(fx, &none);
-    bytes_free(&z);
 }
 
 /* One reader serves payload after payload, including after an error. */
@@ -755,18 +661,12 @@ static void test_stray_bytes(void **state)
         for (size_t i = 0; i < strays[s]; i++)
             put_u8(&content, (uint8_t)(0x30 + i));
         for (int zstd = 0; zstd < 2; zstd++) {
-            bytes z = {0};
-            if (zstd)
-                zstd_compress_into(&content, &z, 3);
-            else
-                put(&z, content.p, content.len);
-            open_payload(fx, zstd ? COMPRESSION_ZSTD : COMPRESSION_NONE, content.len, &z);
+            open_content(fx, &content, zstd ? 3 : STORED);
             size_t n;
             int rc = drain(fx, &n);
             assert_int_equal(rc, MCSQ_ERR_TRUNCATED);
             assert_int_equal(n, in.n);
             assert_non_null(strstr(fx->err, "stray"));
-            bytes_free(&z);
         }
         bytes_free(&content);
         inner_free(&in);
@@ -777,16 +677,10 @@ static void test_stray_bytes(void **state)
     put_header(&in.all, BINLOG_XID_EVENT, 100);
     put(&in.all, "12345", 5);
     for (int zstd = 0; zstd < 2; zstd++) {
-        bytes z = {0};
-        if (zstd)
-            zstd_compress_into(&in.all, &z, 3);
-        else
-            put(&z, in.all.p, in.all.len);
-        open_payload(fx, zstd ? COMPRESSION_ZSTD : COMPRESSION_NONE, in.all.len, &z);
+        open_content(fx, &in.all, zstd ? 3 : STORED);
         size_t n;
         assert_int_equal(drain(fx, &n), MCSQ_ERR_TRUNCATED);
         assert_int_equal(n, in.n);
-        bytes_free(&z);
     }
     inner_free(&in);
     /* garbage after the zstd frame, outside the compressed content */
@@ -813,18 +707,12 @@ static void test_inner_event_huge_size(void **state)
         put_header(&in.all, BINLOG_WRITE_ROWS_EVENT, sizes[i]);
         put(&in.all, "rows", 4);
         for (int zstd = 0; zstd < 2; zstd++) {
-            bytes z = {0};
-            if (zstd)
-                zstd_compress_into(&in.all, &z, 3);
-            else
-                put(&z, in.all.p, in.all.len);
-            open_payload(fx, zstd ? COMPRESSION_ZSTD : COMPRESSION_NONE, in.all.len, &z);
+            open_content(fx, &in.all, zstd ? 3 : STORED);
             size_t n;
             int rc = drain(fx, &n);
             assert_int_equal(rc, MCSQ_ERR_CORRUPT);
             assert_int_equal(n, in.n);
             assert_non_null(strstr(fx->err, "claims"));
-            bytes_free(&z);
         }
         inner_free(&in);
     }
@@ -833,13 +721,10 @@ static void test_inner_event_huge_size(void **state)
     inner_typical(&in);
     put_header(&in.all, BINLOG_WRITE_ROWS_EVENT, 300000);
     put(&in.all, "rows", 4);
-    bytes z = {0};
-    zstd_compress_into(&in.all, &z, 3);
-    open_payload(fx, COMPRESSION_ZSTD, in.all.len, &z);
+    open_content(fx, &in.all, 3);
     size_t n;
     assert_int_equal(drain(fx, &n), MCSQ_ERR_TRUNCATED);
     assert_int_equal(n, in.n);
-    bytes_free(&z);
     inner_free(&in);
 }
 

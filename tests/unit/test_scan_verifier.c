@@ -11,6 +11,7 @@
 #include "mcsqueal/scan.h"
 #include "tailer/binlog_event.h"
 #include "tailer/scan_verifier.h"
+#include "binlog_build.h"
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -21,69 +22,8 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-#include <zlib.h>
 
 #include <cmocka.h>
-
-typedef struct bytes {
-    uint8_t *p;
-    size_t len;
-    size_t cap;
-} bytes;
-
-static void put(bytes *b, const void *src, size_t n)
-{
-    if (b->len + n > b->cap) {
-        size_t cap = b->cap ? b->cap : 64;
-        while (cap < b->len + n)
-            cap *= 2;
-        b->p = realloc(b->p, cap);
-        assert_non_null(b->p);
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, src, n);
-    b->len += n;
-}
-
-static void put_uint(bytes *b, uint64_t v, size_t n)
-{
-    uint8_t t[8];
-    for (size_t i = 0; i < n; i++)
-        t[i] = (uint8_t)(v >> (8 * i));
-    put(b, t, n);
-}
-
-/* A whole event with a CRC32 footer; log_pos is its end in the file. */
-static void put_event(bytes *out, uint8_t type, const void *body, size_t body_len)
-{
-    size_t start = out->len;
-    uint32_t size = (uint32_t)(BINLOG_HEADER_LEN + body_len + 4);
-    put_uint(out, 1700000000u, 4);
-    put_uint(out, type, 1);
-    put_uint(out, 7, 4);
-    put_uint(out, size, 4);
-    put_uint(out, start + size, 4);
-    put_uint(out, 0, 2);
-    put(out, body, body_len);
-    put_uint(out, crc32(0, out->p + start, (uInt)(out->len - start)), 4);
-}
-
-/* Magic and a MySQL 8.0 Format_description event with CRC32 checksums. */
-static void put_start(bytes *out)
-{
-    bytes body = {0};
-    char v[50] = "8.0.36";
-    put(out, BINLOG_MAGIC, BINLOG_MAGIC_LEN);
-    put_uint(&body, 4, 2);
-    put(&body, v, sizeof(v));
-    put_uint(&body, 1700000000u, 4);
-    put_uint(&body, BINLOG_HEADER_LEN, 1);
-    for (unsigned t = 1; t <= 42; t++)
-        put_uint(&body, t == BINLOG_QUERY_EVENT ? 13 : t == BINLOG_ROTATE_EVENT ? 8 : 0, 1);
-    put_uint(&body, BINLOG_CHECKSUM_CRC32, 1);
-    put_event(out, BINLOG_FORMAT_DESCRIPTION_EVENT, body.p, body.len);
-    free(body.p);
-}
 
 /* An auto-committed DDL statement carrying the key "k<n>". */
 static void put_ddl(bytes *out, unsigned n)
@@ -98,8 +38,8 @@ static void put_ddl(bytes *out, unsigned n)
     put_uint(&body, 0, 2); /* status variables length */
     put(&body, "d", 2);    /* db and its NUL */
     put(&body, sql, (size_t)len);
-    put_event(out, BINLOG_QUERY_EVENT, body.p, body.len);
-    free(body.p);
+    put_file_event(out, BINLOG_QUERY_EVENT, body.p, body.len);
+    bytes_free(&body);
 }
 
 typedef struct fixture {
@@ -116,7 +56,7 @@ typedef struct fixture {
 static void write_file(fixture *fx, int i, unsigned n, unsigned bad)
 {
     bytes b = {0};
-    put_start(&b);
+    put_file_start(&b);
     for (unsigned k = 1; k <= n; k++) {
         size_t start = b.len;
         put_ddl(&b, 1000 * (unsigned)i + k);
@@ -131,7 +71,7 @@ static void write_file(fixture *fx, int i, unsigned n, unsigned bad)
     assert_int_equal(fwrite(b.p, 1, b.len, f), b.len);
     fclose(f);
     fx->end[i] = b.len;
-    free(b.p);
+    bytes_free(&b);
 }
 
 static int setup(void **state)
@@ -170,13 +110,20 @@ static bool covers_soon(scan_verifier *v, uint64_t pos)
     return false;
 }
 
+/* Starts a verifier on the fixture's two files. */
+static scan_verifier *start_verifier(const fixture *fx)
+{
+    scan_verifier *v;
+    assert_int_equal(scan_verifier_start(&v, fx->paths, 2), MCSQ_OK);
+    return v;
+}
+
 static void test_covers_intact_files(void **state)
 {
     fixture *fx = *state;
     write_file(fx, 0, 3000, 0);
     write_file(fx, 1, 10, 0);
-    scan_verifier *v;
-    assert_int_equal(scan_verifier_start(&v, fx->paths, 2), MCSQ_OK);
+    scan_verifier *v = start_verifier(fx);
     assert_true(covers_soon(v, SCAN_VERIFIER_POS(1, fx->end[1])));
     assert_true(scan_verifier_covers(v, SCAN_VERIFIER_POS(0, fx->end[0])));
     assert_int_equal(scan_verifier_progress(v), SCAN_VERIFIER_POS(1, fx->end[1]));
@@ -190,8 +137,7 @@ static void test_skips_to_the_scan(void **state)
     fixture *fx = *state;
     write_file(fx, 0, 3000, 0);
     write_file(fx, 1, 3000, 0);
-    scan_verifier *v;
-    assert_int_equal(scan_verifier_start(&v, fx->paths, 2), MCSQ_OK);
+    scan_verifier *v = start_verifier(fx);
     uint64_t far = SCAN_VERIFIER_POS(1, fx->end[1] / 2); /* not an event's end */
     if (!scan_verifier_covers(v, far))                   /* usually: it has not got there yet */
         assert_true(covers_soon(v, far));
@@ -204,8 +150,7 @@ static void test_stops_at_bad_checksum(void **state)
     fixture *fx = *state;
     write_file(fx, 0, 2000, 1500);
     write_file(fx, 1, 10, 0);
-    scan_verifier *v;
-    assert_int_equal(scan_verifier_start(&v, fx->paths, 2), MCSQ_OK);
+    scan_verifier *v = start_verifier(fx);
     assert_true(covers_soon(v, SCAN_VERIFIER_POS(0, fx->bad)));
     struct timespec ts = {0, 100 * 1000000L};
     nanosleep(&ts, NULL); /* it had all the time to go on, if it were to */
@@ -218,8 +163,7 @@ static void test_missing_file_stops(void **state)
 {
     fixture *fx = *state;
     write_file(fx, 0, 10, 0); /* the second file does not exist */
-    scan_verifier *v;
-    assert_int_equal(scan_verifier_start(&v, fx->paths, 2), MCSQ_OK);
+    scan_verifier *v = start_verifier(fx);
     assert_true(covers_soon(v, SCAN_VERIFIER_POS(0, fx->end[0])));
     assert_false(scan_verifier_covers(v, SCAN_VERIFIER_POS(1, 0)));
     scan_verifier_destroy(v);
@@ -287,7 +231,7 @@ static void test_event_verify(void **state)
     dec.verify_checksums = true;
     dec.fmt.binlog_version = 4;
     dec.fmt.header_len = BINLOG_HEADER_LEN;
-    put_start(&b);
+    put_file_start(&b);
     size_t fde = BINLOG_MAGIC_LEN, ddl = b.len;
     put_ddl(&b, 1);
     assert_int_equal(binlog_event_verify(&dec, b.p + fde, ddl - fde, err, sizeof(err)), MCSQ_OK);
@@ -300,7 +244,7 @@ static void test_event_verify(void **state)
     assert_int_equal(binlog_event_verify(&dec, b.p + ddl, 10, err, sizeof(err)),
                      MCSQ_ERR_CORRUPT); /* not even a header */
     binlog_decoder_deinit(&dec);
-    free(b.p);
+    bytes_free(&b);
 }
 
 int main(void)
