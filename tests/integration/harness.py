@@ -3,6 +3,12 @@ with the test (and are killed and reaped on exit, failure and SIGTERM),
 temporary directories, free loopback ports, polling, throwaway mariadbd and
 memcached servers, mcsqueal processes and Prometheus scrapes.
 
+What the test scripts share besides: the mariadbd of a script's tests
+(SharedMariaDB), a [mysql] configuration section, a workload of annotated
+transactions (Workload), a test's context (Ctx), the command line and the
+checks before the first test (binary_argument, check_requirements) and the
+loop that runs the selected tests and prints their results (run_tests).
+
 Only /usr/bin/python3 with Debian's python3-pymysql (for MariaDB) is needed.
 MCSQ_TEST_KEEP=1 keeps the temporary directories.
 """
@@ -18,8 +24,10 @@ import sys
 import tempfile
 import threading
 import time
+import traceback
 import urllib.request
 
+SKIP = 77  # the exit code ctest counts as skipped (SKIP_RETURN_CODE)
 KEEP = os.environ.get("MCSQ_TEST_KEEP", "") not in ("", "0")
 
 _procs = []
@@ -131,12 +139,12 @@ def find_mariadbd():
 class Memcached:
     """One throwaway memcached on 127.0.0.1 and a small text-protocol client."""
 
-    def __init__(self, workdir, tag):
+    def __init__(self, workdir, tag, memory_mb=16, threads=1):
         self.log = os.path.join(workdir, "memcached-%s.log" % tag)
         for _ in range(3):
             self.port = free_port()
             args = [find_memcached(), "-l", "127.0.0.1", "-p", str(self.port), "-U", "0",
-                    "-m", "16", "-t", "1"]
+                    "-m", str(memory_mb), "-t", str(threads)]
             if os.geteuid() == 0:
                 args += ["-u", "root"]
             self.proc = spawn(args, self.log)
@@ -293,6 +301,148 @@ class MariaDB:
         return self.sql("SELECT @@global.gtid_binlog_pos")[0][0]
 
 
+class SharedMariaDB:
+    """The mariadbd that the tests of one script share: installed, started
+    and set up on first use (database app, user mcsqueal@127.0.0.1 with
+    `password` and the replication grants, then the `extra` statements),
+    started again when a test left it down."""
+
+    def __init__(self, prefix, password, extra=()):
+        self.prefix = prefix
+        self.password = password
+        self.extra = list(extra)
+        self.server = None
+
+    def get(self):
+        if self.server is None:
+            s = MariaDB(prefix=self.prefix)
+            s.install()
+            s.start()
+            s.sql("CREATE DATABASE app",
+                  "CREATE USER 'mcsqueal'@'127.0.0.1' IDENTIFIED BY '%s'" % self.password,
+                  "GRANT REPLICATION SLAVE, REPLICATION CLIENT ON *.* TO 'mcsqueal'@'127.0.0.1'",
+                  *self.extra)
+            self.server = s
+        elif not self.server.running():
+            self.server.start()
+        return self.server
+
+    def proc(self):
+        return self.server.proc if self.server is not None else None
+
+    def stop(self):
+        """Stops the server if there is one; errors are ignored."""
+        if self.server is not None:
+            try:
+                self.server.stop()
+            except Exception:
+                pass
+
+
+# what the configurations of the tests add to mysql_section(): quick
+# reconnects, and a quick failure where nothing listens
+QUICK_RECONNECT = "reconnect_max_ms = 1000\nconnect_timeout_ms = 2000\n"
+
+
+def mysql_section(port, password_file, server_id, start, user="mcsqueal", more=""):
+    """The [mysql] section of a mcsqueal configuration for a server on
+    127.0.0.1:port, `more` lines after it."""
+    return """\
+[mysql]
+host = 127.0.0.1
+port = {port}
+user = {user}
+password_file = {pw}
+server_id = {server_id}
+start = {start}
+heartbeat_ms = 200
+""".format(port=port, user=user, pw=password_file, server_id=server_id, start=start) + more
+
+
+def annotation(tokens):
+    """The SQL comment that gives mcsqueal a statement's keys (and directives)."""
+    return "/* mcsqueal: %s */" % " ".join(tokens)
+
+
+class Workload:
+    """Transactions on one connection to a MariaDB, on a table app.<table>
+    created with 20 rows (columns id, v, note; `note` and `options` its
+    note column's type and its table options), and threads that run them
+    (in_thread), whose failure join() reports. The lock is held for a whole
+    transaction, so another thread can act on the server between two."""
+
+    def __init__(self, srv, table, note="VARCHAR(64)", options="ENGINE=InnoDB"):
+        self.srv = srv
+        self.table = "app." + table
+        self.lock = threading.Lock()
+        self.rolled_back = []  # key lists
+        self.error = None
+        self.stopping = threading.Event()
+        self.threads = []
+        self.conn = srv.connect(autocommit=False)
+        srv.sql("CREATE TABLE %s (id BIGINT AUTO_INCREMENT PRIMARY KEY, v BIGINT NOT NULL, "
+                "note %s) %s" % (self.table, note, options),
+                "INSERT INTO %s (v, note) VALUES %s" % (self.table,
+                                                        ",".join("(0,'seed')" for _ in range(20))))
+
+    def close(self):
+        self.stopping.set()  # ends a workload thread a failed test left running
+        for t in self.threads:
+            t.join(30)
+        self.close_connection()
+
+    def close_connection(self):
+        try:
+            self.conn.close()
+        except Exception:
+            pass
+
+    def insert(self, comment="", n=0, note="n"):
+        return "INSERT INTO %s (v, note) VALUES (%d, '%s') %s" % (self.table, n, note, comment)
+
+    def update(self, comment="", row=1, front=False):
+        if front:
+            return "%s UPDATE %s SET v = v + 1 WHERE id = %d" % (comment, self.table, row)
+        return "UPDATE %s %s SET v = v + 1 WHERE id = %d" % (self.table, comment, row)
+
+    def ping(self):
+        self.conn.ping(reconnect=True)
+
+    def transaction(self, statements, keys, commit=True):
+        """Runs statements in one transaction (the caller holds the lock):
+        after COMMIT returns the cursor that selected @@last_gtid; after a
+        ROLLBACK (commit False) notes keys in rolled_back and returns None."""
+        self.ping()
+        cur = self.conn.cursor()
+        cur.execute("BEGIN")
+        for s in statements:
+            cur.execute(s)
+        if not commit:
+            cur.execute("ROLLBACK")
+            self.rolled_back.append(list(keys))
+            return None
+        cur.execute("COMMIT")
+        cur.execute("SELECT @@last_gtid")
+        return cur
+
+    def in_thread(self, fn):
+        """Runs fn() in a thread; an exception is kept in self.error."""
+        def main():
+            try:
+                fn()
+            except BaseException as e:  # noqa: B902 - reported by join()
+                self.error = "".join(traceback.format_exception(type(e), e, e.__traceback__))
+        t = threading.Thread(target=main, daemon=True)
+        t.start()
+        self.threads.append(t)
+        return t
+
+    def join(self, t, timeout=300):
+        t.join(timeout)
+        check(not t.is_alive(), "workload still running after %d s" % timeout)
+        check(self.error is None, "workload failed:\n%s" % self.error)
+
+
 class Proc:
     """A mcsqueal process with its log."""
 
@@ -300,6 +450,7 @@ class Proc:
         self.log = os.path.join(workdir, "%s.log" % tag)
         self.tag = tag
         self.proc = spawn([binary] + list(args), self.log)
+        self.pid = self.proc.pid
 
     def text(self):
         return read_text(self.log)
@@ -325,9 +476,17 @@ class Proc:
             raise AssertionError("%s did not stop within %d s of SIGTERM:\n%s" %
                                  (self.tag, timeout, tail_text(self.log)))
 
+    def stop_ok(self, what="SIGTERM"):
+        """stop(), which must exit 0."""
+        rc = self.stop()
+        check(rc == 0, "%s: exit %s:\n%s" % (what, rc, tail_text(self.log)))
+
     def kill9(self):
+        """SIGKILL; returns the time.time() at which it was sent."""
+        t = time.time()
         self.proc.kill()
         self.proc.wait()
+        return t
 
 
 def scrape(port):
@@ -358,3 +517,137 @@ def metric(m, name, **labels):
     if m is None:
         return None
     return m.get((name, tuple(sorted(labels.items()))))
+
+
+class Ctx:
+    """One test's directory (with `password` in its file password), its
+    state_dir, the logs to show when it fails, what to close after it (in
+    reverse order) and the processes it started, which close() kills (not the
+    server of `shared`, a SharedMariaDB)."""
+
+    def __init__(self, name, prefix, password, region, shared=None):
+        self.name = name
+        self.dir = mkdtemp(prefix)
+        self.state_dir = os.path.join(self.dir, "state")
+        self.region = region
+        self.shared = shared
+        self.logs = []
+        self.closers = []
+        self.first_proc = len(_procs)
+        self.password_file = self.write("password", password + "\n")
+
+    def write(self, name, text):
+        path = os.path.join(self.dir, name)
+        with open(path, "w") as f:
+            f.write(text)
+        return path
+
+    def topic(self):
+        return "mcsqueal.%s.%s" % (self.region, self.name)
+
+    def close(self):
+        for c in reversed(self.closers):
+            try:
+                c()
+            except Exception:
+                pass
+        # whatever this test started and left running (not the shared server)
+        keep = self.shared.proc() if self.shared is not None else None
+        for p in _procs[self.first_proc:]:
+            if p.poll() is None and p is not keep:
+                p.send_signal(signal.SIGCONT)
+                p.kill()
+                p.wait()
+
+
+def env_seed(name):
+    """The seed of a script's random choices: the environment variable name
+    (to repeat a run), else the time."""
+    return int(os.environ.get(name, str(int(time.time()))))
+
+
+def binary_argument(doc):
+    """The absolute path of the one argument of a script (the binary it
+    tests); with another number of arguments prints doc and exits 2."""
+    if len(sys.argv) != 2:
+        print(doc, file=sys.stderr)
+        sys.exit(2)
+    return os.path.abspath(sys.argv[1])
+
+
+def check_requirements(memcached=False, modules=(), tools=()):
+    """What a script checks before it runs a test: None when everything is
+    there; else prints why and returns the exit code, SKIP when mariadbd (or
+    memcached) is not installed, 1 when a tool (a program on PATH) or a
+    Python module is missing (modules: (what, the ImportError or None))."""
+    if find_mariadbd() is None:
+        print("SKIP: mariadbd not installed (scripts/deps installs mariadb-server)")
+        return SKIP
+    if memcached and find_memcached() is None:
+        print("SKIP: memcached not installed (scripts/deps installs it)")
+        return SKIP
+    missing = ["%s (%s)" % (what, err) for what, err in modules if err is not None]
+    missing += [t for t in tools if shutil.which(t) is None]
+    if missing:
+        print("FAIL: missing %s (scripts/deps installs them)" % ", ".join(missing))
+        print("0 passed, 1 failed")
+        return 1
+    return None
+
+
+def run_tests(tests, env_var, new_ctx, shared=None, needs=None, intro=None,
+              none_selected_ok=False):
+    """Runs the tests, (name, function(ctx)) pairs, that the environment
+    variable env_var selects (name prefixes separated by commas; every test
+    when it is unset), each with a new_ctx(name) closed after it, once
+    check_requirements(**needs) found everything. A failure prints the
+    traceback and the end of the test's logs (not memcached's) and of the
+    shared server's (a SharedMariaDB); the shared server and every process
+    started here are stopped at the end. Prints intro first, a result line
+    per test and the counts last. Returns the exit code: that of
+    check_requirements when something is missing, else 0 when all passed, 1
+    when one failed, 2 when env_var selects none of the tests (unless
+    none_selected_ok)."""
+    rc = check_requirements(**(needs or {}))
+    if rc is not None:
+        return rc
+    select = [s for s in os.environ.get(env_var, "").split(",") if s]
+    selected = [(n, f) for n, f in tests if not select or any(n.startswith(s) for s in select)]
+    if not selected and not none_selected_ok:
+        print("%s=%s selects none of: %s" % (env_var, ",".join(select),
+                                              " ".join(n for n, _ in tests)))
+        return 2
+    if intro:
+        print(intro)
+    passed, failed = 0, []
+    t_all = time.monotonic()
+    try:
+        for name, fn in selected:
+            ctx = new_ctx(name)
+            t0 = time.monotonic()
+            print("== %s" % name, flush=True)
+            try:
+                fn(ctx)
+                passed += 1
+                print("ok   %s (%.1f s)" % (name, time.monotonic() - t0), flush=True)
+            except Exception:
+                failed.append(name)
+                print("FAIL %s (%.1f s)\n%s" % (name, time.monotonic() - t0,
+                                                traceback.format_exc()), flush=True)
+                for log in ctx.logs:
+                    if "memcached" not in log:
+                        print("---- last lines of %s\n%s" % (os.path.basename(log),
+                                                             tail_text(log, 25)))
+                if shared is not None and shared.server is not None:
+                    print("---- last lines of mariadbd.log\n%s" % tail_text(shared.server.log, 10))
+            finally:
+                ctx.close()
+    finally:
+        if shared is not None:
+            shared.stop()
+        cleanup()
+    print("total %.1f s" % (time.monotonic() - t_all))
+    if failed:
+        print("failed: %s" % " ".join(failed))
+    print("%d passed, %d failed" % (passed, len(failed)))
+    return 0 if not failed else 1

@@ -29,25 +29,23 @@ missing.
 """
 
 import os
-import shutil
 import signal
 import subprocess
 import sys
 import time
-import traceback
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import test_route as rt  # noqa: E402  (the harness: servers, processes, cleanup)
+import harness  # noqa: E402
+import test_route as rt  # noqa: E402  (servers, processes, workload, configuration)
 
+PROM_ERROR = None
 try:
     from prometheus_client.parser import text_string_to_metric_families
 except ImportError as e:  # reported as a failure, not a skip
-    text_string_to_metric_families = None
     PROM_ERROR = e
 
 check = rt.check
-SELECT = [s for s in os.environ.get("MCSQ_LAG_TEST", "").split(",") if s]
 INTERVAL_MS = 100
 
 
@@ -217,8 +215,8 @@ def test_pipeline(ctx):
     for needle in ("checkpoint", "file index", "binlog lag", "invalidation lag", "p99",
                    "pipeline latency", "router, cluster %s" % cluster, "errors: none"):
         check(needle in out, "status output lacks %r:\n%s" % (needle, out))
-    check(hb.stop() == 0, "heartbeat did not exit 0 on SIGTERM:\n%s" % rt.tail_text(hb.log))
-    check(run.stop() == 0, "run did not exit 0")
+    hb.stop_ok("heartbeat: SIGTERM")
+    run.stop_ok("run: SIGTERM")
     rc, out = status(["--url", "http://127.0.0.1:%d/metrics" % port, "--interval", "0"])
     check(rc == 1 and "not running" in out, "status of a dead daemon: %d %r" % (rc, out))
     rc, out = status(["--url", "ftp://x"])
@@ -294,7 +292,7 @@ def test_heartbeat_privileges(ctx):
           hb.text())
     rt.wait_until(lambda: srv.sql("SELECT COUNT(*) FROM ops2.hb")[0][0] == 1, 10,
                   what="the probe row")
-    check(hb.stop() == 0, "heartbeat did not exit 0")
+    hb.stop_ok("heartbeat: SIGTERM")
     r = subprocess.run([rt.MCSQUEAL, "heartbeat", "--help"], capture_output=True, text=True)
     check(r.returncode == 0 and "heartbeat.interval_ms" in r.stdout, "heartbeat --help")
 
@@ -304,54 +302,12 @@ TESTS = [("pipeline", test_pipeline), ("router_stall", test_router_stall),
 
 
 def main():
-    if len(sys.argv) != 2:
-        print(__doc__, file=sys.stderr)
-        return 2
-    rt.MCSQUEAL = os.path.abspath(sys.argv[1])
-    if shutil.which("mariadbd") is None and not os.access("/usr/sbin/mariadbd", os.X_OK):
-        print("SKIP: mariadbd not installed (scripts/deps installs mariadb-server)")
-        return rt.SKIP
-    rt.MEMCACHED = shutil.which("memcached") or ("/usr/bin/memcached"
-                                                 if os.access("/usr/bin/memcached", os.X_OK)
-                                                 else None)
-    if rt.MEMCACHED is None:
-        print("SKIP: memcached not installed (scripts/deps installs it)")
-        return rt.SKIP
-    if rt.IMPORT_ERROR is not None or text_string_to_metric_families is None:
-        print("FAIL: python3-pymysql and python3-prometheus-client are needed (scripts/deps)")
-        return 1
-    selected = [(n, f) for n, f in TESTS if not SELECT or any(n.startswith(s) for s in SELECT)]
-    passed, failed = 0, []
-    t_all = time.monotonic()
-    try:
-        for name, fn in selected:
-            ctx = rt.Ctx(name)
-            t0 = time.monotonic()
-            print("== %s" % name, flush=True)
-            try:
-                fn(ctx)
-                passed += 1
-                print("ok   %s (%.1f s)" % (name, time.monotonic() - t0), flush=True)
-            except Exception:
-                failed.append(name)
-                print("FAIL %s (%.1f s)\n%s" % (name, time.monotonic() - t0,
-                                                traceback.format_exc()), flush=True)
-                for log in ctx.logs:
-                    if "memcached" not in log:
-                        print("---- last lines of %s\n%s" % (os.path.basename(log),
-                                                             rt.tail_text(log, 25)))
-            finally:
-                ctx.close()
-    finally:
-        if rt._server is not None:
-            try:
-                rt._server.stop()
-            except Exception:
-                pass
-        rt.cleanup()
-    print("total %.1f s; %d passed, %d failed%s" % (time.monotonic() - t_all, passed, len(failed),
-                                                   (": " + " ".join(failed)) if failed else ""))
-    return 0 if not failed else 1
+    rt.MCSQUEAL = harness.binary_argument(__doc__)
+    return harness.run_tests(TESTS, "MCSQ_LAG_TEST", rt.Ctx, rt.SHARED,
+                             needs=dict(memcached=True,
+                                        modules=[("python3-pymysql", rt.IMPORT_ERROR),
+                                                 ("python3-prometheus-client", PROM_ERROR)]),
+                             none_selected_ok=True)
 
 
 if __name__ == "__main__":

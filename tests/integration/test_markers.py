@@ -86,15 +86,7 @@ name = db-{region}
 region = {region}
 state_dir = {dir}/state-{region}
 checkpoint_interval_ms = 100
-[mysql]
-host = 127.0.0.1
-port = {port}
-user = mcsqueal
-password_file = {pw}
-server_id = {server_id}
-start = begin
-heartbeat_ms = 200
-[bus]
+{mysql}[bus]
 brokers = embedded
 linger_ms = 1
 [router]
@@ -104,8 +96,8 @@ cluster = a
 listen = 127.0.0.1:{metrics}
 [marker]
 ttl_s = 120
-""".format(region=region, dir=self.dir, port=db.port, pw=self.pwfile, server_id=server_id,
-           pools=pools, metrics=metrics_port)
+""".format(region=region, dir=self.dir, pools=pools, metrics=metrics_port,
+           mysql=h.mysql_section(db.port, self.pwfile, server_id, "begin"))
         with open(path, "w") as f:
             f.write(text)
         return path

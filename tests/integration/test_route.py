@@ -65,22 +65,14 @@ import json
 import os
 import random
 import re
-import shutil
-import signal
 import socket
 import struct
 import subprocess
 import sys
 import threading
 import time
-import traceback
-import urllib.request
 
-SKIP = 77
 MCSQUEAL = None
-MEMCACHED = None
-SELECT = [s for s in os.environ.get("MCSQ_ROUTE_TEST", "").split(",") if s]
-SEED = int(os.environ.get("MCSQ_ROUTE_SEED", str(int(time.time()))))
 
 IMPORT_ERROR = None
 try:
@@ -93,12 +85,14 @@ REGION = "rtest"
 OTHER_REGION = "elsewhere"
 CLUSTER = "c1"
 
-# ---------------------------------------------------------------- cleanup
+# ---------------------------------------------------------------- harness
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
-from harness import (_procs, check, cleanup, free_port, mkdtemp, read_text,  # noqa: E402
-                     spawn, tail_text, wait_until)
+from harness import (annotation, check, free_port, metric, read_text, scrape,  # noqa: E402
+                     tail_text, wait_until)
+
+SEED = harness.env_seed("MCSQ_ROUTE_SEED")
 
 
 # ---------------------------------------------------------------- ketama
@@ -131,39 +125,15 @@ class Ketama:
 # ---------------------------------------------------------------- memcached
 
 
-class Memcached:
-    """One throwaway memcached on 127.0.0.1:port, and a text-protocol client."""
+class Memcached(harness.Memcached):
+    """The harness's throwaway memcached (64 MB, 2 threads) in the test's
+    logs, with a connection kept open for many keys at a time."""
 
     def __init__(self, ctx, tag):
-        self.log = os.path.join(ctx.dir, "memcached-%s.log" % tag)
+        super().__init__(ctx.dir, tag, memory_mb=64, threads=2)
         ctx.logs.append(self.log)
-        for attempt in range(3):
-            self.port = free_port()
-            args = [MEMCACHED, "-l", "127.0.0.1", "-p", str(self.port), "-U", "0", "-m", "64",
-                    "-t", "2"]
-            if os.geteuid() == 0:
-                args += ["-u", "root"]
-            self.proc = spawn(args, self.log)
-            try:
-                wait_until(lambda: self._try_connect() or self.proc.poll() is not None, 10,
-                           what="memcached on port %d" % self.port)
-            except AssertionError:
-                pass
-            if self.proc.poll() is None and self._try_connect():
-                break
-            self.proc.kill()
-            self.proc.wait()
-        check(self.proc.poll() is None, "memcached did not start:\n%s" % tail_text(self.log))
-        self.name = "127.0.0.1:%d" % self.port
         self.sock = None
         self.rf = None
-
-    def _try_connect(self):
-        try:
-            socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-            return True
-        except OSError:
-            return False
 
     def _conn(self):
         if self.sock is None:
@@ -238,12 +208,10 @@ class Memcached:
         st = self.stats()
         return int(st.get("delete_hits", 0)) + int(st.get("delete_misses", 0))
 
-    def stop_signal(self):
+    def pause(self):
+        """SIGSTOP (it keeps its data); the connection is closed first."""
         self.close()
-        self.proc.send_signal(signal.SIGSTOP)
-
-    def cont_signal(self):
-        self.proc.send_signal(signal.SIGCONT)
+        super().pause()
 
 
 class Pools:
@@ -327,141 +295,35 @@ class Pools:
                                                               "\n  ".join(problems[:12])))
 
 
-# ---------------------------------------------------------------- metrics
-
-
-def scrape(port):
-    try:
-        with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % port, timeout=5) as r:
-            text = r.read().decode("utf-8")
-    except OSError:
-        return None
-    out = {}
-    for line in text.splitlines():
-        if not line or line.startswith("#"):
-            continue
-        m = re.match(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?\s+(\S+)', line)
-        if not m:
-            continue
-        labels = tuple(sorted(re.findall(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"',
-                                         m.group(2) or "")))
-        try:
-            out[(m.group(1), labels)] = float(m.group(3))
-        except ValueError:
-            pass
-    return out
-
-
-def metric(m, name, **labels):
-    if m is None:
-        return None
-    return m.get((name, tuple(sorted(labels.items()))))
-
-
 # ---------------------------------------------------------------- mariadbd
 
 
-class MariaDB(harness.MariaDB):
-    def __init__(self):
-        super().__init__(prefix="mcsq-route-db-")
-
-    def setup(self):
-        self.sql("CREATE DATABASE app",
-                 "CREATE USER 'mcsqueal'@'127.0.0.1' IDENTIFIED BY '%s'" % PASSWORD,
-                 "GRANT REPLICATION SLAVE, REPLICATION CLIENT ON *.* TO 'mcsqueal'@'127.0.0.1'")
-
-
-_server = None
+SHARED = harness.SharedMariaDB("mcsq-route-db-", PASSWORD)
 
 
 def server():
-    global _server
-    if _server is None:
-        s = MariaDB()
-        s.install()
-        s.start()
-        s.setup()
-        _server = s
-    elif not _server.running():
-        _server.start()
-    return _server
+    return SHARED.get()
 
 
 # ---------------------------------------------------------------- workload
 
 
-def annotation(tokens):
-    return "/* mcsqueal: %s */" % " ".join(tokens)
-
-
-class Workload:
+class Workload(harness.Workload):
     """Transactions on one connection; records the keys of what committed
     (de-duplicated per transaction, as the tailer publishes them)."""
 
     def __init__(self, srv, table):
-        self.srv = srv
-        self.table = "app." + table
-        self.lock = threading.Lock()
+        super().__init__(srv, table, note="VARCHAR(200)",
+                         options="ENGINE=InnoDB DEFAULT CHARSET=utf8mb4")
         self.committed = []  # key lists, in commit order
         self.gtids = []
-        self.rolled_back = []
-        self.error = None
-        self.stopping = threading.Event()
-        self.threads = []
-        self.conn = srv.connect(autocommit=False)
-        srv.sql("CREATE TABLE %s (id BIGINT AUTO_INCREMENT PRIMARY KEY, v BIGINT NOT NULL, "
-                "note VARCHAR(200)) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4" % self.table,
-                "INSERT INTO %s (v, note) VALUES %s" % (self.table,
-                                                        ",".join("(0,'seed')" for _ in range(20))))
-
-    def close(self):
-        self.stopping.set()  # ends a workload thread a failed test left running
-        for t in self.threads:
-            t.join(30)
-        try:
-            self.conn.close()
-        except Exception:
-            pass
-
-    def insert(self, comment="", n=0, note="n"):
-        return "INSERT INTO %s (v, note) VALUES (%d, '%s') %s" % (self.table, n, note, comment)
-
-    def update(self, comment="", row=1, front=False):
-        if front:
-            return "%s UPDATE %s SET v = v + 1 WHERE id = %d" % (comment, self.table, row)
-        return "UPDATE %s %s SET v = v + 1 WHERE id = %d" % (self.table, comment, row)
 
     def run(self, statements, keys, commit=True):
         with self.lock:
-            self.conn.ping(reconnect=True)
-            cur = self.conn.cursor()
-            cur.execute("BEGIN")
-            for s in statements:
-                cur.execute(s)
-            if not commit:
-                cur.execute("ROLLBACK")
-                self.rolled_back.append(list(keys))
-                return
-            cur.execute("COMMIT")
-            cur.execute("SELECT @@last_gtid")
-            self.gtids.append(cur.fetchone()[0])
-            self.committed.append(list(keys))
-
-    def in_thread(self, fn):
-        def main():
-            try:
-                fn()
-            except BaseException as e:  # noqa: B902 - reported by join()
-                self.error = "".join(traceback.format_exception(type(e), e, e.__traceback__))
-        t = threading.Thread(target=main, daemon=True)
-        t.start()
-        self.threads.append(t)
-        return t
-
-    def join(self, t, timeout=300):
-        t.join(timeout)
-        check(not t.is_alive(), "workload still running after %d s" % timeout)
-        check(self.error is None, "workload failed:\n%s" % self.error)
+            cur = self.transaction(statements, keys, commit)
+            if cur is not None:
+                self.gtids.append(cur.fetchone()[0])
+                self.committed.append(list(keys))
 
     def keys(self):
         return {k for ks in self.committed for k in ks}
@@ -498,28 +360,11 @@ class Proc(harness.Proc):
     def __init__(self, ctx, args, tag):
         super().__init__(MCSQUEAL, ctx.dir, args, tag)
         ctx.logs.append(self.log)
-        self.started = time.monotonic()
-        self.pid = self.proc.pid
 
 
-class Ctx:
+class Ctx(harness.Ctx):
     def __init__(self, name):
-        self.name = name
-        self.dir = mkdtemp("mcsq-route-%s-" % name)
-        self.state_dir = os.path.join(self.dir, "state")
-        self.logs = []
-        self.closers = []
-        self.first_proc = len(_procs)
-        self.password_file = self.write("password", PASSWORD + "\n")
-
-    def write(self, name, text):
-        path = os.path.join(self.dir, name)
-        with open(path, "w") as f:
-            f.write(text)
-        return path
-
-    def topic(self):
-        return "mcsqueal.%s.%s" % (REGION, self.name)
+        super().__init__(name, "mcsq-route-%s-" % name, PASSWORD, REGION, SHARED)
 
     def config(self, file, srv=None, pools=None, brokers="embedded", state_dir=None,
                server_id=4242, start="end", metrics_port=None, bus_extra=""):
@@ -532,18 +377,8 @@ checkpoint_interval_ms = 100
 log_level = info
 """.format(region=REGION, state=state_dir or self.state_dir)
         if srv is not None:
-            text += """\
-[mysql]
-host = 127.0.0.1
-port = {port}
-user = mcsqueal
-password_file = {pw}
-server_id = {server_id}
-start = {start}
-heartbeat_ms = 200
-reconnect_max_ms = 1000
-connect_timeout_ms = 2000
-""".format(port=srv.port, pw=self.password_file, server_id=server_id, start=start)
+            text += harness.mysql_section(srv.port, self.password_file, server_id, start,
+                                          more=harness.QUICK_RECONNECT)
         text += """\
 [bus]
 brokers = {brokers}
@@ -570,23 +405,33 @@ cluster = {cluster}
             out += [os.path.join(d, f) for f in files]
         return out
 
-    def close(self):
-        for c in reversed(self.closers):
-            try:
-                c()
-            except Exception:
-                pass
-        for p in _procs[self.first_proc:]:
-            if p.poll() is None and (_server is None or p is not _server.proc):
-                p.send_signal(signal.SIGCONT)
-                p.kill()
-                p.wait()
-
 
 def run_proc(ctx, cfg, tag):
     p = Proc(ctx, ["run", "--config", cfg], tag)
     ctx.closers.append(p.stop)
     return p
+
+
+def setup(ctx, table, uni=None):
+    """The shared server, the test's pools and a workload on app.<table>
+    (closed with the test); the keys of uni (a Universe) set on every server."""
+    srv = server()
+    pools = Pools(ctx)
+    wl = Workload(srv, table)
+    ctx.closers.append(wl.close)
+    if uni is not None:
+        pools.set_everywhere(uni.keys)
+    return srv, pools, wl
+
+
+def start_run(ctx, srv, pools, server_id, metrics=True):
+    """`mcsqueal run` (stopped with the test) once it streams, its metrics on a
+    free port unless metrics is False. Returns the process and the port."""
+    port = free_port() if metrics else None
+    cfg = ctx.config("run.ini", srv, pools, server_id=server_id, metrics_port=port)
+    run = run_proc(ctx, cfg, "run")
+    run.wait_log("binlog: streaming from")
+    return run, port
 
 
 def wait_metric(port, name, pred, timeout, what, **labels):
@@ -607,11 +452,8 @@ def wait_metric(port, name, pred, timeout, what, **labels):
 
 
 def test_end_to_end(ctx):
-    srv = server()
     rng = random.Random(SEED)
-    pools = Pools(ctx)
-    wl = Workload(srv, "t_e2e")
-    ctx.closers.append(wl.close)
+    srv, pools, wl = setup(ctx, "t_e2e")
 
     universe = ["k:%04d" % i for i in range(1900)]
     # JSON escapes (with UTF-8 before them: after them, see escaped_utf8_keys)
@@ -624,10 +466,7 @@ def test_end_to_end(ctx):
     hot = universe[150:1150]  # annotated; the last 850 are never mentioned at all
     pools.set_everywhere(universe)
 
-    port = free_port()
-    cfg = ctx.config("run.ini", srv, pools, server_id=4401, metrics_port=port)
-    run = run_proc(ctx, cfg, "run")
-    run.wait_log("binlog: streaming from")
+    run, port = start_run(ctx, srv, pools, 4401)
     rows = list(range(1, 21))
     kinds = {"keyed": 0, "unkeyed": 0, "rolled back": 0, "probe": 0}
     probes = 0
@@ -727,22 +566,14 @@ def test_end_to_end(ctx):
         inv_sum = metric(m, "mcsqueal_invalidation_lag_seconds_sum", cluster=CLUSTER)
         check(0 <= inv_sum / probes < 10, "mean invalidation lag %s s" % (inv_sum / probes))
     print("  mean pipeline latency %.1f ms over %d transactions" % (1000 * pipe_sum / pipe, pipe))
-    rc = run.stop()
-    check(rc == 0, "SIGTERM: exit %s:\n%s" % (rc, tail_text(run.log)))
+    run.stop_ok()
     check(not ctx.deadletters(), "dead letters: %s" % ctx.deadletters()[:3])
 
 
 def test_partition(ctx):
-    srv = server()
-    pools = Pools(ctx)
-    wl = Workload(srv, "t_part")
-    ctx.closers.append(wl.close)
     uni = Universe("p", 6000)
-    pools.set_everywhere(uni.keys)
-    port = free_port()
-    cfg = ctx.config("run.ini", srv, pools, server_id=4402, metrics_port=port)
-    run = run_proc(ctx, cfg, "run")
-    run.wait_log("binlog: streaming from")
+    srv, pools, wl = setup(ctx, "t_part", uni)
+    run, port = start_run(ctx, srv, pools, 4402)
     run.wait_log("bus: assigned", timeout=30)
     done = threading.Event()
     i = [0]
@@ -761,7 +592,7 @@ def test_partition(ctx):
     healthy = pools.cluster[1]
     try:
         time.sleep(1.5)
-        victim.stop_signal()
+        victim.pause()
         stopped_at = time.monotonic()
         n_before = len(wl.committed)
         spool_peak = wait_metric(port, "mcsqueal_spool_keys", lambda v: v > 0, 6,
@@ -792,7 +623,7 @@ def test_partition(ctx):
         during = len(wl.committed) - n_before
         spool_peak = max(spool_peak, metric(scrape(port), "mcsqueal_spool_keys") or 0)
     finally:
-        victim.cont_signal()
+        victim.resume()
     resumed = time.monotonic()
     time.sleep(2.0)
     done.set()
@@ -829,8 +660,7 @@ def test_partition(ctx):
     check(gsp in (None, 0.0), "the gutter pool spooled %s deletes" % gsp)
     check("answers again" in run.text(), "the log does not say that %s answers again" %
           victim.name)
-    rc = run.stop()
-    check(rc == 0, "SIGTERM: exit %s:\n%s" % (rc, tail_text(run.log)))
+    run.stop_ok()
     left = ctx.spool_files()
     check(not left, "spool files left after a graceful stop with empty spools: %s" % left)
     check(healthy_lag is not None and healthy_lag < 4.0,
@@ -847,18 +677,13 @@ def test_partition(ctx):
 def test_escaped_utf8_keys(ctx):
     """Keys whose JSON form holds an escape (a quote or a backslash) followed
     later by non-ASCII UTF-8: the router must delete exactly these keys."""
-    srv = server()
-    pools = Pools(ctx)
-    wl = Workload(srv, "t_escutf8")
-    ctx.closers.append(wl.close)
+    srv, pools, wl = setup(ctx, "t_escutf8")
     keys = ['q"%d\\x:na\u00efve' % i for i in range(10)]
     keys += ['b\\%d:\u65e5\u672c' % i for i in range(10)]
     # what the router deletes if it drops the UTF-8 after the escape
     mangled = ['q"%d\\x:nave' % i for i in range(10)] + ['b\\%d:' % i for i in range(10)]
     pools.set_everywhere(keys + mangled)
-    cfg = ctx.config("run.ini", srv, pools, server_id=4407)
-    run = run_proc(ctx, cfg, "run")
-    run.wait_log("binlog: streaming from")
+    run, _ = start_run(ctx, srv, pools, 4407, metrics=False)
     control = ["ctl:%d" % i for i in range(3)]
     pools.set_everywhere(control)
     wl.run([wl.insert(annotation(keys[:10])), wl.insert(annotation(keys[10:]))], keys)
@@ -873,8 +698,7 @@ def test_escaped_utf8_keys(ctx):
           "non-ASCII UTF-8 is deleted without its non-ASCII bytes: %d problems, e.g. %s; keys "
           "deleted instead that were never annotated: %s" %
           (len(problems), problems[:3], sorted(gone)[:4]))
-    rc = run.stop()
-    check(rc == 0, "SIGTERM: exit %s:\n%s" % (rc, tail_text(run.log)))
+    run.stop_ok()
 
 
 KILLS = 20
@@ -895,27 +719,43 @@ def kill_schedule(rng, n):
     return True, rng.uniform(0.0, 1.5)  # while it deletes
 
 
-def killing_workload(wl, uni, done):
-    def workload():
+class KillingWorkload:
+    """Transactions of 1-3 keys of uni, in a thread of wl, while processes
+    are killed: check_running() at each kill, finish() after the last."""
+
+    def __init__(self, wl, uni):
+        self.wl = wl
+        self.uni = uni
+        self.done = threading.Event()
+        self.thread = wl.in_thread(self._main)
+
+    def _main(self):
         i = 0
-        while not done.is_set() and not wl.stopping.is_set():
-            keys = uni.take(1 + i % 3)
+        while not self.done.is_set() and not self.wl.stopping.is_set():
+            keys = self.uni.take(1 + i % 3)
             if keys is None:
                 break
-            wl.run([wl.insert(annotation(keys), i)], keys)
+            self.wl.run([self.wl.insert(annotation(keys), i)], keys)
             i += 1
             time.sleep(0.02)
-    return workload
+
+    def check_running(self, n):
+        check(self.thread.is_alive(), "the workload ended before kill %d (universe used up?)" % n)
+
+    def finish(self):
+        """Lets it run one more second, then stops it; returns the keys that
+        committed transactions invalidated and the keys of uni left alone."""
+        time.sleep(1.0)
+        self.done.set()
+        self.wl.join(self.thread)
+        deleted = self.wl.keys()
+        return deleted, set(self.uni.keys) - deleted
 
 
 def test_router_kill9(ctx):
-    srv = server()
     rng = random.Random(SEED + 3)
-    pools = Pools(ctx)
-    wl = Workload(srv, "t_rkill")
-    ctx.closers.append(wl.close)
     uni = Universe("r", 20000)
-    pools.set_everywhere(uni.keys)
+    srv, pools, wl = setup(ctx, "t_rkill", uni)
 
     bus_state = os.path.join(ctx.dir, "bus-state")
     bus_cfg = ctx.config("bus.ini", state_dir=bus_state)
@@ -942,8 +782,7 @@ def test_router_kill9(ctx):
     route_cfg = ctx.config("route.ini", pools=pools, state_dir=bus_state,
                            bus_extra="kafka.session.timeout.ms = 4000\n"
                                      "kafka.heartbeat.interval.ms = 500")
-    done = threading.Event()
-    t_wl = wl.in_thread(killing_workload(wl, uni, done))
+    kwl = KillingWorkload(wl, uni)
     route = Proc(ctx, ["route", "--config", route_cfg], "route-0")
     kills, deleting, stalled = 0, 0, 0
     victim = pools.cluster[0]
@@ -957,7 +796,7 @@ def test_router_kill9(ctx):
         if stall:
             # the next batch waits for the stopped server's timeout (1 s)
             # before its keys go to the spool: kill the router meanwhile
-            victim.stop_signal()
+            victim.pause()
             delay = rng.uniform(0.15, 0.9)
         time.sleep(delay)
         check(route.alive(), "route exited %s:\n%s" % (route.proc.returncode,
@@ -965,20 +804,16 @@ def test_router_kill9(ctx):
         route.kill9()
         kills += 1
         if stall:
-            victim.cont_signal()
+            victim.resume()
             stalled += 1
         after = pools.deletes()
         deleting += after > deletes_at_start
-        check(t_wl.is_alive(), "the workload ended before kill %d (universe used up?)" % n)
+        kwl.check_running(n)
         deletes_at_start = after
         route = Proc(ctx, ["route", "--config", route_cfg], "route-%d" % (n + 1))
     ctx.closers.append(route.stop)
     took = time.monotonic() - t0
-    time.sleep(1.0)
-    done.set()
-    wl.join(t_wl)
-    deleted = wl.keys()
-    kept = set(uni.keys) - deleted
+    deleted, kept = kwl.finish()
     joins = []
     for i in range(KILLS + 1):
         log = read_text(os.path.join(ctx.dir, "route-%d.log" % i))
@@ -996,28 +831,21 @@ def test_router_kill9(ctx):
           "kills did not hit a working router" % (deleting, KILLS))
     check(route.alive(), "the last router exited %s:\n%s" % (route.proc.returncode,
                                                            tail_text(route.log)))
-    rc = route.stop()
-    check(rc == 0, "route: SIGTERM: exit %s:\n%s" % (rc, tail_text(route.log)))
+    route.stop_ok("route: SIGTERM")
     left = ctx.spool_files(bus_state)
     check(not left, "spool files left after a graceful stop with everything replayed: %s" % left)
-    rc = tail.stop()
-    check(rc == 0, "tail: SIGTERM: exit %s:\n%s" % (rc, tail_text(tail.log)))
+    tail.stop_ok("tail: SIGTERM")
 
 
 def test_run_kill9(ctx):
-    srv = server()
     rng = random.Random(SEED + 4)
-    pools = Pools(ctx)
-    wl = Workload(srv, "t_runkill")
-    ctx.closers.append(wl.close)
     uni = Universe("x", 20000)
-    pools.set_everywhere(uni.keys)
+    srv, pools, wl = setup(ctx, "t_runkill", uni)
     # a run killed before its first checkpoint must start where the workload did
     cfg = ctx.config("run.ini", srv, pools, server_id=4404, start="gtid:" + srv.gtid_pos())
-    done = threading.Event()
     run = Proc(ctx, ["run", "--config", cfg], "run-0")
     run.wait_log("binlog: streaming from")
-    t_wl = wl.in_thread(killing_workload(wl, uni, done))
+    kwl = KillingWorkload(wl, uni)
     kills, deleting, checkpoints = 0, 0, []
     t0 = time.monotonic()
     deletes_at_start = pools.deletes()
@@ -1035,15 +863,11 @@ def test_run_kill9(ctx):
         ck = read_text(os.path.join(ctx.state_dir, "checkpoint"))
         g = re.search(r"^gtid\s*=\s*(\S+)", ck, re.M)
         checkpoints.append(g.group(1) if g else None)
-        check(t_wl.is_alive(), "the workload ended before kill %d (universe used up?)" % n)
+        kwl.check_running(n)
         run = Proc(ctx, ["run", "--config", cfg], "run-%d" % (n + 1))
     ctx.closers.append(run.stop)
     took = time.monotonic() - t0
-    time.sleep(1.0)
-    done.set()
-    wl.join(t_wl)
-    deleted = wl.keys()
-    kept = set(uni.keys) - deleted
+    deleted, kept = kwl.finish()
     moved = len({c for c in checkpoints if c})
     print("  %d transactions, %d keys; %d kills in %.1f s, %d of them after the killed run "
           "deleted something; %d distinct checkpoints at the kills" %
@@ -1053,8 +877,7 @@ def test_run_kill9(ctx):
           (deleting, KILLS))
     check(moved >= 2, "the checkpoint hardly moved across the kills: %s" % checkpoints)
     check(run.alive(), "the last run exited %s:\n%s" % (run.proc.returncode, tail_text(run.log)))
-    rc = run.stop()
-    check(rc == 0, "SIGTERM: exit %s:\n%s" % (rc, tail_text(run.log)))
+    run.stop_ok()
 
 
 def kcat_produce(address, topic, lines):
@@ -1065,16 +888,9 @@ def kcat_produce(address, topic, lines):
 
 
 def test_poison(ctx):
-    srv = server()
-    pools = Pools(ctx)
-    wl = Workload(srv, "t_poison")
-    ctx.closers.append(wl.close)
     uni = Universe("z", 200)
-    pools.set_everywhere(uni.keys)
-    port = free_port()
-    cfg = ctx.config("run.ini", srv, pools, server_id=4405, metrics_port=port)
-    run = run_proc(ctx, cfg, "run")
-    run.wait_log("binlog: streaming from")
+    srv, pools, wl = setup(ctx, "t_poison", uni)
+    run, port = start_run(ctx, srv, pools, 4405)
     address = read_text(os.path.join(ctx.state_dir, "bus.bootstrap")).strip()
     check(address, "no bus.bootstrap in %s" % ctx.state_dir)
 
@@ -1117,8 +933,7 @@ def test_poison(ctx):
     check("z:000100" in pools.cluster[pools.owner("z:000100")].present(["z:000100"]),
           "the valid key of the rejected message was deleted")
     check(run.alive(), "run exited %s" % run.proc.returncode)
-    rc = run.stop()
-    check(rc == 0, "SIGTERM: exit %s:\n%s" % (rc, tail_text(run.log)))
+    run.stop_ok()
 
 
 def test_route_startup(ctx):
@@ -1133,12 +948,8 @@ def test_route_startup(ctx):
               (cmd, r.returncode, r.stderr))
         check("pool" in r.stderr, "%s without [pool]: unclear message %r" % (cmd, r.stderr))
 
-    srv = server()
-    pools = Pools(ctx)
-    wl = Workload(srv, "t_startup")
-    ctx.closers.append(wl.close)
     uni = Universe("s", 100)
-    pools.set_everywhere(uni.keys)
+    srv, pools, wl = setup(ctx, "t_startup", uni)
     route_cfg = ctx.config("route.ini", pools=pools)
     route = Proc(ctx, ["route", "--config", route_cfg], "route")
     ctx.closers.append(route.stop)
@@ -1154,10 +965,8 @@ def test_route_startup(ctx):
     keys = uni.take(5)
     wl.run([wl.insert(annotation(keys))], keys)
     pools.wait_verified(keys, uni.keys[5:], "route started before the bus", timeout=30)
-    rc = route.stop()
-    check(rc == 0, "route: SIGTERM: exit %s:\n%s" % (rc, tail_text(route.log)))
-    rc = tail.stop()
-    check(rc == 0, "tail: SIGTERM: exit %s:\n%s" % (rc, tail_text(tail.log)))
+    route.stop_ok("route: SIGTERM")
+    tail.stop_ok("tail: SIGTERM")
 
 
 TESTS = [
@@ -1172,69 +981,13 @@ TESTS = [
 
 
 def main():
-    global MCSQUEAL, MEMCACHED
-    if len(sys.argv) != 2:
-        print(__doc__, file=sys.stderr)
-        return 2
-    MCSQUEAL = os.path.abspath(sys.argv[1])
-    if shutil.which("mariadbd") is None and not os.access("/usr/sbin/mariadbd", os.X_OK):
-        print("SKIP: mariadbd not installed (scripts/deps installs mariadb-server)")
-        return SKIP
-    MEMCACHED = shutil.which("memcached") or ("/usr/bin/memcached"
-                                              if os.access("/usr/bin/memcached", os.X_OK)
-                                              else None)
-    if MEMCACHED is None:
-        print("SKIP: memcached not installed (scripts/deps installs it)")
-        return SKIP
-    missing = []
-    if IMPORT_ERROR is not None:
-        missing.append("python3-pymysql (%s)" % IMPORT_ERROR)
-    for tool in ("mariadb-install-db", "kcat"):
-        if shutil.which(tool) is None:
-            missing.append(tool)
-    if missing:
-        print("FAIL: missing %s (scripts/deps installs them)" % ", ".join(missing))
-        print("0 passed, 1 failed")
-        return 1
-    selected = [(n, f) for n, f in TESTS if not SELECT or any(n.startswith(s) for s in SELECT)]
-    if not selected:
-        print("MCSQ_ROUTE_TEST=%s selects none of: %s" % (",".join(SELECT),
-                                                          " ".join(n for n, _ in TESTS)))
-        return 2
-    print("seed %d (MCSQ_ROUTE_SEED)" % SEED)
-    passed, failed = 0, []
-    t_all = time.monotonic()
-    try:
-        for name, fn in selected:
-            ctx = Ctx(name)
-            t0 = time.monotonic()
-            print("== %s" % name, flush=True)
-            try:
-                fn(ctx)
-                passed += 1
-                print("ok   %s (%.1f s)" % (name, time.monotonic() - t0), flush=True)
-            except Exception:
-                failed.append(name)
-                print("FAIL %s (%.1f s)\n%s" % (name, time.monotonic() - t0,
-                                                traceback.format_exc()), flush=True)
-                for log in ctx.logs:
-                    if "memcached" not in log:
-                        print("---- last lines of %s\n%s" % (os.path.basename(log),
-                                                             tail_text(log, 25)))
-            finally:
-                ctx.close()
-    finally:
-        if _server is not None:
-            try:
-                _server.stop()
-            except Exception:
-                pass
-        cleanup()
-    print("total %.1f s" % (time.monotonic() - t_all))
-    if failed:
-        print("failed: %s" % " ".join(failed))
-    print("%d passed, %d failed" % (passed, len(failed)))
-    return 0 if not failed else 1
+    global MCSQUEAL
+    MCSQUEAL = harness.binary_argument(__doc__)
+    return harness.run_tests(TESTS, "MCSQ_ROUTE_TEST", Ctx, SHARED,
+                             needs=dict(memcached=True,
+                                        modules=[("python3-pymysql", IMPORT_ERROR)],
+                                        tools=("mariadb-install-db", "kcat")),
+                             intro="seed %d (MCSQ_ROUTE_SEED)" % SEED)
 
 
 if __name__ == "__main__":

@@ -46,18 +46,13 @@ import json
 import os
 import random
 import re
-import shutil
 import signal
 import subprocess
 import sys
 import threading
 import time
-import traceback
 
-SKIP = 77
 MCSQUEAL = None
-SELECT = [s for s in os.environ.get("MCSQ_TAIL_TEST", "").split(",") if s]
-SEED = int(os.environ.get("MCSQ_TAIL_SEED", str(int(time.time()))))
 
 IMPORT_ERROR = None
 try:
@@ -72,12 +67,14 @@ OTHER_REGION = "elsewhere"
 CHECKPOINT_MS = 200
 TOPIC_WAIT = 15.0
 
-# ---------------------------------------------------------------- cleanup
+# ---------------------------------------------------------------- harness
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
-from harness import (_procs, check, cleanup, free_port, mkdtemp, read_text,  # noqa: E402
-                     spawn, tail_text, wait_until)
+from harness import (annotation, check, free_port, read_text, spawn, tail_text,  # noqa: E402
+                     wait_until)
+
+SEED = harness.env_seed("MCSQ_TAIL_SEED")
 
 
 def gtid_seq(gtid):
@@ -88,35 +85,15 @@ def gtid_seq(gtid):
 # ---------------------------------------------------------------- mariadbd
 
 
-class MariaDB(harness.MariaDB):
-    """One throwaway mariadbd on 127.0.0.1:port with its datadir in a temp dir."""
-
-    def __init__(self):
-        super().__init__(prefix="mcsq-tail-db-")
-
-    def setup(self):
-        self.sql("CREATE DATABASE app",
-                 "CREATE USER 'mcsqueal'@'127.0.0.1' IDENTIFIED BY '%s'" % PASSWORD,
-                 "GRANT REPLICATION SLAVE, REPLICATION CLIENT ON *.* TO 'mcsqueal'@'127.0.0.1'",
-                 "CREATE USER 'noprivs'@'127.0.0.1' IDENTIFIED BY '%s'" % PASSWORD,
-                 "GRANT SELECT ON app.* TO 'noprivs'@'127.0.0.1'")
-
-
-_server = None
+SHARED = harness.SharedMariaDB(
+    "mcsq-tail-db-", PASSWORD,
+    extra=["CREATE USER 'noprivs'@'127.0.0.1' IDENTIFIED BY '%s'" % PASSWORD,
+           "GRANT SELECT ON app.* TO 'noprivs'@'127.0.0.1'"])
 
 
 def server():
     """The shared server, installed on first use; restarted if a test left it down."""
-    global _server
-    if _server is None:
-        s = MariaDB()
-        s.install()
-        s.start()
-        s.setup()
-        _server = s
-    elif not _server.running():
-        _server.start()
-    return _server
+    return SHARED.get()
 
 
 # ---------------------------------------------------------------- workload
@@ -130,65 +107,38 @@ class Txn:
                                                                       file, end_pos)
 
 
-def annotation(tokens):
-    return "/* mcsqueal: %s */" % " ".join(tokens)
-
-
-class Workload:
+class Workload(harness.Workload):
     """Runs transactions on its own connection and records what committed.
     The lock is held for a whole transaction, so another thread can act on
     the server (restart, FLUSH) between transactions."""
 
     def __init__(self, srv, table, track_pos=False):
-        self.srv = srv
-        self.table = "app." + table
+        super().__init__(srv, table)
         self.track_pos = track_pos
-        self.lock = threading.Lock()
         self.committed = []  # Txn, in commit order
-        self.rolled_back = []  # key lists
-        self.error = None
-        self.conn = srv.connect(autocommit=False)
-        srv.sql("CREATE TABLE %s (id BIGINT AUTO_INCREMENT PRIMARY KEY, v BIGINT NOT NULL, "
-                "note VARCHAR(64)) ENGINE=InnoDB" % self.table,
-                "INSERT INTO %s (v, note) VALUES %s" % (self.table,
-                                                        ",".join("(0,'seed')"
-                                                                 for _ in range(20))))
 
     def close(self):
-        try:
-            self.conn.close()
-        except Exception:
-            pass
+        # only the connection: the workload threads here do not watch
+        # `stopping`, a failed test's thread ends on the closed connection
+        self.close_connection()
 
-    def insert(self, comment="", n=0):
-        return "INSERT INTO %s (v, note) VALUES (%d, 'n') %s" % (self.table, n, comment)
-
-    def update(self, comment="", row=1, front=False):
-        if front:
-            return "%s UPDATE %s SET v = v + 1 WHERE id = %d" % (comment, self.table, row)
-        return "UPDATE %s %s SET v = v + 1 WHERE id = %d" % (self.table, comment, row)
+    def ping(self):
+        """One more try half a second later (a restarted server)."""
+        for attempt in range(2):
+            try:
+                self.conn.ping(reconnect=True)
+                break
+            except pymysql.err.OperationalError:
+                if attempt:
+                    raise
+                time.sleep(0.5)
 
     def run(self, statements, keys, markers=(), commit=True):
         """One transaction; keys/markers are what the tailer must publish."""
         with self.lock:
-            for attempt in range(2):
-                try:
-                    self.conn.ping(reconnect=True)
-                    break
-                except pymysql.err.OperationalError:
-                    if attempt:
-                        raise
-                    time.sleep(0.5)
-            cur = self.conn.cursor()
-            cur.execute("BEGIN")
-            for s in statements:
-                cur.execute(s)
-            if not commit:
-                cur.execute("ROLLBACK")
-                self.rolled_back.append(list(keys))
+            cur = self.transaction(statements, keys, commit)
+            if cur is None:
                 return None
-            cur.execute("COMMIT")
-            cur.execute("SELECT @@last_gtid")
             txn = Txn(cur.fetchone()[0], list(keys), list(markers))
             if self.track_pos:
                 cur.execute("SHOW MASTER STATUS")
@@ -200,22 +150,6 @@ class Workload:
     def simple(self, prefix, i, nkeys=1):
         keys = ["%s:%d:%d" % (prefix, i, j) for j in range(nkeys)]
         return self.run([self.insert(annotation(keys), i)], keys)
-
-    def in_thread(self, fn):
-        """Runs fn() in a thread; an exception is kept in self.error."""
-        def main():
-            try:
-                fn()
-            except BaseException as e:  # noqa: B902 - reported by join()
-                self.error = "".join(traceback.format_exception(type(e), e, e.__traceback__))
-        t = threading.Thread(target=main, daemon=True)
-        t.start()
-        return t
-
-    def join(self, t, timeout=300):
-        t.join(timeout)
-        check(not t.is_alive(), "workload still running after %d s" % timeout)
-        check(self.error is None, "workload failed:\n%s" % self.error)
 
     def keyed(self):
         return [t for t in self.committed if t.keys]
@@ -356,43 +290,16 @@ class Reader:
 # ---------------------------------------------------------------- tailer
 
 
-class Tailer:
-    def __init__(self, ctx, cfg, tag):
-        self.log = os.path.join(ctx.dir, "tail-%s.log" % tag)
-        ctx.logs.append(self.log)
-        self.started = time.time()
-        self.proc = spawn([MCSQUEAL, "tail", "--config", cfg], self.log)
-        self.pid = self.proc.pid
+class Tailer(harness.Proc):
+    """`mcsqueal tail` with its log tail-TAG.log, which the test context lists."""
 
-    def text(self):
-        return read_text(self.log)
+    def __init__(self, ctx, cfg, tag):
+        self.started = time.time()
+        super().__init__(MCSQUEAL, ctx.dir, ["tail", "--config", cfg], "tail-%s" % tag)
+        ctx.logs.append(self.log)
 
     def wait_streaming(self, timeout=30):
-        wait_until(lambda: "binlog: streaming from" in self.text() or self.proc.poll() is not None,
-                   timeout, what="the tailer to stream")
-        check(self.proc.poll() is None, "tailer exited %s before streaming:\n%s" %
-              (self.proc.returncode, tail_text(self.log)))
-
-    def alive(self):
-        return self.proc.poll() is None
-
-    def stop(self, timeout=30):
-        """SIGTERM; returns the exit code."""
-        if self.proc.poll() is None:
-            self.proc.terminate()
-        try:
-            return self.proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-            raise AssertionError("tailer did not stop within %d s of SIGTERM:\n%s" %
-                                 (timeout, tail_text(self.log)))
-
-    def kill9(self):
-        t = time.time()
-        self.proc.kill()
-        self.proc.wait()
-        return t
+        self.wait_log("binlog: streaming from", timeout)
 
     def wait_exit(self, timeout):
         try:
@@ -401,23 +308,11 @@ class Tailer:
             return None
 
 
-class Ctx:
+class Ctx(harness.Ctx):
     """Per-test directory, processes and logs (dumped on failure)."""
 
     def __init__(self, name):
-        self.name = name
-        self.dir = mkdtemp("mcsq-tail-%s-" % name)
-        self.state_dir = os.path.join(self.dir, "state")
-        self.logs = []
-        self.closers = []
-        self.first_proc = len(_procs)
-        self.password_file = self.write("password", PASSWORD + "\n")
-
-    def write(self, name, text):
-        path = os.path.join(self.dir, name)
-        with open(path, "w") as f:
-            f.write(text)
-        return path
+        super().__init__(name, "mcsq-tail-%s-" % name, PASSWORD, REGION, SHARED)
 
     def tail_config(self, srv, name="db-itest-1", brokers="embedded", server_id=4242,
                     start="end", mcsqueal="", mysql="", bus="", file="tail.ini", port=None,
@@ -430,17 +325,7 @@ state_dir = {state}
 checkpoint_interval_ms = {ckpt}
 log_level = info
 {mcsqueal}
-[mysql]
-host = 127.0.0.1
-port = {port}
-user = {user}
-password_file = {pw}
-server_id = {server_id}
-start = {start}
-heartbeat_ms = 200
-reconnect_max_ms = 1000
-connect_timeout_ms = 2000
-{mysql}
+{mysql_section}{mysql}
 [bus]
 brokers = {brokers}
 topic = mcsqueal.{region}.{test}
@@ -449,12 +334,9 @@ linger_ms = 5
 [metrics]
 listen =
 """.format(name=name, region=REGION, state=self.state_dir, ckpt=CHECKPOINT_MS,
-           mcsqueal=mcsqueal, port=port or srv.port, pw=self.password_file, user=user,
-           server_id=server_id, start=start, mysql=mysql, brokers=brokers, test=self.name,
-           bus=bus))
-
-    def topic(self):
-        return "mcsqueal.%s.%s" % (REGION, self.name)
+           mcsqueal=mcsqueal, mysql=mysql, brokers=brokers, test=self.name, bus=bus,
+           mysql_section=harness.mysql_section(port or srv.port, self.password_file, server_id,
+                                               start, user, more=harness.QUICK_RECONNECT)))
 
     def checkpoint(self):
         text = read_text(os.path.join(self.state_dir, "checkpoint"))
@@ -464,19 +346,6 @@ listen =
                 k, v = line.split("=", 1)
                 out[k.strip()] = v.strip()
         return out
-
-    def close(self):
-        for c in reversed(self.closers):
-            try:
-                c()
-            except Exception:
-                pass
-        # whatever this test started and left running (not the shared server)
-        for p in _procs[self.first_proc:]:
-            if p.poll() is None and (_server is None or p is not _server.proc):
-                p.send_signal(signal.SIGCONT)
-                p.kill()
-                p.wait()
 
 
 # ---------------------------------------------------------------- checks
@@ -536,6 +405,25 @@ def check_exactly_once_in_order(committed, entries, source):
 
 
 # ---------------------------------------------------------------- tests
+
+
+def bus_setup(ctx, table, server_id, track_pos=False, bus_config="", on_entry=None):
+    """The shared server, a workload on app.<table>, a standalone `mcsqueal
+    bus`, a tailer (tag 1) publishing to it, streaming, and a Reader of the
+    topic, all closed with the test. Returns (server, workload, bus, tailer,
+    reader)."""
+    srv = server()
+    wl = Workload(srv, table, track_pos=track_pos)
+    ctx.closers.append(wl.close)
+    bus = Bus(ctx, ctx.topic())
+    ctx.closers.append(bus.stop)
+    cfg = ctx.tail_config(srv, brokers=bus.address, server_id=server_id, bus=bus_config)
+    tailer = Tailer(ctx, cfg, "1")
+    ctx.closers.append(tailer.stop)
+    tailer.wait_streaming()
+    reader = Reader(bus.address, ctx.topic(), on_entry=on_entry)
+    ctx.closers.append(reader.close)
+    return srv, wl, bus, tailer, reader
 
 
 def random_txn(rng, wl, i, rows):
@@ -616,8 +504,7 @@ def test_messages_match_workload(ctx):
     print("  %d messages, %d txns entries" % (len({(p, o) for p, o, *_ in entries}), len(entries)))
 
     end_file, end_pos = wl.committed[-1].file, wl.committed[-1].end_pos
-    rc = tailer.stop()
-    check(rc == 0, "SIGTERM: exit %s, expected 0:\n%s" % (rc, tail_text(tailer.log)))
+    tailer.stop_ok()
     check(not os.path.exists(bootstrap_file), "%s left behind by a graceful stop" % bootstrap_file)
     ck = ctx.checkpoint()
     last = wl.committed[-1].gtid
@@ -704,25 +591,14 @@ def test_crash_safety(ctx):
           "before the kills" % (dups, bound, window))
     check(dups <= KILLS * per_interval, "%d duplicates, more than the transactions of %d "
           "checkpoint intervals (%d)" % (dups, KILLS, KILLS * per_interval))
-    rc = tailer.stop()
-    check(rc == 0, "SIGTERM: exit %s:\n%s" % (rc, tail_text(tailer.log)))
+    tailer.stop_ok()
     check(ctx.checkpoint().get("gtid") == wl.committed[-1].gtid,
           "checkpoint %r after the graceful stop, expected %s" % (ctx.checkpoint(),
                                                                   wl.committed[-1].gtid))
 
 
 def test_fault_bus_stopped(ctx):
-    srv = server()
-    wl = Workload(srv, "t_busstop")
-    ctx.closers.append(wl.close)
-    bus = Bus(ctx, ctx.topic())
-    ctx.closers.append(bus.stop)
-    cfg = ctx.tail_config(srv, brokers=bus.address, server_id=4303)
-    tailer = Tailer(ctx, cfg, "1")
-    ctx.closers.append(tailer.stop)
-    tailer.wait_streaming()
-    reader = Reader(bus.address, ctx.topic())
-    ctx.closers.append(reader.close)
+    srv, wl, bus, tailer, reader = bus_setup(ctx, "t_busstop", 4303)
 
     def workload():
         for i in range(900):
@@ -754,22 +630,11 @@ def test_fault_bus_stopped(ctx):
     print("  %d transactions (%d while the bus was stopped), %d duplicates" %
           (len(wl.committed), during, dups))
     check(during > 100, "the workload hardly ran while the bus was stopped (%d)" % during)
-    rc = tailer.stop()
-    check(rc == 0, "SIGTERM: exit %s:\n%s" % (rc, tail_text(tailer.log)))
+    tailer.stop_ok()
 
 
 def test_fault_mariadb_restart(ctx):
-    srv = server()
-    wl = Workload(srv, "t_restart")
-    ctx.closers.append(wl.close)
-    bus = Bus(ctx, ctx.topic())
-    ctx.closers.append(bus.stop)
-    cfg = ctx.tail_config(srv, brokers=bus.address, server_id=4304)
-    tailer = Tailer(ctx, cfg, "1")
-    ctx.closers.append(tailer.stop)
-    tailer.wait_streaming()
-    reader = Reader(bus.address, ctx.topic())
-    ctx.closers.append(reader.close)
+    srv, wl, bus, tailer, reader = bus_setup(ctx, "t_restart", 4304)
     done = threading.Event()
 
     def workload():
@@ -799,8 +664,7 @@ def test_fault_mariadb_restart(ctx):
     dups = check_at_least_once(wl.committed, reader.entries(), "db-itest-1")
     print("  %d transactions (%d before the restart), %d duplicates" %
           (len(wl.committed), before, dups))
-    rc = tailer.stop()
-    check(rc == 0, "SIGTERM: exit %s:\n%s" % (rc, tail_text(tailer.log)))
+    tailer.stop_ok()
 
 
 def purge_all_but_newest(srv):
@@ -821,28 +685,18 @@ class PurgedSetup:
     binlog up to a new one: its checkpoint is gone from the server."""
 
     def __init__(self, ctx, server_id):
-        srv = self.srv = server()
         self.ctx = ctx
-        self.wl = Workload(srv, "t_" + ctx.name)
-        ctx.closers.append(self.wl.close)
-        self.bus = Bus(ctx, ctx.topic())
-        ctx.closers.append(self.bus.stop)
         self.server_id = server_id
-        cfg = ctx.tail_config(srv, brokers=self.bus.address, server_id=server_id)
-        tailer = Tailer(ctx, cfg, "1")
-        ctx.closers.append(tailer.stop)
-        tailer.wait_streaming()
-        self.reader = Reader(self.bus.address, ctx.topic())
-        ctx.closers.append(self.reader.close)
+        self.srv, self.wl, self.bus, tailer, self.reader = bus_setup(ctx, "t_" + ctx.name,
+                                                                     server_id)
         for i in range(5):
             self.wl.simple("p1", i)
         self.reader.wait_gtids({x.gtid for x in self.wl.keyed()})
-        rc = tailer.stop()
-        check(rc == 0, "SIGTERM: exit %s:\n%s" % (rc, tail_text(tailer.log)))
+        tailer.stop_ok()
         self.ck = ctx.checkpoint()
         check(self.ck.get("gtid") == self.wl.committed[-1].gtid, "checkpoint %r" % self.ck)
         self.lost = [self.wl.simple("p2", i) for i in range(5)]  # never read: purged below
-        newest = purge_all_but_newest(srv)
+        newest = purge_all_but_newest(self.srv)
         print("  checkpoint %s:%s (gtid %s) purged; oldest binlog now %s" %
               (self.ck.get("file"), self.ck.get("pos"), self.ck.get("gtid"), newest))
 
@@ -883,8 +737,7 @@ def test_fault_binlog_purged_earliest(ctx):
     ps.reader.wait_gtids({x.gtid for x in after})
     ps.reader.settle(quiet=0.5)
     check(not ps.reader.gtids() & {x.gtid for x in ps.lost}, "purged transactions published?")
-    rc = tailer.stop()
-    check(rc == 0, "SIGTERM: exit %s:\n%s" % (rc, tail_text(tailer.log)))
+    tailer.stop_ok()
     check(ctx.checkpoint().get("gtid") == after[-1].gtid, "checkpoint %r, expected gtid %s" %
           (ctx.checkpoint(), after[-1].gtid))
 
@@ -907,19 +760,6 @@ def vm_hwm_kb(pid):
 
 
 def test_large_transaction(ctx):
-    srv = server()
-    wl = Workload(srv, "t_big")
-    ctx.closers.append(wl.close)
-    bus = Bus(ctx, ctx.topic())
-    ctx.closers.append(bus.stop)
-    # gzip: the embedded bus keeps 5 MiB per partition and the reader must stay within it
-    cfg = ctx.tail_config(srv, brokers=bus.address, server_id=4306,
-                          bus="batch_max_keys = %d\nkafka.compression.type = gzip" %
-                          BATCH_MAX_KEYS)
-    tailer = Tailer(ctx, cfg, "1")
-    ctx.closers.append(tailer.stop)
-    tailer.wait_streaming()
-
     total = BIG_STATEMENTS * BIG_KEYS_PER
     counts = bytearray(total)
     acc = {"keys": 0, "bad": [], "after": [], "over": [], "gtids": set(), "too_many": 0}
@@ -942,8 +782,10 @@ def test_large_transaction(ctx):
         if n > BATCH_MAX_KEYS:
             acc["over"].append((offset, n))
 
-    reader = Reader(bus.address, ctx.topic(), on_entry=on_message)
-    ctx.closers.append(reader.close)
+    # gzip: the embedded bus keeps 5 MiB per partition and the reader must stay within it
+    srv, wl, bus, tailer, reader = bus_setup(
+        ctx, "t_big", 4306, on_entry=on_message,
+        bus_config="batch_max_keys = %d\nkafka.compression.type = gzip" % BATCH_MAX_KEYS)
 
     hwm = {"kb": 0}
     polling = threading.Event()
@@ -1000,8 +842,7 @@ def test_large_transaction(ctx):
           "batch_max_bytes (900k)" % reader.stats["max_bytes"])
     check(hwm["kb"] > 0, "could not read VmHWM of the tailer")
     check(hwm["kb"] < RSS_LIMIT_KB, "tailer peak RSS %d kB >= %d kB" % (hwm["kb"], RSS_LIMIT_KB))
-    rc = tailer.stop()
-    check(rc == 0, "SIGTERM: exit %s:\n%s" % (rc, tail_text(tailer.log)))
+    tailer.stop_ok()
     left = [n for n in os.listdir(ctx.state_dir) if n.startswith("spill")]
     check(not left, "spill files left in state_dir: %s" % left)
 
@@ -1046,17 +887,7 @@ def test_startup_errors(ctx):
 
 
 def test_rotation(ctx):
-    srv = server()
-    wl = Workload(srv, "t_rotate", track_pos=True)
-    ctx.closers.append(wl.close)
-    bus = Bus(ctx, ctx.topic())
-    ctx.closers.append(bus.stop)
-    cfg = ctx.tail_config(srv, brokers=bus.address, server_id=4307)
-    tailer = Tailer(ctx, cfg, "1")
-    ctx.closers.append(tailer.stop)
-    tailer.wait_streaming()
-    reader = Reader(bus.address, ctx.topic())
-    ctx.closers.append(reader.close)
+    srv, wl, bus, tailer, reader = bus_setup(ctx, "t_rotate", 4307, track_pos=True)
     flushes = 0
 
     def workload():
@@ -1095,8 +926,7 @@ def test_rotation(ctx):
     print("  %d transactions over %d files (%d FLUSH BINARY LOGS)" % (len(wl.committed),
                                                                      len(files), flushes))
     check(len(files) == flushes + 1, "pos names %d files: %s" % (len(files), sorted(files)))
-    rc = tailer.stop()
-    check(rc == 0, "SIGTERM: exit %s:\n%s" % (rc, tail_text(tailer.log)))
+    tailer.stop_ok()
     ck = ctx.checkpoint()
     last = wl.committed[-1]
     check((ck.get("file"), ck.get("pos"), ck.get("gtid")) == (last.file, str(last.end_pos),
@@ -1119,61 +949,12 @@ TESTS = [
 
 def main():
     global MCSQUEAL
-    if len(sys.argv) != 2:
-        print(__doc__, file=sys.stderr)
-        return 2
-    MCSQUEAL = os.path.abspath(sys.argv[1])
-    if shutil.which("mariadbd") is None and not os.access("/usr/sbin/mariadbd", os.X_OK):
-        print("SKIP: mariadbd not installed (scripts/deps installs mariadb-server)")
-        return SKIP
-    if IMPORT_ERROR is not None:
-        print("FAIL: needs python3-kafka and python3-pymysql (scripts/deps): %s" % IMPORT_ERROR)
-        print("0 passed, 1 failed")
-        return 1
-    if shutil.which("mariadb-install-db") is None:
-        print("FAIL: mariadb-install-db not found")
-        print("0 passed, 1 failed")
-        return 1
-    selected = [(n, f) for n, f in TESTS if not SELECT or any(n.startswith(s) for s in SELECT)]
-    if not selected:
-        print("MCSQ_TAIL_TEST=%s selects none of: %s" % (",".join(SELECT),
-                                                         " ".join(n for n, _ in TESTS)))
-        return 2
-    print("seed %d (MCSQ_TAIL_SEED)" % SEED)
-    passed, failed = 0, []
-    t_all = time.monotonic()
-    try:
-        for name, fn in selected:
-            ctx = Ctx(name)
-            t0 = time.monotonic()
-            print("== %s" % name, flush=True)
-            try:
-                fn(ctx)
-                passed += 1
-                print("ok   %s (%.1f s)" % (name, time.monotonic() - t0), flush=True)
-            except Exception:
-                failed.append(name)
-                print("FAIL %s (%.1f s)\n%s" % (name, time.monotonic() - t0,
-                                                traceback.format_exc()), flush=True)
-                for log in ctx.logs:
-                    print("---- last lines of %s\n%s" % (os.path.basename(log),
-                                                         tail_text(log, 25)))
-                if _server is not None:
-                    print("---- last lines of mariadbd.log\n%s" % tail_text(_server.log, 10))
-            finally:
-                ctx.close()
-    finally:
-        if _server is not None:
-            try:
-                _server.stop()
-            except Exception:
-                pass
-        cleanup()
-    print("total %.1f s" % (time.monotonic() - t_all))
-    if failed:
-        print("failed: %s" % " ".join(failed))
-    print("%d passed, %d failed" % (passed, len(failed)))
-    return 0 if not failed else 1
+    MCSQUEAL = harness.binary_argument(__doc__)
+    return harness.run_tests(TESTS, "MCSQ_TAIL_TEST", Ctx, SHARED,
+                             needs=dict(modules=[("python3-kafka and python3-pymysql",
+                                                  IMPORT_ERROR)],
+                                        tools=("mariadb-install-db",)),
+                             intro="seed %d (MCSQ_TAIL_SEED)" % SEED)
 
 
 if __name__ == "__main__":
