@@ -600,6 +600,13 @@ loop_tps=$(per_s "$loop_txns" "${best[loop]}")
 vs_loop=$(ratio "$tail_tps" "$loop_tps")
 vs_binlog=$(ratio "${best[binlog]}" "${best[tail]}")
 rss_mb=$(awk -v k="${rss[tail]}" 'BEGIN { printf "%.1f", k * 1024 / 1e6 }')
+# every round, not only the best: the times and each round's mariadb-binlog / tail
+# ratio (stats.binlog: time rss exit; stats.tail: time vmhwm maxrss exit)
+runs_of() { awk '{ printf "%s%.3f", (NR > 1 ? " " : ""), $1 }' "$work/stats.$1"; }
+round_ratios=$(paste -d ' ' "$work/stats.binlog" "$work/stats.tail" |
+  awk '{ r[NR] = $1 / $4; printf "%s%.2f", (NR > 1 ? " " : ""), r[NR] }
+       END { n = asort(r); m = (n % 2) ? r[(n + 1) / 2] : (r[n / 2] + r[n / 2 + 1]) / 2
+             printf " (median %.2f)", m }')
 threads=$(awk '$3 + $4 > 0 { printf "  %-8s %-16s user %5.2f s  sys %5.2f s\n", $1, $2, $3, $4 }
   { u += $3; s += $4 } END { printf "  %-8s %-16s user %5.2f s  sys %5.2f s", "all", "", u, s }' \
   "$work/threads.tail.$best_tail_run")
@@ -622,6 +629,9 @@ $(printf '| %-44s | %8s | %9s | %9s | %7s | %6s |' "command (best of $runs inter
 $(row "rpl_fetch_loop (raw mariadb_rpl_fetch loop)" loop "$loop_events" "$loop_txns")
 $(row "mariadb-binlog -R --to-last-log > /dev/null" binlog "$loop_events" "$total_txns")
 $(row "mcsqueal tail, start to checkpoint at end" tail "$loop_events" "$total_txns")
+
+runs (s), in order:     loop $(runs_of loop); mariadb-binlog $(runs_of binlog); tail $(runs_of tail)
+mariadb-binlog / tail:  per round $round_ratios
 
 (srv s: mariadbd's CPU time during the best run; times are process start to
 exit, for the tailer process start to the poll that saw the checkpoint at the
