@@ -516,7 +516,7 @@ message; run s, db s, mc s: CPU seconds of mcsqueal run, mariadbd and both
 memcached during the window.)
 
 mcsqueal run threads, round 1 (CPU seconds in the measured window; in \`run\` the main
-thread publishes, the other two "mcsqueal" threads are the binlog reader and the router):
+thread publishes, "binlog-reader" reads the binlog and "router" deletes the keys):
 $(for n in "${names[@]}"; do
   echo "  $n.1:"
   threads_of "$n.1"
