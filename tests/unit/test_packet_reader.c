@@ -163,29 +163,6 @@ static void test_joined_payload(void **state)
     free(data);
 }
 
-static void test_buffered(void **state)
-{
-    (void)state;
-    uint8_t data[64];
-    size_t n = put_packet(data, 10, 0, 1);
-    n += put_packet(data + n, 20, 1, 2);
-    packet_reader pr;
-    char err[256];
-    const uint8_t *p;
-    size_t len;
-    assert_int_equal(packet_reader_init(&pr, fds[0], 1000, 1 << 20), MCSQ_OK);
-    assert_false(packet_reader_buffered(&pr));
-    assert_int_equal(write(fds[1], data, n - 5), (ssize_t)(n - 5)); /* the second one cut */
-    assert_int_equal(packet_reader_next(&pr, &p, &len, err, sizeof(err)), MCSQ_OK);
-    assert_int_equal(len, 10);
-    assert_false(packet_reader_buffered(&pr));
-    assert_int_equal(write(fds[1], data + n - 5, 5), 5);
-    assert_int_equal(packet_reader_next(&pr, &p, &len, err, sizeof(err)), MCSQ_OK);
-    assert_int_equal(len, 20);
-    assert_true(all_bytes(p, len, 2));
-    packet_reader_deinit(&pr);
-}
-
 static int64_t realtime_us(void)
 {
     struct timespec ts;
@@ -193,9 +170,10 @@ static int64_t realtime_us(void)
     return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
-/* received_us is the time of the recv() that completed the packets handed
- * out (the tailer's read_us), read once per recv(), not per packet. */
-static void test_received_time(void **state)
+/* Whether a whole packet is buffered, and when the packets handed out
+ * arrived: received_us is the time of the recv() that completed them (the
+ * tailer's read_us), read once per recv(), not per packet. */
+static void test_buffered_and_arrival_time(void **state)
 {
     (void)state;
     uint8_t data[64];
@@ -206,17 +184,21 @@ static void test_received_time(void **state)
     const uint8_t *p;
     size_t len;
     assert_int_equal(packet_reader_init(&pr, fds[0], 1000, 1 << 20), MCSQ_OK);
+    assert_false(packet_reader_buffered(&pr));
     assert_int_equal(packet_reader_received_us(&pr), 0);            /* nothing read yet */
     assert_int_equal(write(fds[1], data, n - 5), (ssize_t)(n - 5)); /* the second one cut */
     int64_t before = realtime_us();
     assert_int_equal(packet_reader_next(&pr, &p, &len, err, sizeof(err)), MCSQ_OK);
+    assert_int_equal(len, 10);
     int64_t first = packet_reader_received_us(&pr);
     assert_true(first >= before && first <= realtime_us());
+    assert_false(packet_reader_buffered(&pr));
     struct timespec pause = {0, 20 * 1000000L};
     nanosleep(&pause, NULL);
     assert_int_equal(write(fds[1], data + n - 5, 5), 5);
     assert_int_equal(packet_reader_next(&pr, &p, &len, err, sizeof(err)), MCSQ_OK);
     assert_int_equal(len, 20);
+    assert_true(all_bytes(p, len, 2));
     /* completed by a later recv(): its time, not the first one's */
     assert_true(packet_reader_received_us(&pr) >= first + 20000);
     packet_reader_deinit(&pr);
@@ -259,8 +241,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_small_writes, pair_open, pair_close),
         cmocka_unit_test_setup_teardown(test_large_writes, pair_open, pair_close),
         cmocka_unit_test_setup_teardown(test_joined_payload, pair_open, pair_close),
-        cmocka_unit_test_setup_teardown(test_buffered, pair_open, pair_close),
-        cmocka_unit_test_setup_teardown(test_received_time, pair_open, pair_close),
+        cmocka_unit_test_setup_teardown(test_buffered_and_arrival_time, pair_open, pair_close),
         cmocka_unit_test_setup_teardown(test_timeout, pair_open, pair_close),
         cmocka_unit_test_setup_teardown(test_too_large, pair_open, pair_close),
     };

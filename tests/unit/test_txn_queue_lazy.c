@@ -111,6 +111,22 @@ static void push_lazy(txn_queue *q, size_t n, uint64_t first)
     assert_int_equal(b.count, 0);
 }
 
+/* A lazy push of n records that leaves the waiting consumer asleep for at
+ * least wait_ms. */
+static void push_lazy_unnoticed(txn_queue *q, consumer *c, size_t n, uint64_t first, int wait_ms)
+{
+    push_lazy(q, n, first);
+    sleep_ms(wait_ms);
+    assert_false(consumer_done(c));
+}
+
+/* The consumer returns promptly, with `got` records. */
+static void expect_woken_with(consumer *c, size_t got)
+{
+    consumer_join_promptly(c);
+    assert_int_equal(c->got, got);
+}
+
 static void test_lazy_push_leaves_the_consumer_asleep_until_notified(void **state)
 {
     (void)state;
@@ -118,12 +134,9 @@ static void test_lazy_push_leaves_the_consumer_asleep_until_notified(void **stat
     consumer c;
     assert_int_equal(txn_queue_init(&q, 1 << 20), MCSQ_OK);
     consumer_start(&c, &q);
-    push_lazy(&q, 3, 1);
-    sleep_ms(50);
-    assert_false(consumer_done(&c)); /* not woken for three records */
+    push_lazy_unnoticed(&q, &c, 3, 1, 50); /* not woken for three records */
     txn_queue_notify(&q);
-    consumer_join_promptly(&c);
-    assert_int_equal(c.got, 3);
+    expect_woken_with(&c, 3);
     txn_queue_deinit(&q);
 }
 
@@ -134,16 +147,12 @@ static void test_lazy_push_wakes_at_the_record_threshold(void **state)
     consumer c;
     assert_int_equal(txn_queue_init(&q, 1 << 30), MCSQ_OK);
     consumer_start(&c, &q);
-    push_lazy(&q, TXN_QUEUE_WAKE_RECORDS - 1, 1);
-    sleep_ms(30);
-    assert_false(consumer_done(&c)); /* one record short */
+    push_lazy_unnoticed(&q, &c, TXN_QUEUE_WAKE_RECORDS - 1, 1, 30); /* one record short */
     txn_queue_notify(&q);
-    consumer_join_promptly(&c);
-    assert_int_equal(c.got, TXN_QUEUE_WAKE_RECORDS - 1);
+    expect_woken_with(&c, TXN_QUEUE_WAKE_RECORDS - 1);
     consumer_start(&c, &q);
     push_lazy(&q, TXN_QUEUE_WAKE_RECORDS, 1); /* at once: the count alone wakes */
-    consumer_join_promptly(&c);
-    assert_int_equal(c.got, TXN_QUEUE_WAKE_RECORDS);
+    expect_woken_with(&c, TXN_QUEUE_WAKE_RECORDS);
     txn_queue_deinit(&q);
 }
 
@@ -154,12 +163,10 @@ static void test_lazy_push_wakes_once_records_waited(void **state)
     consumer c;
     assert_int_equal(txn_queue_init(&q, 1 << 20), MCSQ_OK);
     consumer_start(&c, &q);
-    push_lazy(&q, 1, 1);
-    sleep_ms(TXN_QUEUE_LAZY_US / 1000 + 20); /* the coarse clock ticks every few ms */
-    assert_false(consumer_done(&c));
+    /* the coarse clock ticks every few ms */
+    push_lazy_unnoticed(&q, &c, 1, 1, TXN_QUEUE_LAZY_US / 1000 + 20);
     push_lazy(&q, 1, 2); /* the first record has waited long enough */
-    consumer_join_promptly(&c);
-    assert_int_equal(c.got, 2);
+    expect_woken_with(&c, 2);
     txn_queue_deinit(&q);
 }
 
@@ -173,8 +180,7 @@ static void test_ordinary_push_always_wakes(void **state)
     push_lazy(&q, 1, 1);
     txn_batch b = batch_of(1, 2);
     assert_int_equal(txn_queue_push_batch(&q, &b), MCSQ_OK);
-    consumer_join_promptly(&c);
-    assert_int_equal(c.got, 2);
+    expect_woken_with(&c, 2);
     txn_queue_deinit(&q);
 }
 
@@ -210,8 +216,7 @@ static void test_producer_waiting_for_room_wakes_the_consumer(void **state)
     producer p = {&q, -1, 0};
     pthread_t t;
     assert_int_equal(pthread_create(&t, NULL, produce_main, &p), 0);
-    consumer_join_promptly(&c);
-    assert_int_equal(c.got, 1);
+    expect_woken_with(&c, 1);
     int64_t t0 = mono_ms();
     while (!__atomic_load_n(&p.done, __ATOMIC_ACQUIRE) && mono_ms() - t0 < LONG_WAIT_MS / 2)
         sleep_ms(1);
