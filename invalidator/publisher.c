@@ -14,9 +14,9 @@
 #include <time.h>
 
 #define POLL_MS 100
-#define POP_MAX                                                                                    \
-    512 /* records taken from the queue at a time: as many as a lazy hand-off                      \
-         * wakes it for (TXN_QUEUE_WAKE_RECORDS), so one step serves them */
+/* Records taken from the queue at a time: as many as a lazy hand-off wakes
+ * the publisher for (TXN_QUEUE_WAKE_RECORDS), so that one step serves them. */
+#define POP_MAX 512
 
 static int64_t now_us(void)
 {

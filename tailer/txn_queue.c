@@ -75,10 +75,12 @@ void txn_batch_clear(txn_batch *b)
     *b = (txn_batch){0};
 }
 
-static int64_t coarse_now_us(void)
+/* Read only by lazy pushes to a waiting consumer: a few thousand times a
+ * second at most, so the precise clock (the coarse one ticks every 4 ms). */
+static int64_t mono_now_us(void)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
@@ -87,7 +89,7 @@ static bool lazy_wake_due(txn_queue *q)
 {
     if (q->count >= TXN_QUEUE_WAKE_RECORDS || q->bytes >= q->max_bytes / 2)
         return true;
-    int64_t now = coarse_now_us();
+    int64_t now = mono_now_us();
     if (q->unsignalled_us == 0) {
         q->unsignalled_us = now;
         return false;

@@ -163,7 +163,6 @@ static void test_lazy_push_wakes_once_records_waited(void **state)
     consumer c;
     assert_int_equal(txn_queue_init(&q, 1 << 20), MCSQ_OK);
     consumer_start(&c, &q);
-    /* the coarse clock ticks every few ms */
     push_lazy_unnoticed(&q, &c, 1, 1, TXN_QUEUE_LAZY_US / 1000 + 20);
     push_lazy(&q, 1, 2); /* the first record has waited long enough */
     expect_woken_with(&c, 2);
