@@ -116,6 +116,8 @@ static int start_embedded_bus(daemon_ctx *d)
              d->cfg.mcsqueal.state_dir);
     if (bus_embedded_address_write(d->bus, d->bootstrap_file, err, sizeof(err)) != MCSQ_OK) {
         log_error("embedded bus: %s", err);
+        bus_embedded_destroy(d->bus); /* never announced: no address file to remove */
+        d->bus = NULL;
         return EXIT_RUNTIME;
     }
     log_info("embedded bus at %s (address in %s)", d->bootstrap, d->bootstrap_file);
@@ -284,7 +286,10 @@ void daemon_finish(daemon_ctx *d)
     }
     if (d->bus != NULL) {
         char err[512];
-        if (bus_embedded_address_remove(d->bus, d->bootstrap_file, err, sizeof(err)) != MCSQ_OK)
+        int rc = bus_embedded_address_remove(d->bus, d->bootstrap_file, err, sizeof(err));
+        if (rc == MCSQ_ERR_AGAIN)
+            log_warn("embedded bus: %s now names another bus; left in place", d->bootstrap_file);
+        else if (rc != MCSQ_OK)
             log_warn("embedded bus: %s", err);
         bus_embedded_destroy(d->bus);
     }

@@ -885,6 +885,22 @@ def test_startup_errors(ctx):
           (r.returncode, r.stderr))
     check("REPLICATION SLAVE" in r.stderr, "missing privilege not named: %r" % r.stderr)
 
+    # the embedded bus cannot publish its address (it starts while the reader
+    # connects): a clear error, exit 1, nothing else garbled on the way out
+    bootstrap = os.path.join(ctx.state_dir, "bus.bootstrap")
+    os.makedirs(bootstrap)
+    cfg = ctx.tail_config(srv, file="nobootstrap.ini")
+    r = subprocess.run([MCSQUEAL, "tail", "--config", cfg], capture_output=True, text=True,
+                       timeout=60, errors="replace")
+    os.rmdir(bootstrap)
+    check(r.returncode == 1, "bootstrap file unwritable: exit %d, expected 1: %s" %
+          (r.returncode, r.stderr))
+    check(bootstrap in r.stderr and "Is a directory" in r.stderr,
+          "bootstrap file unwritable: unclear message %r" % r.stderr)
+    bus_lines = [line for line in r.stderr.splitlines() if "embedded bus:" in line]
+    check(len(bus_lines) == 1 and "\ufffd" not in r.stderr,
+          "bootstrap file unwritable: one error expected, got %r" % bus_lines)
+
 
 def test_rotation(ctx):
     srv, wl, bus, tailer, reader = bus_setup(ctx, "t_rotate", 4307, track_pos=True)
