@@ -54,51 +54,19 @@ keep=${BENCH_KEEP:-0}
 python=/usr/bin/python3
 export LC_ALL=C
 
-die() { echo "bench_e2e: $*" >&2; exit 1; }
-note() { echo "bench_e2e: $*" >&2; }
+bench_name=bench_e2e
+# shellcheck source=tests/bench/bench_lib.sh
+source "$root/tests/bench/bench_lib.sh"
 for v in rate seconds warmup nthreads runs; do
   [[ ${!v} =~ ^[0-9]+$ && ${!v} -ge 1 ]] || die "BENCH_${v^^} must be a positive number"
 done
-for tool in mariadb-install-db mariadbd mariadb memcached "$python"; do
-  command -v "$tool" >/dev/null || die "$tool not found (run scripts/deps)"
-done
+need_tools mariadb-install-db mariadbd mariadb memcached "$python"
 [[ $perf_run == 0 ]] || command -v perf >/dev/null || die "BENCH_PERF=1 needs perf"
 
-work=$(mktemp -d "${TMPDIR:-/tmp}/mcsq-bench-e2e.XXXXXX")
-server_pid=""
-pids=() # other background processes of ours (memcached, mcsqueal run)
-stop_pid() { # PID: TERM, wait up to 10 s, KILL
-  local pid=$1
-  [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null || return 0
-  kill -TERM "$pid" 2>/dev/null || true
-  for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-  kill -KILL "$pid" 2>/dev/null || true
-  wait "$pid" 2>/dev/null || true
-}
-cleanup() {
-  local pid
-  for pid in "${pids[@]}"; do stop_pid "$pid"; done
-  stop_pid "$server_pid"
-  if [[ $keep != 0 ]]; then
-    rm -rf "$work/data" "$work/build"
-    note "kept $work"
-  else
-    rm -rf "$work"
-  fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+bench_init mcsq-bench-e2e # pids: memcached, mcsqueal run
 
 # --- build -------------------------------------------------------------------
-if [[ $# -ge 1 ]]; then
-  build=$(cd "$1" && pwd)
-else
-  build=$work/build
-  note "building (Release) in $build"
-  cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release >/dev/null
-  cmake --build "$build" -j "$(nproc)" --target mcsqueal paced_writer >/dev/null
-fi
+bench_build "${1:-}" mcsqueal paced_writer
 mcsqueal=$build/cli/mcsqueal
 writer=$build/tests/bench/paced_writer
 [[ -x $mcsqueal && -x $writer ]] || die "$build has no cli/mcsqueal or tests/bench/paced_writer"
@@ -252,65 +220,13 @@ if __name__ == "__main__":
 EOF
 helper() { "$python" "$work/helper.py" "$@"; }
 
-free_port() {
-  local p
-  for _ in $(seq 1 50); do
-    p=$((20000 + RANDOM % 40000))
-    if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then echo "$p"; return; fi
-  done
-  die "no free loopback port found"
-}
-kv() { # KEY LINE: the value of KEY in a line of key=value pairs
-  sed -n "s/.*\\b$1=\\([^ ]*\\).*/\\1/p" <<<"$2"
-}
 
 # --- servers ---------------------------------------------------------------------
-data=$work/data
-sock=$work/mysqld.sock
-port=$(free_port)
-note "starting mariadbd on 127.0.0.1:$port in $data"
-mariadb-install-db --no-defaults --user=root --datadir="$data" --tmpdir="$work" \
-  --auth-root-authentication-method=normal --skip-test-db >"$work/install.log" 2>&1 ||
-  { cat "$work/install.log" >&2; die "mariadb-install-db failed"; }
-mariadbd --no-defaults --user=root --datadir="$data" --tmpdir="$work" --socket="$sock" --port="$port" \
-  --bind-address=127.0.0.1 --log-bin="$data/binlog" --server-id=1 --binlog-format=ROW \
-  --max-binlog-size=1G --innodb-flush-log-at-trx-commit=0 --sync-binlog=0 \
-  --log-error="$work/mariadbd.err" >>"$work/mariadbd.err" 2>&1 &
-server_pid=$!
-for _ in $(seq 1 300); do
-  [[ -S $sock ]] && break
-  kill -0 "$server_pid" 2>/dev/null || { cat "$work/mariadbd.err" >&2; die "mariadbd exited"; }
-  sleep 0.1
-done
-[[ -S $sock ]] || die "mariadbd did not open its socket"
+start_mariadbd
 "$writer" -S "$sock" --setup || die "paced_writer --setup failed"
 
-mc_ports=()
-mc_pids=()
-start_memcached() { # N: starts memcached N on a free port (another one if that is taken)
-  local port pid
-  for _ in 1 2 3 4 5; do
-    port=$(free_port)
-    memcached -U 0 -l 127.0.0.1 -p "$port" -m 256 -u "$(id -un)" >"$work/memcached.$1.log" 2>&1 &
-    pid=$!
-    pids+=("$pid")
-    for _ in $(seq 1 100); do
-      (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
-      kill -0 "$pid" 2>/dev/null || break
-      sleep 0.05
-    done
-    if kill -0 "$pid" 2>/dev/null && (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-      mc_pids+=("$pid")
-      mc_ports+=("$port")
-      return 0
-    fi
-    stop_pid "$pid"
-  done
-  cat "$work/memcached.$1.log" >&2
-  die "memcached did not start"
-}
-start_memcached 1
-start_memcached 2
+start_memcached 1 256
+start_memcached 2 256
 servers="127.0.0.1:${mc_ports[0]} 127.0.0.1:${mc_ports[1]}"
 
 # --- configurations -------------------------------------------------------------------

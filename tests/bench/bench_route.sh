@@ -51,45 +51,20 @@ perf_run=${BENCH_PERF:-0}
 python=/usr/bin/python3
 export LC_ALL=C
 
-die() { echo "bench_route: $*" >&2; exit 1; }
-note() { echo "bench_route: $*" >&2; }
+bench_name=bench_route
+# shellcheck source=tests/bench/bench_lib.sh
+source "$root/tests/bench/bench_lib.sh"
 for v in keys msg_keys txn_keys runs; do
   [[ ${!v} =~ ^[0-9]+$ && ${!v} -ge 1 ]] || die "BENCH_${v^^} must be a positive number"
 done
 [[ -z $partitions || $partitions =~ ^[0-9]+$ ]] || die "BENCH_PARTITIONS must be a number"
-for tool in memcached kcat cc pkg-config "$python"; do
-  command -v "$tool" >/dev/null || die "$tool not found (run scripts/deps)"
-done
+need_tools memcached kcat cc pkg-config "$python"
 [[ $perf_run == 0 ]] || command -v perf >/dev/null || die "BENCH_PERF=1 needs perf"
 
-work=$(mktemp -d "${TMPDIR:-/tmp}/mcsq-bench-route.XXXXXX")
-pids=() # background processes of ours
-stop_pid() { # PID: TERM, wait up to 10 s, KILL
-  local pid=$1
-  [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null || return 0
-  kill -TERM "$pid" 2>/dev/null || true
-  for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-  kill -KILL "$pid" 2>/dev/null || true
-  wait "$pid" 2>/dev/null || true
-}
-cleanup() {
-  local pid
-  for pid in "${pids[@]}"; do stop_pid "$pid"; done
-  rm -rf "$work"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+bench_init mcsq-bench-route
 
 # --- build -------------------------------------------------------------------
-if [[ $# -ge 1 ]]; then
-  build=$(cd "$1" && pwd)
-else
-  build=$work/build
-  note "building (Release) in $build"
-  cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release >/dev/null
-  cmake --build "$build" -j "$(nproc)" --target mcsqueal bench_mc_delete >/dev/null
-fi
+bench_build "${1:-}" mcsqueal bench_mc_delete
 mcsqueal=$build/cli/mcsqueal
 mcdelete=$build/tests/bench/bench_mc_delete
 [[ -x $mcsqueal && -x $mcdelete ]] || die "$build has no cli/mcsqueal or tests/bench/bench_mc_delete"
@@ -306,45 +281,10 @@ if __name__ == "__main__":
         items(sys.argv[2:])
 EOF
 
-free_port() {
-  local p
-  for _ in $(seq 1 50); do
-    p=$((20000 + RANDOM % 40000))
-    if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then echo "$p"; return; fi
-  done
-  die "no free loopback port found"
-}
-kv() { # KEY LINE: the value of KEY in a line of key=value pairs
-  sed -n "s/.*\\b$1=\\([^ ]*\\).*/\\1/p" <<<"$2"
-}
 
 # --- memcached ---------------------------------------------------------------------
-mc_ports=()
-mc_pids=()
-start_memcached() { # N: starts memcached N on a free port (another one if that is taken)
-  local port pid
-  for _ in 1 2 3 4 5; do
-    port=$(free_port)
-    memcached -U 0 -l 127.0.0.1 -p "$port" -m 1024 -u "$(id -un)" >"$work/memcached.$1.log" 2>&1 &
-    pid=$!
-    pids+=("$pid")
-    for _ in $(seq 1 100); do
-      (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
-      kill -0 "$pid" 2>/dev/null || break
-      sleep 0.05
-    done
-    if kill -0 "$pid" 2>/dev/null && (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-      mc_pids+=("$pid")
-      mc_ports+=("$port")
-      return 0
-    fi
-    stop_pid "$pid"
-  done
-  cat "$work/memcached.$1.log" >&2
-  die "memcached did not start"
-}
-start_memcached 1
-start_memcached 2
+start_memcached 1 1024
+start_memcached 2 1024
 mc_cpu() { # CPU seconds (user + sys) both memcached have used
   awk -v t="$(getconf CLK_TCK)" '{ sub(/.*\) /, ""); split($0, f, " "); s += f[12] + f[13] }
     END { printf "%.2f\n", s / t }' "/proc/${mc_pids[0]}/stat" "/proc/${mc_pids[1]}/stat"

@@ -24,110 +24,31 @@ small_mb=${BENCH_SMALL_MB:-$(((bench_mb + 9) / 10))}
 runs=${BENCH_RUNS:-5}
 export LC_ALL=C # byte semantics for grep; the fastest, so the strictest limit
 
-die() { echo "bench_scan: $*" >&2; exit 1; }
+bench_name=bench_scan
+# shellcheck source=tests/bench/bench_lib.sh
+source "$root/tests/bench/bench_lib.sh"
 [[ $bench_mb =~ ^[0-9]+$ && $bench_mb -ge 1 && $bench_mb -lt 1000 ]] ||
   die "BENCH_MB must be 1..999 (one binlog file holds at most 1 GiB)"
 [[ $small_mb =~ ^[0-9]+$ && $small_mb -ge 1 ]] || die "BENCH_SMALL_MB must be a positive number"
 [[ $runs =~ ^[0-9]+$ && $runs -ge 1 ]] || die "BENCH_RUNS must be a positive number"
-for tool in mariadb-install-db mariadbd mariadb-binlog grep cc; do
-  command -v "$tool" >/dev/null || die "$tool not found (run scripts/deps)"
-done
+need_tools mariadb-install-db mariadbd mariadb-binlog grep cc
 
-work=$(mktemp -d "${TMPDIR:-/tmp}/mcsq-bench-scan.XXXXXX")
-server_pid=""
-cleanup() {
-  if [[ -n $server_pid ]] && kill -0 "$server_pid" 2>/dev/null; then
-    kill -TERM "$server_pid" 2>/dev/null || true
-    for _ in $(seq 1 100); do kill -0 "$server_pid" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$server_pid" 2>/dev/null || true
-  fi
-  rm -rf "$work"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+bench_init mcsq-bench-scan
 
 # --- build -------------------------------------------------------------------
-if [[ $# -ge 1 ]]; then
-  build=$(cd "$1" && pwd)
-else
-  build=$work/build
-  echo "bench_scan: building (Release) in $build" >&2
-  cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release >/dev/null
-  cmake --build "$build" -j "$(nproc)" --target mcsqueal gen_binlog >/dev/null
-fi
+bench_build "${1:-}" mcsqueal gen_binlog
 mcsqueal=$build/cli/mcsqueal
 gen=$build/tests/bench/gen_binlog
 [[ -x $mcsqueal && -x $gen ]] || die "$build has no cli/mcsqueal or tests/bench/gen_binlog"
 
-# runstat STATFILE CMD...: runs CMD, appends "wall_seconds max_rss_kib exit" to
-# STATFILE (wait4 rusage: exact peak RSS of CMD alone, no /usr/bin/time needed).
-cc -O2 -o "$work/runstat" -x c - <<'EOF'
-#include <stdio.h>
-#include <sys/resource.h>
-#include <sys/wait.h>
-#include <time.h>
-#include <unistd.h>
-int main(int argc, char **argv)
-{
-    struct timespec a, b;
-    struct rusage ru;
-    int st;
-    if (argc < 3)
-        return 2;
-    clock_gettime(CLOCK_MONOTONIC, &a);
-    pid_t pid = fork();
-    if (pid == 0) {
-        execvp(argv[2], argv + 2);
-        _exit(127);
-    }
-    if (pid < 0 || wait4(pid, &st, 0, &ru) < 0)
-        return 1;
-    clock_gettime(CLOCK_MONOTONIC, &b);
-    FILE *f = fopen(argv[1], "a");
-    if (f == NULL)
-        return 1;
-    fprintf(f, "%.6f %ld %d\n", (double)(b.tv_sec - a.tv_sec) + (b.tv_nsec - a.tv_nsec) / 1e9,
-            ru.ru_maxrss, WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
-    return fclose(f) != 0;
-}
-EOF
+build_runstat # $work/runstat STATFILE CMD... (see bench_lib.sh)
 
 # --- throwaway server ----------------------------------------------------------
-free_port() {
-  local p
-  for _ in $(seq 1 50); do
-    p=$((20000 + RANDOM % 40000))
-    if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then echo "$p"; return; fi
-  done
-  die "no free loopback port found"
-}
-
-data=$work/data
-sock=$work/mysqld.sock
-port=$(free_port)
-echo "bench_scan: starting mariadbd on 127.0.0.1:$port in $data" >&2
-mariadb-install-db --no-defaults --user=root --datadir="$data" --tmpdir="$work" \
-  --auth-root-authentication-method=normal --skip-test-db >"$work/install.log" 2>&1 ||
-  { cat "$work/install.log" >&2; die "mariadb-install-db failed"; }
-mariadbd --no-defaults --user=root --datadir="$data" --tmpdir="$work" --socket="$sock" --port="$port" \
-  --bind-address=127.0.0.1 --log-bin="$data/binlog" --server-id=1 --binlog-format=ROW \
-  --max-binlog-size=1G --innodb-flush-log-at-trx-commit=0 --sync-binlog=0 \
-  --log-error="$work/mariadbd.err" >>"$work/mariadbd.err" 2>&1 &
-server_pid=$!
-for _ in $(seq 1 300); do
-  [[ -S $sock ]] && break
-  kill -0 "$server_pid" 2>/dev/null || { cat "$work/mariadbd.err" >&2; die "mariadbd exited"; }
-  sleep 0.1
-done
-[[ -S $sock ]] || die "mariadbd did not open its socket"
+start_mariadbd
 
 # --- binlogs: binlog.000001 small (schema, seed rows, ~BENCH_SMALL_MB),
 #     binlog.000002 big (~BENCH_MB, benchmark transactions only) --------------------
-kv() { # KEY LINE: the value of KEY in a line of key=value pairs
-  sed -n "s/.*\\b$1=\\([0-9.]*\\).*/\\1/p" <<<"$2"
-}
-echo "bench_scan: generating ${small_mb} MiB + ${bench_mb} MiB of ROW binlog" >&2
+note "generating ${small_mb} MiB + ${bench_mb} MiB of ROW binlog"
 small_line=$("$gen" -S "$sock" --format ROW --target-mb "$small_mb" --flush -q)
 small_bytes=$(kv binlog_bytes "$small_line")
 big_target=$(((small_bytes >> 20) + 1 + bench_mb))
@@ -173,7 +94,7 @@ run_one() { # NAME [timed]: one run of cmd_NAME, through runstat when timed
   fi
 }
 
-echo "bench_scan: measuring, best of $runs interleaved runs each" >&2
+note "measuring, best of $runs interleaved runs each"
 for name in "${names[@]}"; do
   : >"$work/stats.$name"
   run_one "$name" # warm-up, also of the binary itself

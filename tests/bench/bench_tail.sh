@@ -42,14 +42,13 @@ extra_mysql=${BENCH_TAIL_MYSQL:-}
 extra_bus=${BENCH_TAIL_BUS:-}
 export LC_ALL=C
 
-die() { echo "bench_tail: $*" >&2; exit 1; }
-note() { echo "bench_tail: $*" >&2; }
+bench_name=bench_tail
+# shellcheck source=tests/bench/bench_lib.sh
+source "$root/tests/bench/bench_lib.sh"
 [[ $txns =~ ^[0-9]+$ && $txns -ge 1 ]] || die "BENCH_TXNS must be a positive number"
 [[ $txns -ge 200000 ]] || note "BENCH_TXNS=$txns is below the 200,000 the requirement names"
 [[ $runs =~ ^[0-9]+$ && $runs -ge 1 ]] || die "BENCH_RUNS must be a positive number"
-for tool in mariadb-install-db mariadbd mariadb mariadb-binlog cc; do
-  command -v "$tool" >/dev/null || die "$tool not found (run scripts/deps)"
-done
+need_tools mariadb-install-db mariadbd mariadb mariadb-binlog cc
 [[ $perf_run == 0 ]] || command -v perf >/dev/null || die "BENCH_PERF=1 needs perf"
 python=""
 if [[ $check_run != 0 ]]; then
@@ -59,74 +58,17 @@ if [[ $check_run != 0 ]]; then
   [[ -n $python ]] || die "the delivery check needs python3-kafka (or BENCH_CHECK=0)"
 fi
 
-work=$(mktemp -d "${TMPDIR:-/tmp}/mcsq-bench-tail.XXXXXX")
-server_pid=""
-pids=() # other background processes of ours (bus, consumer, tailer under perf)
-stop_pid() { # PID: TERM, wait up to 10 s, KILL
-  local pid=$1
-  [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null || return 0
-  kill -TERM "$pid" 2>/dev/null || true
-  for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-  kill -KILL "$pid" 2>/dev/null || true
-  wait "$pid" 2>/dev/null || true
-}
-cleanup() {
-  local pid
-  for pid in "${pids[@]}"; do stop_pid "$pid"; done
-  stop_pid "$server_pid"
-  rm -rf "$work"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+bench_init mcsq-bench-tail # pids: the bus, the consumer, a tailer under perf
 
 # --- build -------------------------------------------------------------------
-if [[ $# -ge 1 ]]; then
-  build=$(cd "$1" && pwd)
-else
-  build=$work/build
-  note "building (Release) in $build"
-  cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release >/dev/null
-  cmake --build "$build" -j "$(nproc)" --target mcsqueal gen_binlog rpl_fetch_loop >/dev/null
-fi
+bench_build "${1:-}" mcsqueal gen_binlog rpl_fetch_loop
 mcsqueal=$build/cli/mcsqueal
 gen=$build/tests/bench/gen_binlog
 loop=$build/tests/bench/rpl_fetch_loop
 [[ -x $mcsqueal && -x $gen && -x $loop ]] ||
   die "$build has no cli/mcsqueal, tests/bench/gen_binlog or tests/bench/rpl_fetch_loop"
 
-# runstat STATFILE CMD...: runs CMD, appends "wall_seconds max_rss_kib exit" to
-# STATFILE (wait4 rusage: exact peak RSS of CMD alone).
-cc -O2 -o "$work/runstat" -x c - <<'EOF'
-#include <stdio.h>
-#include <sys/resource.h>
-#include <sys/wait.h>
-#include <time.h>
-#include <unistd.h>
-int main(int argc, char **argv)
-{
-    struct timespec a, b;
-    struct rusage ru;
-    int st;
-    if (argc < 3)
-        return 2;
-    clock_gettime(CLOCK_MONOTONIC, &a);
-    pid_t pid = fork();
-    if (pid == 0) {
-        execvp(argv[2], argv + 2);
-        _exit(127);
-    }
-    if (pid < 0 || wait4(pid, &st, 0, &ru) < 0)
-        return 1;
-    clock_gettime(CLOCK_MONOTONIC, &b);
-    FILE *f = fopen(argv[1], "a");
-    if (f == NULL)
-        return 1;
-    fprintf(f, "%.6f %ld %d\n", (double)(b.tv_sec - a.tv_sec) + (b.tv_nsec - a.tv_nsec) / 1e9,
-            ru.ru_maxrss, WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
-    return fclose(f) != 0;
-}
-EOF
+build_runstat # $work/runstat STATFILE CMD... (see bench_lib.sh)
 
 # tailwatch STATFILE THREADFILE CHECKPOINT END_FILE END_POS TIMEOUT_S CMD...:
 # starts CMD (the tailer), reads CHECKPOINT each time inotify reports a file
@@ -298,39 +240,10 @@ int main(int argc, char **argv)
 EOF
 
 # --- throwaway server ----------------------------------------------------------
-free_port() {
-  local p
-  for _ in $(seq 1 50); do
-    p=$((20000 + RANDOM % 40000))
-    if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then echo "$p"; return; fi
-  done
-  die "no free loopback port found"
-}
-
-data=$work/data
-sock=$work/mysqld.sock
-port=$(free_port)
-note "starting mariadbd on 127.0.0.1:$port in $data"
-mariadb-install-db --no-defaults --user=root --datadir="$data" \
-  --auth-root-authentication-method=normal --skip-test-db >"$work/install.log" 2>&1 ||
-  { cat "$work/install.log" >&2; die "mariadb-install-db failed"; }
-mariadbd --no-defaults --user=root --datadir="$data" --socket="$sock" --port="$port" \
-  --bind-address=127.0.0.1 --log-bin="$data/binlog" --server-id=1 --binlog-format=ROW \
-  --max-binlog-size=1G --innodb-flush-log-at-trx-commit=0 --sync-binlog=0 \
-  --log-error="$work/mariadbd.err" >>"$work/mariadbd.err" 2>&1 &
-server_pid=$!
-for _ in $(seq 1 300); do
-  [[ -S $sock ]] && break
-  kill -0 "$server_pid" 2>/dev/null || { cat "$work/mariadbd.err" >&2; die "mariadbd exited"; }
-  sleep 0.1
-done
-[[ -S $sock ]] || die "mariadbd did not open its socket"
+start_mariadbd
 sql() { mariadb --no-defaults -S "$sock" -uroot -N -B -e "$1"; }
 
 # --- the binlog: schema, seed rows, then BENCH_TXNS annotated transactions --------
-kv() { # KEY LINE: the value of KEY in a line of key=value pairs
-  sed -n "s/.*\\b$1=\\([^ ]*\\).*/\\1/p" <<<"$2"
-}
 note "generating $txns annotated ROW-format transactions"
 gen_line=$("$gen" -S "$sock" --format ROW --target-mb 100000 --max-txns "$txns" -q)
 read -r end_file end_pos < <(sql "SHOW MASTER STATUS" | awk '{ print $1, $2 }')

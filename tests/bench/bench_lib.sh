@@ -1,0 +1,167 @@
+# shellcheck shell=bash
+# What every tests/bench/bench_*.sh script needs around its own measurements:
+# messages, a temp dir cleaned up on any exit, the build, free loopback
+# ports, a throwaway mariadbd, memcached servers and the runstat timer.
+#
+# Usage, near the top of a script (after `set -euo pipefail`):
+#   bench_name=bench_foo                   # prefix of every message
+#   source "$root/tests/bench/bench_lib.sh"
+#   bench_init mcsq-bench-foo              # work=$(mktemp -d ...), traps
+# Then: pids+=("$pid") for every background process to stop at exit;
+# server_pid is the throwaway mariadbd (start_mariadbd sets it); keep=1
+# keeps the temp dir (without data and build) and says where.
+
+die() { echo "$bench_name: $*" >&2; exit 1; }
+note() { echo "$bench_name: $*" >&2; }
+
+need_tools() { # TOOL...: each must be on PATH
+  local tool
+  for tool in "$@"; do
+    command -v "$tool" >/dev/null || die "$tool not found (run scripts/deps)"
+  done
+}
+
+stop_pid() { # PID: TERM, wait up to 10 s, KILL
+  local pid=$1
+  [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null || return 0
+  kill -TERM "$pid" 2>/dev/null || true
+  for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  kill -KILL "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+}
+
+bench_cleanup() {
+  local pid
+  for pid in "${pids[@]}"; do stop_pid "$pid"; done
+  stop_pid "$server_pid"
+  if [[ ${keep:-0} != 0 ]]; then
+    rm -rf "$work/data" "$work/build"
+    note "kept $work"
+  else
+    rm -rf "$work"
+  fi
+}
+
+bench_init() { # TEMPLATE: the temp dir ${TMPDIR:-/tmp}/TEMPLATE.XXXXXX, and the traps
+  work=$(mktemp -d "${TMPDIR:-/tmp}/$1.XXXXXX")
+  pids=()
+  server_pid=""
+  trap bench_cleanup EXIT
+  trap 'exit 130' INT
+  trap 'exit 143' TERM
+}
+
+bench_build() { # BUILD_DIR_OR_EMPTY TARGET...: sets build (a Release build in $work when empty)
+  local dir=$1
+  shift
+  if [[ -n $dir ]]; then
+    build=$(cd "$dir" && pwd)
+    return
+  fi
+  build=$work/build
+  note "building (Release) in $build"
+  cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release >/dev/null
+  cmake --build "$build" -j "$(nproc)" --target "$@" >/dev/null
+}
+
+free_port() {
+  local p
+  for _ in $(seq 1 50); do
+    p=$((20000 + RANDOM % 40000))
+    if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then echo "$p"; return; fi
+  done
+  die "no free loopback port found"
+}
+
+kv() { # KEY LINE: the value of KEY in a line of key=value pairs
+  sed -n "s/.*\\b$1=\\([^ ]*\\).*/\\1/p" <<<"$2"
+}
+
+# start_mariadbd: a throwaway server in $work/data (ROW binlogs of up to 1 GiB,
+# CRC32 checksums, no syncing), on a free loopback port and $work/mysqld.sock,
+# with its own --tmpdir (a mariadbd starting elsewhere empties a shared /tmp of
+# its #sql files, which broke mariadb-install-db). Sets data, sock, port and
+# server_pid; returns once the socket is open.
+start_mariadbd() {
+  data=$work/data
+  sock=$work/mysqld.sock
+  port=$(free_port)
+  note "starting mariadbd on 127.0.0.1:$port in $data"
+  mariadb-install-db --no-defaults --user=root --datadir="$data" --tmpdir="$work" \
+    --auth-root-authentication-method=normal --skip-test-db >"$work/install.log" 2>&1 ||
+    { cat "$work/install.log" >&2; die "mariadb-install-db failed"; }
+  mariadbd --no-defaults --user=root --datadir="$data" --tmpdir="$work" --socket="$sock" \
+    --port="$port" --bind-address=127.0.0.1 --log-bin="$data/binlog" --server-id=1 \
+    --binlog-format=ROW --max-binlog-size=1G --innodb-flush-log-at-trx-commit=0 --sync-binlog=0 \
+    --log-error="$work/mariadbd.err" >>"$work/mariadbd.err" 2>&1 &
+  server_pid=$!
+  for _ in $(seq 1 300); do
+    [[ -S $sock ]] && return 0
+    kill -0 "$server_pid" 2>/dev/null || { cat "$work/mariadbd.err" >&2; die "mariadbd exited"; }
+    sleep 0.1
+  done
+  die "mariadbd did not open its socket"
+}
+
+# start_memcached N MEGABYTES: memcached N on a free loopback port (another one
+# if that is taken); appends to mc_pids, mc_ports and pids.
+mc_pids=()
+mc_ports=()
+start_memcached() {
+  local port pid
+  for _ in 1 2 3 4 5; do
+    port=$(free_port)
+    memcached -U 0 -l 127.0.0.1 -p "$port" -m "$2" -u "$(id -un)" >"$work/memcached.$1.log" 2>&1 &
+    pid=$!
+    pids+=("$pid")
+    for _ in $(seq 1 100); do
+      (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
+      kill -0 "$pid" 2>/dev/null || break
+      sleep 0.05
+    done
+    if kill -0 "$pid" 2>/dev/null && (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+      mc_pids+=("$pid")
+      mc_ports+=("$port")
+      return 0
+    fi
+    stop_pid "$pid"
+  done
+  cat "$work/memcached.$1.log" >&2
+  die "memcached did not start"
+}
+
+# build_runstat: $work/runstat STATFILE CMD... runs CMD and appends
+# "wall_seconds max_rss_kib exit" to STATFILE (wait4 rusage: the exact peak RSS
+# of CMD alone, no /usr/bin/time needed).
+build_runstat() {
+  cc -O2 -o "$work/runstat" -x c - <<'EOF'
+#include <stdio.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+int main(int argc, char **argv)
+{
+    struct timespec a, b;
+    struct rusage ru;
+    int st;
+    if (argc < 3)
+        return 2;
+    clock_gettime(CLOCK_MONOTONIC, &a);
+    pid_t pid = fork();
+    if (pid == 0) {
+        execvp(argv[2], argv + 2);
+        _exit(127);
+    }
+    if (pid < 0 || wait4(pid, &st, 0, &ru) < 0)
+        return 1;
+    clock_gettime(CLOCK_MONOTONIC, &b);
+    FILE *f = fopen(argv[1], "a");
+    if (f == NULL)
+        return 1;
+    fprintf(f, "%.6f %ld %d\n", (double)(b.tv_sec - a.tv_sec) + (b.tv_nsec - a.tv_nsec) / 1e9,
+            ru.ru_maxrss, WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
+    return fclose(f) != 0;
+}
+EOF
+}
