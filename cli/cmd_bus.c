@@ -1,5 +1,5 @@
 /*
- * `mcsqueal bus`: runs the embedded bus (invalidator/bus_embedded.h)
+ * `mcsqueal bus`: runs the embedded bus (bus/bus_embedded.h)
  * standalone, so that other local processes (`mcsqueal route`, kcat, any
  * Kafka client) can use it. It creates the configured topic, writes the
  * bootstrap address atomically to a file (default <state_dir>/bus.bootstrap),
@@ -11,7 +11,7 @@
 #include "core/config.h"
 #include "core/errstr.h"
 #include "core/log.h"
-#include "invalidator/bus_embedded.h"
+#include "bus/bus_embedded.h"
 #include "mcsqueal/error.h"
 
 #include <errno.h>

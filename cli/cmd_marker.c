@@ -6,7 +6,7 @@
  */
 #include "cli/commands.h"
 #include "core/config.h"
-#include "marker/marker_pool.h"
+#include "invalidator/marker_pool.h"
 #include "mcsqueal/marker.h"
 
 #include <getopt.h>

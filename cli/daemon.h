@@ -11,7 +11,7 @@
 #include "core/metrics.h"
 #include "core/metrics_defs.h"
 #include "core/metrics_http.h"
-#include "invalidator/bus_embedded.h"
+#include "bus/bus_embedded.h"
 
 #include <pthread.h>
 #include <stdbool.h>

@@ -7,7 +7,7 @@
 #define MCSQ_CLI_TAIL_APP_H
 
 #include "cli/daemon.h"
-#include "invalidator/publisher.h"
+#include "tailer/publisher.h"
 #include "tailer/tail_reader.h"
 #include "tailer/txn_queue.h"
 

@@ -31,7 +31,7 @@
 #define MCSQ_INVALIDATOR_MC_POOL_H
 
 #include "core/config.h"
-#include "mcsqueal/scan.h"
+#include "mcsqueal/key.h"
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -6,11 +6,11 @@
 #include "core/errstr.h"
 #include "core/log.h"
 #include "core/strbuf.h"
-#include "invalidator/bus_consumer.h"
-#include "invalidator/bus_message.h"
+#include "bus/bus_consumer.h"
+#include "bus/bus_message.h"
 #include "invalidator/mc_pool.h"
 #include "invalidator/spool.h"
-#include "marker/marker_clearer.h"
+#include "invalidator/marker_clearer.h"
 #include "mcsqueal/error.h"
 
 #include <errno.h>

@@ -29,7 +29,7 @@
 #ifndef MCSQ_INVALIDATOR_SPOOL_H
 #define MCSQ_INVALIDATOR_SPOOL_H
 
-#include "mcsqueal/scan.h"
+#include "mcsqueal/key.h"
 
 #include <stddef.h>
 #include <stdint.h>

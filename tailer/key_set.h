@@ -9,7 +9,7 @@
 #ifndef MCSQ_TAILER_KEY_SET_H
 #define MCSQ_TAILER_KEY_SET_H
 
-#include "mcsqueal/scan.h"
+#include "mcsqueal/key.h"
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -8,7 +8,7 @@
 #ifndef MCSQ_TAILER_KEY_SPILL_H
 #define MCSQ_TAILER_KEY_SPILL_H
 
-#include "mcsqueal/scan.h"
+#include "mcsqueal/key.h"
 
 #include <stdint.h>
 #include <stdio.h>

@@ -6,19 +6,14 @@
 #ifndef MCSQUEAL_SCAN_H
 #define MCSQUEAL_SCAN_H
 
+#include "mcsqueal/key.h"
+
 #include <stddef.h>
 #include <stdint.h>
 
 #ifdef __cplusplus
 extern "C" {
 #endif
-
-/* One cache key of a transaction. */
-typedef struct mcsq_key {
-    const char *data; /* (ref) not NUL-terminated */
-    uint32_t len;
-    uint32_t marker; /* 1: this region must clear the key's remote marker */
-} mcsq_key;
 
 /* A committed transaction. Everything is borrowed from the scanner and valid
  * until the next call to mcsq_scan_next() or mcsq_scan_destroy(). */

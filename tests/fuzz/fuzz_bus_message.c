@@ -1,5 +1,5 @@
 /*
- * libFuzzer target for the bus message parser (invalidator/bus_message.c).
+ * libFuzzer target for the bus message parser (bus/bus_message.c).
  * Not part of the default build. The first input byte picks the limits
  * (odd: tiny ones, so the limit paths run too), the rest is the payload,
  * copied to exactly its length so that any over-read is caught. Each result
@@ -12,7 +12,7 @@
  *
  *   clang -g -O1 -std=c11 -D_GNU_SOURCE -I. -Iinclude \
  *       -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
- *       tests/fuzz/fuzz_bus_message.c invalidator/bus_message.c core/cache_key.c \
+ *       tests/fuzz/fuzz_bus_message.c bus/bus_message.c core/cache_key.c \
  *       core/error.c -o /tmp/fuzz_bus_message
  *   mkdir -p /tmp/fuzz_bus_message_corpus
  *   printf '\0{"v":1,"source":"s","region":"r","txns":[{"gtid":"0-1-2","pos":"b:4",'\
@@ -24,7 +24,7 @@
  * "txns", "gtid", "pos", "commit_us", "read_us", "keys", "markers") and JSON
  * tokens (\u, \ud83d\ude00, true, false, null, 1e5, -0) finds deep paths sooner.
  */
-#include "invalidator/bus_message.h"
+#include "bus/bus_message.h"
 
 #include "mcsqueal/error.h"
 

@@ -1,5 +1,5 @@
 /*
- * Integration tests of the embedded bus API (invalidator/bus_embedded.h) with
+ * Integration tests of the embedded bus API (bus/bus_embedded.h) with
  * real librdkafka clients over loopback TCP. Besides the API's own promises
  * (loopback only, topics and partitions as asked, argument checks, the
  * atomic bootstrap file), these pin what docs/bus.md says about the mock
@@ -9,7 +9,7 @@
  * an offset reset; committed group offsets outlive the consumer that made
  * them.
  */
-#include "invalidator/bus_embedded.h"
+#include "bus/bus_embedded.h"
 #include "mcsqueal/error.h"
 
 #include <librdkafka/rdkafka.h>

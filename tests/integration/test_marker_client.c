@@ -7,7 +7,7 @@
  * set times).
  */
 #include "invalidator/mc_pool.h"
-#include "marker/marker_clearer.h"
+#include "invalidator/marker_clearer.h"
 #include "memcached_server.h"
 #include "mcsqueal/marker.h"
 

@@ -694,7 +694,7 @@ def test_escaped_utf8_keys(ctx):
     gone = {k for k in mangled if any(k not in held for held in snap)}
     problems = pools.verify(keys, [], "escaped UTF-8 keys")
     check(not problems and not gone,
-          "BUG (invalidator/bus_message.c decode_string): a key with a JSON escape followed by "
+          "BUG (bus/bus_message.c decode_string): a key with a JSON escape followed by "
           "non-ASCII UTF-8 is deleted without its non-ASCII bytes: %d problems, e.g. %s; keys "
           "deleted instead that were never annotated: %s" %
           (len(problems), problems[:3], sorted(gone)[:4]))

@@ -4,8 +4,8 @@
  * linger), splitting of oversized transactions, keyless transactions, and
  * the watermark moving only over acknowledged prefixes.
  */
-#include "invalidator/ack_tracker.h"
-#include "invalidator/batcher.h"
+#include "tailer/ack_tracker.h"
+#include "tailer/batcher.h"
 #include "mcsqueal/error.h"
 
 #include <setjmp.h>

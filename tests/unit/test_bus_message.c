@@ -1,13 +1,13 @@
 /*
- * Unit tests of the bus message parser (invalidator/bus_message.c): round
+ * Unit tests of the bus message parser (bus/bus_message.c): round
  * trips of messages built by the real batcher, every error path with its
  * exact position, unknown fields at every level, escapes and Unicode, keys
  * that break the key rules, markers, limits, reuse, and 200k random
  * mutations of valid messages. Ends with a micro benchmark (printed, not
  * asserted) of a 10k-key message.
  */
-#include "invalidator/batcher.h"
-#include "invalidator/bus_message.h"
+#include "tailer/batcher.h"
+#include "bus/bus_message.h"
 #include "mcsqueal/error.h"
 #include "tailer/txn_record.h"
 

@@ -1,7 +1,7 @@
 /*
  * librdkafka configuration (see kafka_conf.h).
  */
-#include "invalidator/kafka_conf.h"
+#include "bus/kafka_conf.h"
 #include "core/errstr.h"
 #include "mcsqueal/error.h"
 

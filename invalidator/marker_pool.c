@@ -1,7 +1,7 @@
 /*
  * Marker clients for configured pools (see marker_pool.h).
  */
-#include "marker/marker_pool.h"
+#include "invalidator/marker_pool.h"
 #include "core/errstr.h"
 
 #include <stdbool.h>

@@ -5,7 +5,7 @@
  * lines go through core/log.h. The bootstrap file helpers let other local
  * processes find the cluster's kernel-chosen ports.
  */
-#include "invalidator/bus_embedded.h"
+#include "bus/bus_embedded.h"
 
 #include "core/errstr.h"
 #include "core/log.h"

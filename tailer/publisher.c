@@ -2,7 +2,7 @@
  * Publisher (see publisher.h). Single-threaded: delivery reports are served
  * by bus_producer_poll() on this thread, so the tracker needs no lock.
  */
-#include "invalidator/publisher.h"
+#include "tailer/publisher.h"
 #include "core/errstr.h"
 #include "core/log.h"
 #include "mcsqueal/error.h"

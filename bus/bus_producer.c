@@ -1,9 +1,9 @@
 /*
  * Bus producer (see bus_producer.h) on librdkafka.
  */
-#include "invalidator/bus_producer.h"
+#include "bus/bus_producer.h"
 #include "core/errstr.h"
-#include "invalidator/kafka_conf.h"
+#include "bus/kafka_conf.h"
 #include "core/log.h"
 #include "mcsqueal/error.h"
 

@@ -3,9 +3,9 @@
  * with enable.auto.offset.store=false: librdkafka's periodic auto-commit
  * then commits only offsets this code stored after processing.
  */
-#include "invalidator/bus_consumer.h"
+#include "bus/bus_consumer.h"
 #include "core/errstr.h"
-#include "invalidator/kafka_conf.h"
+#include "bus/kafka_conf.h"
 #include "core/log.h"
 #include "mcsqueal/error.h"
 

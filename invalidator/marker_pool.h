@@ -2,8 +2,8 @@
  * A marker client for a configured [pool] section (the regional pool), for
  * mcsqueal's own commands and router. Internal to mcsqueal.
  */
-#ifndef MCSQ_MARKER_POOL_H
-#define MCSQ_MARKER_POOL_H
+#ifndef MCSQ_INVALIDATOR_MARKER_POOL_H
+#define MCSQ_INVALIDATOR_MARKER_POOL_H
 
 #include "core/config.h"
 #include "mcsqueal/marker.h"

@@ -6,8 +6,8 @@
  * librdkafka's bounded queue, and once that is full bus_producer_send()
  * waits, which stops the tailer from reading further (back-pressure).
  */
-#ifndef MCSQ_INVALIDATOR_BUS_PRODUCER_H
-#define MCSQ_INVALIDATOR_BUS_PRODUCER_H
+#ifndef MCSQ_BUS_PRODUCER_H
+#define MCSQ_BUS_PRODUCER_H
 
 #include "core/config.h"
 

@@ -5,14 +5,14 @@
  * from the acknowledged watermark every mcsqueal.checkpoint_interval_ms and
  * at shutdown. Nothing is checkpointed before the bus has it.
  */
-#ifndef MCSQ_INVALIDATOR_PUBLISHER_H
-#define MCSQ_INVALIDATOR_PUBLISHER_H
+#ifndef MCSQ_TAILER_PUBLISHER_H
+#define MCSQ_TAILER_PUBLISHER_H
 
 #include "core/config.h"
 #include "core/metrics.h"
-#include "invalidator/ack_tracker.h"
-#include "invalidator/batcher.h"
-#include "invalidator/bus_producer.h"
+#include "tailer/ack_tracker.h"
+#include "tailer/batcher.h"
+#include "bus/bus_producer.h"
 #include "tailer/txn_queue.h"
 
 #include <stdatomic.h>

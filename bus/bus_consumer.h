@@ -6,8 +6,8 @@
  * A jump past the committed offset (messages the bus no longer has) is
  * reported, never skipped silently.
  */
-#ifndef MCSQ_INVALIDATOR_BUS_CONSUMER_H
-#define MCSQ_INVALIDATOR_BUS_CONSUMER_H
+#ifndef MCSQ_BUS_CONSUMER_H
+#define MCSQ_BUS_CONSUMER_H
 
 #include "core/config.h"
 

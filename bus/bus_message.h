@@ -46,11 +46,11 @@
  * message that grows to the largest payload seen. The key, entry and scratch
  * arrays grow to the largest message seen and are bounded by the limits.
  */
-#ifndef MCSQ_INVALIDATOR_BUS_MESSAGE_H
-#define MCSQ_INVALIDATOR_BUS_MESSAGE_H
+#ifndef MCSQ_BUS_MESSAGE_H
+#define MCSQ_BUS_MESSAGE_H
 
 #include "core/cache_key.h"
-#include "mcsqueal/scan.h"
+#include "mcsqueal/key.h"
 
 #include <stdbool.h>
 #include <stddef.h>

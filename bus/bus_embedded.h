@@ -35,8 +35,8 @@
  *    4 partitions; create the bus topic with bus_embedded_new() (or
  *    bus_embedded_topic_create()) before clients connect.
  */
-#ifndef MCSQ_INVALIDATOR_BUS_EMBEDDED_H
-#define MCSQ_INVALIDATOR_BUS_EMBEDDED_H
+#ifndef MCSQ_BUS_EMBEDDED_H
+#define MCSQ_BUS_EMBEDDED_H
 
 #include <stddef.h>
 

@@ -2,7 +2,7 @@
  * Acknowledgement watermark (see ack_tracker.h): a FIFO of pending messages
  * in registration order.
  */
-#include "invalidator/ack_tracker.h"
+#include "tailer/ack_tracker.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -2,7 +2,7 @@
  * Batcher (see batcher.h). Messages are built directly in their final JSON
  * form in one strbuf; the transaction entries come from txn_json_append().
  */
-#include "invalidator/batcher.h"
+#include "tailer/batcher.h"
 #include "mcsqueal/error.h"
 #include "tailer/txn_json.h"
 

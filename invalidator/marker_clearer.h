@@ -6,11 +6,11 @@
  * histogram); the router deletes them with its regional pool deleter, so a
  * marker delete that fails is spooled and replayed like any other.
  */
-#ifndef MCSQ_MARKER_CLEARER_H
-#define MCSQ_MARKER_CLEARER_H
+#ifndef MCSQ_INVALIDATOR_MARKER_CLEARER_H
+#define MCSQ_INVALIDATOR_MARKER_CLEARER_H
 
 #include "core/config.h"
-#include "mcsqueal/scan.h"
+#include "mcsqueal/key.h"
 
 #include <stdbool.h>
 #include <stddef.h>

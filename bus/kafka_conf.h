@@ -3,8 +3,8 @@
  * component's defaults first, then the operator's bus.kafka.* properties,
  * which therefore override them.
  */
-#ifndef MCSQ_INVALIDATOR_KAFKA_CONF_H
-#define MCSQ_INVALIDATOR_KAFKA_CONF_H
+#ifndef MCSQ_BUS_KAFKA_CONF_H
+#define MCSQ_BUS_KAFKA_CONF_H
 
 #include "core/config.h"
 

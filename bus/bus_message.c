@@ -9,7 +9,7 @@
  * the first copy, which bounds it (decoding never lengthens a string) and
  * keeps every string already handed out in place.
  */
-#include "invalidator/bus_message.h"
+#include "bus/bus_message.h"
 
 #include "core/errstr.h"
 #include "mcsqueal/error.h"

@@ -5,8 +5,8 @@
  * may come in any order; the watermark only moves over a contiguous prefix
  * of acknowledged messages. The checkpoint is written from it, never ahead.
  */
-#ifndef MCSQ_INVALIDATOR_ACK_TRACKER_H
-#define MCSQ_INVALIDATOR_ACK_TRACKER_H
+#ifndef MCSQ_TAILER_ACK_TRACKER_H
+#define MCSQ_TAILER_ACK_TRACKER_H
 
 #include "tailer/txn_record.h"
 

@@ -11,8 +11,8 @@
  * position and a share of the keys; only the message that completes it
  * carries its resume position.
  */
-#ifndef MCSQ_INVALIDATOR_BATCHER_H
-#define MCSQ_INVALIDATOR_BATCHER_H
+#ifndef MCSQ_TAILER_BATCHER_H
+#define MCSQ_TAILER_BATCHER_H
 
 #include "core/strbuf.h"
 #include "tailer/txn_record.h"

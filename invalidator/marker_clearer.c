@@ -1,11 +1,11 @@
 /*
  * Router-side marker clearing (see marker_clearer.h).
  */
-#include "marker/marker_clearer.h"
+#include "invalidator/marker_clearer.h"
 #include "core/errstr.h"
 #include "core/log.h"
 #include "marker/marker_internal.h"
-#include "marker/marker_pool.h"
+#include "invalidator/marker_pool.h"
 #include "mcsqueal/marker.h"
 
 #include <stdbool.h>
