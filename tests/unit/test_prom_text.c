@@ -3,7 +3,8 @@
  * features (labels, escapes, special values, timestamps, comments, TYPE),
  * what mcsqueal's own exporter renders (a round trip through the registry,
  * then the histogram helper and metrics_quantile), every error with its line,
- * limits, and random mutations that must never crash or over-read.
+ * limits, and random mutations: never a crash or an over-read, and each
+ * verdict the one the text's lines give alone.
  */
 #include "core/metrics.h"
 #include "core/metrics_defs.h"
@@ -13,6 +14,7 @@
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -204,7 +206,105 @@ static void test_round_trip_registry(void **state)
     metrics_registry_destroy(reg);
 }
 
-/* Random byte changes of a valid scrape: any verdict, never a crash. */
+static bool same_sample(const prom_sample *a, const prom_sample *b)
+{
+    if (strcmp(a->name, b->name) != 0 || a->nlabels != b->nlabels ||
+        a->timestamp_ms != b->timestamp_ms ||
+        !(a->value == b->value || (isnan(a->value) && isnan(b->value))))
+        return false;
+    for (size_t i = 0; i < a->nlabels; i++) {
+        if (strcmp(a->labels[i].name, b->labels[i].name) != 0 ||
+            strcmp(a->labels[i].value, b->labels[i].value) != 0)
+            return false;
+    }
+    return true;
+}
+
+typedef struct text {
+    char buf[4096];
+    size_t len;
+} text;
+
+__attribute__((format(printf, 2, 3))) static void put(text *t, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(t->buf + t->len, sizeof(t->buf) - t->len, fmt, ap);
+    va_end(ap);
+    assert_true(n >= 0 && (size_t)n < sizeof(t->buf) - t->len);
+    t->len += (size_t)n;
+}
+
+/* The sample as one canonical line: escaped label values, %.17g values. */
+static void render_sample(const prom_sample *s, text *t)
+{
+    put(t, "%s{", s->name);
+    for (size_t i = 0; i < s->nlabels; i++) {
+        put(t, "%s=\"", s->labels[i].name);
+        for (const char *v = s->labels[i].value; *v != '\0'; v++) {
+            if (*v == '\n' || *v == '"' || *v == '\\')
+                put(t, "\\%c", *v == '\n' ? 'n' : *v);
+            else
+                put(t, "%c", *v);
+        }
+        put(t, "\",");
+    }
+    if (isnan(s->value))
+        put(t, "} NaN");
+    else if (isinf(s->value))
+        put(t, "} %sInf", s->value > 0 ? "+" : "-");
+    else
+        put(t, "} %.17g", s->value);
+    if (s->timestamp_ms != 0)
+        put(t, " %lld", (long long)s->timestamp_ms);
+}
+
+/* What a text must parse to when each line is judged alone: the lines hold
+ * no state but the families' TYPEs (a second TYPE of a name fails). */
+typedef struct expect {
+    int rc;          /* of the whole text */
+    size_t bad_line; /* 1-based line of the failure */
+    prom_sample samples[16];
+    size_t nsamples;
+    prom_doc docs[16]; /* of each line, keeping the samples' strings */
+    size_t ndocs;
+} expect;
+
+static void expect_lines(expect *x, const char *buf, size_t len)
+{
+    memset(x, 0, sizeof(*x));
+    const char *types[16];
+    size_t ntypes = 0, line = 0;
+    for (const char *p = buf, *end = buf + len; p < end && x->rc == MCSQ_OK;) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        size_t n = (size_t)((nl ? nl : end) - p);
+        prom_doc *d = &x->docs[x->ndocs++];
+        line++;
+        x->rc = prom_text_parse(d, p, n, 0, err, sizeof(err));
+        for (size_t f = 0; x->rc == MCSQ_OK && f < d->nfamilies; f++) {
+            for (size_t i = 0; i < ntypes; i++) {
+                if (strcmp(types[i], d->families[f].name) == 0)
+                    x->rc = MCSQ_ERR_CORRUPT; /* a second TYPE */
+            }
+            types[ntypes++] = d->families[f].name;
+        }
+        for (size_t i = 0; x->rc == MCSQ_OK && i < d->nsamples; i++)
+            x->samples[x->nsamples++] = d->samples[i];
+        x->bad_line = line;
+        p = nl ? nl + 1 : end;
+    }
+}
+
+static void expect_free(expect *x)
+{
+    for (size_t i = 0; i < x->ndocs; i++)
+        prom_doc_free(&x->docs[i]);
+}
+
+/* Random byte changes (and cuts) of a valid scrape. Whatever the verdict, it
+ * is the one its lines give alone: a failure names the first bad line, and
+ * an accepted text holds exactly the samples of its lines, in order; every
+ * accepted sample written back canonically parses to the same sample. */
 static void test_random_mutations(void **state)
 {
     (void)state;
@@ -213,7 +313,7 @@ static void test_random_mutations(void **state)
                                "h_bucket{le=\"0.5\"} 1\nh_bucket{le=\"+Inf\"} 2\nh_sum 0.7\n";
     static const char alphabet[] = "{}\",=\\# \n\t.+-eE0123456789abcNaIf_:";
     unsigned seed = 12345;
-    size_t ok = 0;
+    size_t ok = 0, samples = 0;
     for (int i = 0; i < 100000; i++) {
         char buf[sizeof(base)];
         memcpy(buf, base, sizeof(base));
@@ -222,15 +322,47 @@ static void test_random_mutations(void **state)
             buf[rand_r(&seed) % (sizeof(base) - 1)] =
                 alphabet[rand_r(&seed) % (sizeof(alphabet) - 1)];
         size_t len = rand_r(&seed) % sizeof(base);
+        expect x;
+        expect_lines(&x, buf, len);
         prom_doc d;
         char *copy = malloc(len ? len : 1);
+        assert_non_null(copy);
         memcpy(copy, buf, len);
-        if (prom_text_parse(&d, copy, len, 0, err, sizeof(err)) == MCSQ_OK)
-            ok++;
+        int rc = prom_text_parse(&d, copy, len, 0, err, sizeof(err));
         free(copy);
+        if (rc != x.rc)
+            print_error("mutation %d: %.*s\nwant %d, got %d (%s)\n", i, (int)len, buf, x.rc, rc,
+                        err);
+        assert_int_equal(rc, x.rc);
+        if (rc != MCSQ_OK) {
+            char want[32];
+            snprintf(want, sizeof(want), "line %zu: ", x.bad_line);
+            if (strncmp(err, want, strlen(want)) != 0)
+                print_error("mutation %d: %.*s\nwant %s..., got %s\n", i, (int)len, buf, want, err);
+            assert_memory_equal(err, want, strlen(want));
+        } else {
+            ok++;
+            assert_int_equal(d.nsamples, x.nsamples);
+            for (size_t k = 0; k < d.nsamples; k++) {
+                assert_true(same_sample(&d.samples[k], &x.samples[k]));
+                text t = {.len = 0};
+                render_sample(&d.samples[k], &t);
+                prom_doc back;
+                assert_int_equal(prom_text_parse(&back, t.buf, t.len, 0, err, sizeof(err)),
+                                 MCSQ_OK);
+                assert_int_equal(back.nsamples, 1);
+                if (!same_sample(&back.samples[0], &d.samples[k]))
+                    print_error("mutation %d: sample %zu written back as %s\n", i, k, t.buf);
+                assert_true(same_sample(&back.samples[0], &d.samples[k]));
+                prom_doc_free(&back);
+                samples++;
+            }
+        }
         prom_doc_free(&d);
+        expect_free(&x);
     }
-    print_message("mutations: %zu of 100000 parsed\n", ok);
+    print_message("mutations: %zu of 100000 parsed, %zu samples checked\n", ok, samples);
+    assert_true(ok > 1000 && ok < 99000); /* the mutations reach both verdicts */
 }
 
 int main(void)
