@@ -138,13 +138,22 @@ static void test_gtid_state(void **state)
     assert_true(gtid_state_format(&st, small, sizeof(small)) >= sizeof(small));
 }
 
-static txn_record *record(size_t nkeys)
+/* Transaction number seq: at position 4 + 100 * seq, every key "seq:<seq>". */
+static txn_record *record_seq(size_t nkeys, int seq)
 {
     mcsq_key keys[64];
+    char key[32];
+    int len = snprintf(key, sizeof(key), "seq:%d", seq);
     for (size_t i = 0; i < nkeys; i++)
-        keys[i] = (mcsq_key){"key", 3, 0};
-    mcsq_txn t = {"", "binlog.000001", 4, 100, 0, 0, 0, keys, nkeys, 0};
+        keys[i] = (mcsq_key){key, (uint32_t)len, 0};
+    uint64_t pos = 4 + 100 * (uint64_t)seq;
+    mcsq_txn t = {"", "binlog.000001", pos, pos + 100, 0, 0, 0, keys, nkeys, 0};
     return txn_record_new(&t, NULL);
+}
+
+static txn_record *record(size_t nkeys)
+{
+    return record_seq(nkeys, 0);
 }
 
 typedef struct producer_arg {
@@ -157,7 +166,7 @@ static void *produce(void *arg)
 {
     producer_arg *a = arg;
     for (int i = 0; i < a->n; i++) {
-        if (txn_queue_push(a->q, record(8)) != MCSQ_OK)
+        if (txn_queue_push(a->q, record_seq(8, i)) != MCSQ_OK)
             break;
         a->pushed++;
     }
@@ -181,6 +190,15 @@ static void test_queue_bounded_and_ordered(void **state)
     int got = 0;
     txn_record *rec;
     while ((rec = txn_queue_pop(&q, 1000)) != NULL) {
+        char want[32];
+        snprintf(want, sizeof(want), "seq:%d", got);
+        assert_int_equal(rec->pos, 4 + 100 * (uint64_t)got); /* in push order */
+        assert_int_equal(rec->end_pos, rec->pos + 100);
+        assert_int_equal(rec->nkeys, 8);
+        for (size_t k = 0; k < rec->nkeys; k++) {
+            assert_int_equal(rec->keys[k].len, strlen(want));
+            assert_memory_equal(rec->keys[k].data, want, strlen(want));
+        }
         got++;
         txn_record_free(rec);
     }
