@@ -27,7 +27,9 @@ import time
 import traceback
 import urllib.request
 
-SKIP = 77  # the exit code ctest counts as skipped (SKIP_RETURN_CODE)
+import skips
+
+SKIP = skips.SKIP  # the exit code ctest counts as skipped (SKIP_RETURN_CODE)
 KEEP = os.environ.get("MCSQ_TEST_KEEP", "") not in ("", "0")
 
 _procs = []
@@ -577,15 +579,15 @@ def binary_argument(doc):
 
 def check_requirements(memcached=False, modules=(), tools=()):
     """What a script checks before it runs a test: None when everything is
-    there; else prints why and returns the exit code, SKIP when mariadbd (or
+    there; else prints why and returns the exit code, SKIP (or 1 under CI, see
+    skips.py) when mariadbd (or
     memcached) is not installed, 1 when a tool (a program on PATH) or a
     Python module is missing (modules: (what, the ImportError or None))."""
     if find_mariadbd() is None:
-        print("SKIP: mariadbd not installed (scripts/deps installs mariadb-server)")
-        return SKIP
+        return skips.exit_code("mariadbd",
+                               "mariadbd not installed (scripts/deps installs mariadb-server)")
     if memcached and find_memcached() is None:
-        print("SKIP: memcached not installed (scripts/deps installs it)")
-        return SKIP
+        return skips.exit_code("memcached", "memcached not installed (scripts/deps installs it)")
     missing = ["%s (%s)" % (what, err) for what, err in modules if err is not None]
     missing += [t for t in tools if shutil.which(t) is None]
     if missing:

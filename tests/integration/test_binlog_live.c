@@ -38,9 +38,10 @@
 
 #include <cmocka.h>
 
+#include "skip.h"
+
 extern char **environ;
 
-#define EXIT_SKIP 77
 #define ARTIFICIAL_F 0x20 /* LOG_EVENT_ARTIFICIAL_F */
 #define IN_USE_F 0x01     /* LOG_EVENT_BINLOG_IN_USE_F (Format_description) */
 #define FLAGS_OFFSET 17   /* of the flags in the common header */
@@ -991,8 +992,7 @@ static void test_tls(void **state)
     char opt[3][192], err[ERR_MAX];
     assert_non_null(mkdtemp(dir));
     if (make_cert(dir, "server") != 0 || make_cert(dir, "other") != 0) {
-        print_message("skipped: openssl cannot make certificates\n");
-        skip();
+        MCSQ_SKIP_TEST("openssl", "openssl cannot make certificates (scripts/deps installs it)");
     }
     snprintf(cert, sizeof(cert), "%s/server.pem", dir);
     snprintf(key, sizeof(key), "%s/server.key", dir);
@@ -1032,8 +1032,7 @@ int main(void)
 {
     char path[512];
     if (mariadb_server_find(path, sizeof(path)) != 0) {
-        printf("skipping the live binlog tests: %s\n", path);
-        return EXIT_SKIP;
+        return MCSQ_SKIP_EXIT("mariadbd", "the live binlog tests: %s", path);
     }
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_stream_matches_files),

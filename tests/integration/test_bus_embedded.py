@@ -35,7 +35,8 @@ import tempfile
 import time
 import unittest
 
-SKIP = 77
+import skips
+
 MCSQUEAL = None  # path of the mcsqueal binary (set in main)
 REGION = "itest"
 TOPIC = "mcsqueal." + REGION
@@ -314,8 +315,7 @@ def main():
         return 2
     MCSQUEAL = os.path.abspath(sys.argv[1])
     if kafka is None or shutil.which("kcat") is None:
-        print("SKIP: needs python3-kafka and kcat (scripts/deps)", file=sys.stderr)
-        return SKIP
+        return skips.exit_code("kafka-clients", "needs python3-kafka and kcat (scripts/deps)")
     result = unittest.main(argv=[sys.argv[0], "-v"], exit=False).result
     return 0 if result.wasSuccessful() else 1
 

@@ -24,7 +24,8 @@
 
 #include <cmocka.h>
 
-#define EXIT_SKIP 77
+#include "skip.h"
+
 #define NSERVERS 3
 #define ERR_MAX 1024
 
@@ -287,8 +288,7 @@ int main(void)
 {
     char path[512];
     if (memcached_server_find(path, sizeof(path)) != 0) {
-        printf("skipping the marker client tests: %s\n", path);
-        return EXIT_SKIP;
+        return MCSQ_SKIP_EXIT("memcached", "the marker client tests: %s", path);
     }
     signal(SIGPIPE, SIG_IGN);
     const struct CMUnitTest tests[] = {

@@ -37,8 +37,8 @@ import traceback
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness as h  # noqa: E402
+import skips  # noqa: E402
 
-SKIP = 77
 PASSWORD = "markers-test-pw"
 APP_PASSWORD = "app-pw"
 FILL_DELAY_MS = 6000
@@ -300,8 +300,8 @@ def main():
         print(__doc__)
         return 2
     if h.find_mariadbd() is None or h.find_memcached() is None:
-        print("skipping: mariadbd or memcached is not installed")
-        return SKIP
+        return skips.exit_code("mariadbd" if h.find_mariadbd() is None else "memcached",
+                               "mariadbd or memcached is not installed (scripts/deps installs them)")
     w = World(os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2]))
     failed = 0
     try:

@@ -39,7 +39,8 @@
 
 #include <cmocka.h>
 
-#define EXIT_SKIP 77
+#include "skip.h"
+
 #define NSERVERS 2
 #define TIMEOUT_MS 500 /* the pools' poll and connect timeouts in most tests */
 #define KEY_MAX 300
@@ -764,8 +765,7 @@ int main(void)
 {
     char path[512];
     if (memcached_server_find(path, sizeof(path)) != 0) {
-        printf("skipping the memcached pool tests: %s\n", path);
-        return EXIT_SKIP;
+        return MCSQ_SKIP_EXIT("memcached", "the memcached pool tests: %s", path);
     }
     signal(SIGPIPE, SIG_IGN);
     const struct CMUnitTest tests[] = {

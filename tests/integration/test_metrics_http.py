@@ -32,6 +32,8 @@ import urllib.request
 
 from prometheus_client.parser import text_string_to_metric_families
 
+import skips
+
 SERVER = None  # path of metrics_http_server (set in main)
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -335,7 +337,7 @@ class LiveTest(unittest.TestCase):
             with socket.socket(socket.AF_INET6) as s:
                 s.bind(("::1", 0))
         except OSError:
-            self.skipTest("no IPv6 loopback")
+            skips.skip_test(self, "ipv6-loopback", "no IPv6 loopback (::1)")
         server = Server("[::1]:0")
         try:
             status, _, text = fetch(server.url())

@@ -17,9 +17,10 @@ against them:
   6. CRC32 checksums are verified.
 
 Usage: test_peer_fixtures.py MCSQUEAL_BINARY [FIXTURES_DIR]
-FIXTURES_DIR defaults to ${MCSQ_SOURCE_DIR}/../shared/fixtures/peer-binlogs.
-Exits 77 (ctest SKIP_RETURN_CODE) when the fixtures folder is absent. Standard
-library only; never writes into the fixtures folder or the repository.
+The environment variable MCSQ_PEER_FIXTURES, when set, overrides FIXTURES_DIR,
+which defaults to ${MCSQ_SOURCE_DIR}/../shared/fixtures/peer-binlogs.
+Exits 77 (ctest SKIP_RETURN_CODE) when the fixtures folder is absent, 1 under
+CI (skips.py). Standard library only; never writes into the fixtures folder or the repository.
 """
 
 import json
@@ -32,7 +33,8 @@ import tempfile
 import time
 import unittest
 
-SKIP = 77
+import skips
+
 MCSQUEAL = None   # path of the mcsqueal binary (set in main)
 FIXTURES = None   # path of the peer-binlogs folder (set in main)
 
@@ -868,7 +870,9 @@ def main(argv):
         sys.stderr.write("usage: %s MCSQUEAL_BINARY [FIXTURES_DIR]\n" % argv[0])
         return 2
     MCSQUEAL = os.path.abspath(argv[1])
-    if len(argv) > 2:
+    if os.environ.get("MCSQ_PEER_FIXTURES"):
+        FIXTURES = os.environ["MCSQ_PEER_FIXTURES"]
+    elif len(argv) > 2:
         FIXTURES = argv[2]
     else:
         src = os.environ.get("MCSQ_SOURCE_DIR",
@@ -876,8 +880,8 @@ def main(argv):
         FIXTURES = os.path.join(src, "..", "shared", "fixtures", "peer-binlogs")
     FIXTURES = os.path.abspath(FIXTURES)
     if not os.path.isdir(FIXTURES):
-        print("SKIP: peer binlog fixtures not found at %s" % FIXTURES)
-        return SKIP
+        return skips.exit_code("peer-fixtures", "peer binlog fixtures not found at %s "
+                               "(set MCSQ_PEER_FIXTURES to their folder)" % FIXTURES)
     if not os.access(MCSQUEAL, os.X_OK):
         sys.stderr.write("mcsqueal binary not found or not executable: %s\n" % MCSQUEAL)
         return 1

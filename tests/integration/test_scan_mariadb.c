@@ -34,6 +34,8 @@
 
 #include <cmocka.h>
 
+#include "skip.h"
+
 extern char **environ;
 
 #define NAME_MAX_LEN 64
@@ -261,8 +263,7 @@ static void start_server(itest *it, const char *format)
     if (mariadb_server_find(path, sizeof(path)) != 0) {
         if (getenv("MCSQ_TEST_MARIADBD") != NULL)
             fail_msg("%s", path); /* an explicit choice must work */
-        print_message("skipped: %s\n", path);
-        skip();
+        MCSQ_SKIP_TEST("mariadbd", "%s", path);
     }
     const char *args[2] = {fmt_opt, NULL};
     snprintf(fmt_opt, sizeof(fmt_opt), "--binlog-format=%s", format != NULL ? format : "");
@@ -1099,8 +1100,7 @@ static void test_cli_scan(void **state)
     itest *it = *state;
     const char *bin = getenv("MCSQUEAL_BIN");
     if (bin == NULL || bin[0] == '\0' || access("/usr/bin/python3", X_OK) != 0) {
-        print_message("skipped: MCSQUEAL_BIN is not set or /usr/bin/python3 is missing\n");
-        skip();
+        MCSQ_SKIP_TEST("mcsqueal-cli", "MCSQUEAL_BIN is not set or /usr/bin/python3 is missing");
     }
     start_server(it, NULL);
     cli_workload(it);
@@ -1112,15 +1112,11 @@ static void test_cli_scan(void **state)
     check_truncated(it, it->srv->dir);
 }
 
-/* Exit code that ctest reports as "skipped" (SKIP_RETURN_CODE). */
-#define EXIT_SKIP 77
-
 int main(void)
 {
     char path[512];
     if (mariadb_server_find(path, sizeof(path)) != 0 && getenv("MCSQ_TEST_MARIADBD") == NULL) {
-        printf("skipping the MariaDB integration tests: %s\n", path);
-        return EXIT_SKIP;
+        return MCSQ_SKIP_EXIT("mariadbd", "the MariaDB integration tests: %s", path);
     }
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_format_row, it_setup, it_teardown),

@@ -12,6 +12,8 @@
 
 #include <cmocka.h>
 
+#include "skip.h"
+
 #include "core/config.h"
 #include "mcsqueal/error.h"
 
@@ -844,7 +846,7 @@ static void test_example_config(void **state)
     size_t n;
     const mcsq_config_row *rows = mcsq_config_table(&n);
     if (src == NULL)
-        skip();
+        MCSQ_SKIP_TEST("source-dir", "MCSQ_SOURCE_DIR is not set (ctest sets it)");
     snprintf(path, sizeof(path), "%s/examples/mcsqueal.ini", src);
     fx->path = path;
     assert_int_equal(mcsq_config_load(&fx->cfg, path, &fx->errs), MCSQ_OK);

@@ -14,6 +14,8 @@
 
 #include <cmocka.h>
 
+#include "skip.h"
+
 static void fill_random(uint8_t *buf, size_t n, unsigned seed)
 {
     srand(seed);
@@ -84,7 +86,7 @@ static void test_pclmul_fold_direct(void **state)
 {
     (void)state;
     if (!crc32_pclmul_usable())
-        skip();
+        MCSQ_SKIP_TEST("pclmul", "the CPU lacks PCLMULQDQ and SSE4.1");
     static uint8_t buf[1024];
     fill_random(buf, sizeof(buf), 5);
     for (size_t len = 16; len <= sizeof(buf); len += 16) {

@@ -28,6 +28,8 @@
 
 #include <cmocka.h>
 
+#include "skip.h"
+
 #define THREADS 4
 #define INCREMENTS 1000000
 
@@ -545,7 +547,7 @@ static void test_docs_name_every_metric(void **state)
     const char *src = getenv("MCSQ_SOURCE_DIR");
     char path[4096], row[1024], label[64];
     if (src == NULL)
-        skip();
+        MCSQ_SKIP_TEST("source-dir", "MCSQ_SOURCE_DIR is not set (ctest sets it)");
     snprintf(path, sizeof(path), "%s/docs/metrics.md", src);
     const char *doc = read_file(path);
     assert_non_null(doc);
