@@ -579,10 +579,9 @@ def binary_argument(doc):
 
 def check_requirements(memcached=False, modules=(), tools=()):
     """What a script checks before it runs a test: None when everything is
-    there; else prints why and returns the exit code, SKIP (or 1 under CI, see
-    skips.py) when mariadbd (or
-    memcached) is not installed, 1 when a tool (a program on PATH) or a
-    Python module is missing (modules: (what, the ImportError or None))."""
+    there; else prints why and returns the exit code: SKIP (1 under CI, see
+    skips.py) when mariadbd (or memcached) is not installed, 1 when a tool (a
+    program on PATH) or a Python module is missing (modules: (what, the ImportError or None))."""
     if find_mariadbd() is None:
         return skips.exit_code("mariadbd",
                                "mariadbd not installed (scripts/deps installs mariadb-server)")
