@@ -1,22 +1,12 @@
 /*
- * libFuzzer target for the annotation parser (tailer/annotation.c). Not part
- * of the default build. The first input byte selects the sql_mode flags, the
- * rest is the statement text. Every delivered key must pass
- * cache_key_check(), lie inside the input and carry a valid marker or none;
- * the return value must equal the number of keys delivered.
+ * libFuzzer target for the annotation parser (tailer/annotation.c). The
+ * first input byte selects the sql_mode flags, the rest is the statement
+ * text. Every delivered key must pass cache_key_check(), lie inside the
+ * input and carry a valid marker or none; the return value must equal the
+ * number of keys delivered.
  *
- * Build and run from the repository root (clang 14 or later):
- *
- *   clang -g -O1 -std=c11 -D_GNU_SOURCE -I. -Iinclude \
- *       -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
- *       tests/fuzz/fuzz_annotation.c tailer/annotation.c core/cache_key.c \
- *       core/log.c core/error.c -o /tmp/fuzz_annotation
- *   mkdir -p /tmp/fuzz_annotation_corpus
- *   /tmp/fuzz_annotation -max_total_time=60 -max_len=4096 /tmp/fuzz_annotation_corpus
- *
- * A -dict=FILE with the grammar's tokens (comment openers and closers,
- * "mcsqueal:", "@marker=", "@probe=", "-- ", the quotes, backslash) finds the
- * deep paths sooner.
+ * Built and run as docs/fuzzing.md describes; the grammar's tokens are in
+ * tests/fuzz/dict/fuzz_annotation.dict.
  */
 #include "tailer/annotation.h"
 

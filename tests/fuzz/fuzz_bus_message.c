@@ -1,28 +1,14 @@
 /*
- * libFuzzer target for the bus message parser (bus/bus_message.c).
- * Not part of the default build. The first input byte picks the limits
- * (odd: tiny ones, so the limit paths run too), the rest is the payload,
- * copied to exactly its length so that any over-read is caught. Each result
- * is checked: an error has a known code and a "byte N: ..." message with N
+ * libFuzzer target for the bus message parser (bus/bus_message.c). The
+ * first input byte picks the limits (odd: tiny ones, so the limit paths run
+ * too), the rest is the payload, copied to exactly its length so that any
+ * over-read is caught. Each result is checked: an error has a known code and a "byte N: ..." message with N
  * inside the input; a parsed message has version 1, non-empty names, every
  * key passing cache_key_check() and lying in the payload or the arena, and
  * per-entry key and marker counts that add up.
  *
- * Build and run from the repository root (clang 14 or later):
- *
- *   clang -g -O1 -std=c11 -D_GNU_SOURCE -I. -Iinclude \
- *       -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
- *       tests/fuzz/fuzz_bus_message.c bus/bus_message.c core/cache_key.c \
- *       core/error.c -o /tmp/fuzz_bus_message
- *   mkdir -p /tmp/fuzz_bus_message_corpus
- *   printf '\0{"v":1,"source":"s","region":"r","txns":[{"gtid":"0-1-2","pos":"b:4",'\
- *   '"commit_us":1,"read_us":2,"keys":["a","b\\u00e9"],"markers":["a"],"x":[{}]}]}' \
- *       > /tmp/fuzz_bus_message_corpus/seed
- *   /tmp/fuzz_bus_message -max_total_time=60 -max_len=4096 /tmp/fuzz_bus_message_corpus
- *
- * A -dict=FILE with the contract's field names ("v", "source", "region",
- * "txns", "gtid", "pos", "commit_us", "read_us", "keys", "markers") and JSON
- * tokens (\u, \ud83d\ude00, true, false, null, 1e5, -0) finds deep paths sooner.
+ * Built and run as docs/fuzzing.md describes; the contract's field names
+ * and JSON tokens are in tests/fuzz/dict/fuzz_bus_message.dict.
  */
 #include "bus/bus_message.h"
 

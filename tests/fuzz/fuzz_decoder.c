@@ -2,12 +2,9 @@
  * libFuzzer target: arbitrary bytes as a binlog event stream through the
  * decoder, the Transaction_payload reader and the transaction assembler,
  * exactly as the scanner chains them. Must never crash, hang or leak.
- *
- * Build and run (not part of the normal build):
- *   clang -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -Iinclude -I. \
- *     tests/fuzz/fuzz_decoder.c tailer/*.c core/*.c -lz -lzstd -linih -o fuzz_decoder
- *   ./fuzz_decoder -max_total_time=60 corpus/
- * Seed the corpus with real binlogs (e.g. ../shared/fixtures/peer-binlogs).
+ * An optional binlog magic leads the input; the events follow. Built and
+ * run as docs/fuzzing.md describes; the corpus holds small binlogs written
+ * by MariaDB and by the unit tests' binlog builder.
  */
 #include "core/log.h"
 #include "tailer/binlog_event.h"
