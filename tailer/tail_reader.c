@@ -1,8 +1,7 @@
 /*
- * Tail reader (see tail_reader.h): live events -> decoder -> assembler ->
- * owned records in the queue. Positions come from the event headers
- * (log_pos minus the event size); the file name from Rotate events; the
- * MariaDB GTID state from committed transactions' GTIDs.
+ * Tail reader (see tail_reader.h): the live source read through the binlog
+ * stage -> owned records in the queue. The MariaDB GTID state comes from
+ * committed transactions' GTIDs.
  */
 #include "tailer/tail_reader.h"
 #include "core/errstr.h"
@@ -14,7 +13,6 @@
 #include <string.h>
 #include <time.h>
 
-#define LOG_EVENT_ARTIFICIAL_F 0x20
 #define BACKOFF_START_MS 100
 #define PENDING_MAX_TXNS 64    /* transactions per hand-off to the publisher */
 #define SYNC_EVERY_EVENTS 4096 /* counts are passed on at least this often */
@@ -30,13 +28,15 @@ static void sleep_ms(int64_t ms)
 static void sync_metrics(tail_reader *r)
 {
     tail_reader_synced *s = &r->synced;
-    metrics_counter_add(r->metrics.unknown_events, r->dec.events_unknown - s->unknown_events);
-    s->unknown_events = r->dec.events_unknown;
-    metrics_counter_add(r->metrics.incidents, r->assembler.stats.incidents - s->incidents);
-    s->incidents = r->assembler.stats.incidents;
+    const binlog_decoder *dec = &r->stage.dec;
+    const txn_assembler *a = &r->stage.assembler;
+    metrics_counter_add(r->metrics.unknown_events, dec->events_unknown - s->unknown_events);
+    s->unknown_events = dec->events_unknown;
+    metrics_counter_add(r->metrics.incidents, a->stats.incidents - s->incidents);
+    s->incidents = a->stats.incidents;
     for (int i = 0; i < ANNOTATION_REJECT_COUNT; i++) {
-        metrics_counter_add(r->metrics.rejected[i], r->assembler.ann.rejected[i] - s->rejected[i]);
-        s->rejected[i] = r->assembler.ann.rejected[i];
+        metrics_counter_add(r->metrics.rejected[i], a->ann.rejected[i] - s->rejected[i]);
+        s->rejected[i] = a->ann.rejected[i];
     }
 }
 
@@ -46,14 +46,10 @@ static void reset_stream(tail_reader *r)
 {
     sync_metrics(r);
     memset(&r->synced, 0, sizeof(r->synced)); /* the new counters start at zero */
-    binlog_decoder_deinit(&r->dec);
-    binlog_decoder_init(&r->dec);
-    r->dec.verify_checksums = r->cfg->mysql.verify_checksum;
-    if (binlog_live_server_info(r->live)->checksum_crc32)
-        r->dec.fmt.checksum_alg = BINLOG_CHECKSUM_CRC32;
-    txn_assembler_deinit(&r->assembler);
-    txn_assembler_init(&r->assembler, r->cfg->mcsqueal.region);
-    txn_assembler_set_spill(&r->assembler, r->cfg->mcsqueal.state_dir,
+    binlog_stage_reset(&r->stage, r->cfg->mysql.verify_checksum);
+    if (binlog_live_server_info(r->src.live)->checksum_crc32)
+        r->stage.dec.fmt.checksum_alg = BINLOG_CHECKSUM_CRC32;
+    txn_assembler_set_spill(&r->stage.assembler, r->cfg->mcsqueal.state_dir,
                             (size_t)r->cfg->mcsqueal.txn_memory_max);
 }
 
@@ -72,19 +68,21 @@ static int64_t coarse_now_us(void)
 static void sync_counts(tail_reader *r)
 {
     tail_reader_unsynced *u = &r->unsynced;
-    if (!u->any && u->transactions == 0)
+    binlog_live_seen *seen = &r->src.seen;
+    if (!seen->any && u->transactions == 0)
         return;
-    atomic_fetch_add(&r->stats.events, u->events);
-    metrics_counter_add(r->metrics.events, u->events);
+    atomic_fetch_add(&r->stats.events, seen->events);
+    metrics_counter_add(r->metrics.events, seen->events);
     atomic_fetch_add(&r->stats.transactions, u->transactions);
     metrics_counter_add(r->metrics.transactions, u->transactions);
     atomic_fetch_add(&r->stats.keys, u->keys);
     metrics_counter_add(r->metrics.keys, u->keys);
-    if (u->any)
-        binlog_lag_on_event(&r->lag, coarse_now_us(), u->heartbeat ? 0 : u->last_timestamp,
-                            u->heartbeat);
+    if (seen->any)
+        binlog_lag_on_event(&r->lag, coarse_now_us(), seen->heartbeat ? 0 : seen->last_timestamp,
+                            seen->heartbeat);
     sync_metrics(r);
     *u = (tail_reader_unsynced){0};
+    *seen = (binlog_live_seen){0};
 }
 
 /* Hands the pending transactions to the queue in one go (blocks while the
@@ -121,7 +119,7 @@ static int queue_txn(tail_reader *r, const mcsq_txn *txn, char *errstr, size_t e
     else if (r->use_gtid)
         gtid_state_format(&r->gtids, r->resume.gtid, sizeof(r->resume.gtid));
     txn_record *rec = txn_record_new_in(&r->slabs, txn, r->use_gtid ? r->resume.gtid : NULL);
-    key_spill *spill = txn_assembler_take_spill(&r->assembler);
+    key_spill *spill = txn_assembler_take_spill(&r->stage.assembler);
     if (rec == NULL) {
         key_spill_free(spill);
         return errstr_set(errstr, errstr_size, MCSQ_ERR_NOMEM, "out of memory");
@@ -136,66 +134,21 @@ static int queue_txn(tail_reader *r, const mcsq_txn *txn, char *errstr, size_t e
     return MCSQ_OK;
 }
 
-static int feed(tail_reader *r, const binlog_event *ev, const binlog_pos *pos, char *errstr,
-                size_t errstr_size)
+/* The live source's hooks: hand the pending transactions over before it
+ * waits for the server; take the counts on a heartbeat and (waking the
+ * publisher) after many events without a hand-off (a large transaction:
+ * what was pushed lazily before is not left waiting for the next one). */
+static int before_wait(void *ctx)
 {
-    const mcsq_txn *txn;
-    int rc = txn_assembler_feed(&r->assembler, ev, pos, &txn, errstr, errstr_size);
-    if (rc == 1)
-        return queue_txn(r, txn, errstr, errstr_size);
-    return rc;
+    return flush_pending(ctx);
 }
 
-static int feed_payload(tail_reader *r, const binlog_event *ev, const binlog_pos *pos, char *errstr,
-                        size_t errstr_size)
+static void on_sync(void *ctx, bool wake)
 {
-    int rc = payload_reader_open(&r->payload, &ev->u.payload, errstr, errstr_size);
-    uint8_t saved = r->dec.fmt.checksum_alg;
-    r->dec.fmt.checksum_alg = BINLOG_CHECKSUM_OFF;
-    const uint8_t *buf;
-    size_t len;
-    while (rc == MCSQ_OK &&
-           (rc = payload_reader_next(&r->payload, &buf, &len, errstr, errstr_size)) == MCSQ_OK) {
-        binlog_event inner;
-        rc = binlog_event_decode(&r->dec, buf, len, &inner, errstr, errstr_size);
-        if (rc == MCSQ_OK)
-            rc = feed(r, &inner, pos, errstr, errstr_size);
-    }
-    r->dec.fmt.checksum_alg = saved;
-    return rc == MCSQ_ERR_EOF ? MCSQ_OK : rc;
-}
-
-/* Tracks the current file name from Rotate events. */
-static void on_rotate(tail_reader *r, const binlog_event *ev)
-{
-    size_t n = ev->u.rotate.next_file.len;
-    if (n >= sizeof(r->file))
-        n = sizeof(r->file) - 1;
-    memcpy(r->file, ev->u.rotate.next_file.ptr, n);
-    r->file[n] = '\0';
-}
-
-/* Counts an event; the lag is computed from the last one at the next sync. */
-static void note_event(tail_reader *r, const binlog_event *ev)
-{
-    tail_reader_unsynced *u = &r->unsynced;
-    u->events++;
-    u->any = true;
-    if (ev->hdr.type == BINLOG_HEARTBEAT_EVENT) {
-        u->heartbeat = true;
-        sync_counts(r); /* an idle stream still passes its counts on */
-        return;
-    }
-    if (ev->hdr.timestamp != 0) {
-        u->last_timestamp = ev->hdr.timestamp;
-        u->heartbeat = false;
-    }
-    if (u->events >= SYNC_EVERY_EVENTS) {
-        sync_counts(r);
-        /* no hand-off for that long (a large transaction): what was
-         * pushed lazily before is not left waiting for the next one */
+    tail_reader *r = ctx;
+    sync_counts(r);
+    if (wake)
         txn_queue_notify(r->queue);
-    }
 }
 
 double tail_reader_lag_seconds(void *ctx)
@@ -204,36 +157,11 @@ double tail_reader_lag_seconds(void *ctx)
     return binlog_lag_seconds(&r->lag, coarse_now_us());
 }
 
-/* Handles one raw event. Returns 0 or an error that stops the stream. */
-static int handle_event(tail_reader *r, const uint8_t *buf, size_t len, char *errstr,
-                        size_t errstr_size)
-{
-    binlog_event ev;             /* not zeroed whole: 360 bytes per event were 4% of a tail's CPU */
-    ev.hdr = (binlog_header){0}; /* named in errors, even when decoding failed */
-    char err[512];
-    int rc = binlog_event_decode(&r->dec, buf, len, &ev, err, sizeof(err));
-    if (rc != MCSQ_OK)
-        return errstr_set(errstr, errstr_size, rc, "%s: event ending at offset %u: %s", r->file,
-                          ev.hdr.next_pos, err);
-    note_event(r, &ev);
-    if (ev.hdr.type == BINLOG_ROTATE_EVENT) {
-        on_rotate(r, &ev);
-        return MCSQ_OK;
-    }
-    if ((ev.hdr.flags & LOG_EVENT_ARTIFICIAL_F) || ev.hdr.type == BINLOG_HEARTBEAT_EVENT ||
-        ev.hdr.next_pos < len)
-        return MCSQ_OK; /* not part of the binlog's content */
-    binlog_pos pos = {r->file, ev.hdr.next_pos - len, ev.hdr.next_pos};
-    if (ev.hdr.type == BINLOG_TRANSACTION_PAYLOAD_EVENT)
-        return feed_payload(r, &ev, &pos, errstr, errstr_size);
-    return feed(r, &ev, &pos, errstr, errstr_size);
-}
-
 static void set_live(tail_reader *r, binlog_live *live)
 {
     pthread_mutex_lock(&r->live_lock);
-    binlog_live *old = r->live;
-    r->live = live;
+    binlog_live *old = r->src.live;
+    r->src.live = live;
     pthread_mutex_unlock(&r->live_lock);
     binlog_live_close(old);
 }
@@ -256,13 +184,13 @@ static int on_purged(tail_reader *r, char *errstr, size_t errstr_size)
     if (rc != MCSQ_OK)
         return rc;
     set_live(r, live);
-    rc = binlog_live_resolve_start(r->live, &begin, &r->resume, errstr, errstr_size);
+    rc = binlog_live_resolve_start(r->src.live, &begin, &r->resume, errstr, errstr_size);
     if (rc == MCSQ_OK && r->use_gtid)
         rc = gtid_state_parse(&r->gtids, r->resume.gtid) == MCSQ_OK ? MCSQ_OK : MCSQ_ERR_CONFIG;
     if (rc == MCSQ_OK) {
-        snprintf(r->file, sizeof(r->file), "%s", r->resume.file);
+        binlog_live_source_set_file(&r->src, r->resume.file);
         reset_stream(r);
-        rc = binlog_live_start(r->live, &r->resume, errstr, errstr_size);
+        rc = binlog_live_start(r->src.live, &r->resume, errstr, errstr_size);
     }
     return rc;
 }
@@ -271,8 +199,8 @@ static int on_purged(tail_reader *r, char *errstr, size_t errstr_size)
 static int start_stream(tail_reader *r, char *errstr, size_t errstr_size)
 {
     reset_stream(r);
-    snprintf(r->file, sizeof(r->file), "%s", r->resume.file);
-    int rc = binlog_live_start(r->live, &r->resume, errstr, errstr_size);
+    binlog_live_source_set_file(&r->src, r->resume.file);
+    int rc = binlog_live_start(r->src.live, &r->resume, errstr, errstr_size);
     return rc == MCSQ_ERR_LIMIT ? on_purged(r, errstr, errstr_size) : rc;
 }
 
@@ -307,23 +235,13 @@ static int reconnect(tail_reader *r, char *errstr, size_t errstr_size)
     }
 }
 
-/* Reads and handles the next event; first hands the pending transactions
- * over when the read may wait for the server. */
+/* Reads up to the next committed transaction and queues it (the source
+ * hands the pending ones over first when it may wait for the server). */
 static int read_one(tail_reader *r, char *errstr, size_t errstr_size)
 {
-    const uint8_t *buf;
-    size_t len;
-    if (!binlog_live_buffered(r->live)) {
-        int rc = flush_pending(r);
-        if (rc != MCSQ_OK)
-            return rc;
-    }
-    int rc = binlog_live_next(r->live, &buf, &len, errstr, errstr_size);
-    if (rc != MCSQ_OK)
-        return rc;
-    /* read_us: when the commit arrived; one clock read per recv() */
-    txn_assembler_set_read_us(&r->assembler, binlog_live_received_us(r->live));
-    return handle_event(r, buf, len, errstr, errstr_size);
+    const mcsq_txn *txn;
+    int rc = binlog_stage_next(&r->stage, &txn, errstr, errstr_size);
+    return rc == MCSQ_OK ? queue_txn(r, txn, errstr, errstr_size) : rc;
 }
 
 static void *reader_main(void *arg)
@@ -363,7 +281,7 @@ static int initial_position(tail_reader *r, const binlog_resume *from, char *err
 {
     memset(&r->resume, 0, sizeof(r->resume));
     if (from == NULL)
-        return binlog_live_resolve_start(r->live, &r->cfg->mysql.start_at, &r->resume, errstr,
+        return binlog_live_resolve_start(r->src.live, &r->cfg->mysql.start_at, &r->resume, errstr,
                                          errstr_size);
     snprintf(r->resume.file, sizeof(r->resume.file), "%s", from->file);
     r->resume.pos = from->pos;
@@ -387,15 +305,16 @@ int tail_reader_start(tail_reader *r, const mcsq_config *cfg, txn_queue *queue,
     binlog_lag_init(&r->lag, 2 * cfg->heartbeat.interval_ms * 1000 + 1000000,
                     2 * cfg->mysql.heartbeat_ms * 1000 + 1000000);
     pthread_mutex_init(&r->live_lock, NULL);
-    binlog_decoder_init(&r->dec);
-    txn_assembler_init(&r->assembler, cfg->mcsqueal.region);
-    payload_reader_init(&r->payload);
-    int rc = binlog_live_connect(&r->live, cfg, errstr, errstr_size);
+    binlog_live_source_hooks hooks = {before_wait, on_sync, r};
+    binlog_live_source_init(&r->src, &hooks, SYNC_EVERY_EVENTS);
+    binlog_source src = binlog_live_source_as_source(&r->src);
+    binlog_stage_init(&r->stage, &src, cfg->mcsqueal.region);
+    int rc = binlog_live_connect(&r->src.live, cfg, errstr, errstr_size);
     if (rc == MCSQ_OK)
         rc = initial_position(r, from, errstr, errstr_size);
     if (rc != MCSQ_OK)
         return rc;
-    const binlog_live_server *srv = binlog_live_server_info(r->live);
+    const binlog_live_server *srv = binlog_live_server_info(r->src.live);
     r->use_gtid = srv->mariadb && srv->gtid_available;
     if (r->use_gtid && gtid_state_parse(&r->gtids, r->resume.gtid) != MCSQ_OK)
         return errstr_set(errstr, errstr_size, MCSQ_ERR_CONFIG, "bad GTID state \"%s\"",
@@ -416,8 +335,8 @@ void tail_reader_request_stop(tail_reader *r)
     atomic_store(&r->stop, 1);
     txn_queue_close(r->queue); /* unblocks a push waiting for room */
     pthread_mutex_lock(&r->live_lock);
-    if (r->live != NULL)
-        binlog_live_interrupt(r->live);
+    if (r->src.live != NULL)
+        binlog_live_interrupt(r->src.live);
     pthread_mutex_unlock(&r->live_lock);
 }
 
@@ -440,12 +359,10 @@ void tail_reader_deinit(tail_reader *r)
 {
     if (r->running)
         tail_reader_stop(r);
-    binlog_live_close(r->live);
-    r->live = NULL;
+    binlog_live_close(r->src.live);
+    r->src.live = NULL;
     pthread_mutex_destroy(&r->live_lock);
-    binlog_decoder_deinit(&r->dec);
-    txn_assembler_deinit(&r->assembler);
-    payload_reader_deinit(&r->payload);
+    binlog_stage_deinit(&r->stage);
     txn_batch_clear(&r->pending);
     txn_slab_pool_deinit(&r->slabs);
 }

@@ -14,9 +14,9 @@
 #include "tailer/binlog_event.h"
 #include "tailer/binlog_lag.h"
 #include "tailer/binlog_live.h"
+#include "tailer/binlog_live_source.h"
+#include "tailer/binlog_stage.h"
 #include "tailer/gtid_state.h"
-#include "tailer/payload_reader.h"
-#include "tailer/txn_assembler.h"
 #include "tailer/txn_queue.h"
 
 #include <pthread.h>
@@ -53,28 +53,22 @@ typedef struct tail_reader_synced {
 
 /* What the reader counted since it last passed its counts on (at each
  * hand-off to the queue, not per event: atomics and metric series per event
- * cost more than decoding some events). */
+ * cost more than decoding some events); the events are counted by the
+ * source (binlog_live_seen). */
 typedef struct tail_reader_unsynced {
-    uint64_t events;
     uint64_t transactions;
     uint64_t keys;
-    uint32_t last_timestamp; /* server timestamp of the last content event */
-    bool heartbeat;          /* a heartbeat came after it: caught up */
-    bool any;                /* an event came since the last sync */
 } tail_reader_unsynced;
 
 typedef struct tail_reader {
     const mcsq_config *cfg; /* (ref) */
     txn_queue *queue;       /* (ref) */
-    binlog_live *live;      /* swapped on reconnect under live_lock */
+    binlog_live_source src; /* src.live swapped on reconnect under live_lock */
     pthread_mutex_t live_lock;
-    binlog_decoder dec;
-    txn_assembler assembler;
-    payload_reader payload;
+    binlog_stage stage;
     gtid_state gtids;
     bool use_gtid;               /* the server has MariaDB GTIDs */
     binlog_live_position resume; /* after the last queued transaction */
-    char file[BINLOG_LIVE_FILE_MAX];
     tail_reader_stats stats;
     binlog_lag lag; /* read by tail_reader_lag_seconds() from any thread */
     tail_reader_metrics metrics;

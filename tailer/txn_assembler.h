@@ -12,6 +12,7 @@
 #include "mcsqueal/scan.h"
 #include "tailer/annotation.h"
 #include "tailer/binlog_event.h"
+#include "tailer/binlog_position.h"
 #include "tailer/key_set.h"
 #include "tailer/key_spill.h"
 
@@ -19,13 +20,6 @@
 #include <stdint.h>
 
 typedef struct xa_prepared xa_prepared;
-
-/* Where an event sits: its binlog file and byte range. */
-typedef struct binlog_pos {
-    const char *file; /* (ref) */
-    uint64_t offset;
-    uint64_t end;
-} binlog_pos;
 
 typedef struct txn_stats {
     uint64_t transactions;       /* emitted */
