@@ -9,8 +9,10 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #define FLUSH_TIMEOUT_MS 10000
+#define DIVERGED_HOLD_MS 5000 /* see hold_diverged() */
 
 void tail_app_request_stop(tail_app *t)
 {
@@ -36,6 +38,21 @@ static void reader_metrics(tail_app *t, tail_reader_metrics *rm)
     for (int i = 0; i < ANNOTATION_REJECT_COUNT; i++)
         rm->rejected[i] =
             metrics_series_get1(t->d->m.keys_rejected_total, annotation_reject_name(i));
+    rm->diverged = metrics_series_get0(t->d->m.source_diverged);
+}
+
+/* A source that lacks published transactions stops the tailer (exit 1);
+ * mcsqueal_source_diverged stays scrapeable for DIVERGED_HOLD_MS first,
+ * unless a signal asks to stop. */
+static void hold_diverged(tail_app *t)
+{
+    if (!tail_reader_diverged(&t->reader) || t->d->http == NULL)
+        return;
+    log_info("tail: exiting in %d s; mcsqueal_source_diverged is 1 until then",
+             DIVERGED_HOLD_MS / 1000);
+    struct timespec step = {0, 100 * 1000000L};
+    for (int waited = 0; waited < DIVERGED_HOLD_MS && !t->d->stop; waited += 100)
+        nanosleep(&step, NULL);
 }
 
 static void publisher_metrics_get(tail_app *t, publisher_metrics *pm)
@@ -102,8 +119,9 @@ int tail_app_start(tail_app *t, daemon_ctx *d)
     if (have_checkpoint)
         checkpoint_position_free(&from);
     if (src != MCSQ_OK) {
-        tail_reader_deinit(&t->reader);
         log_error("%s", err);
+        hold_diverged(t);
+        tail_reader_deinit(&t->reader);
         return startup_exit_code(src);
     }
     __atomic_store_n(&t->reader_started, true, __ATOMIC_RELEASE);
@@ -124,6 +142,7 @@ int tail_app_run(tail_app *t)
     }
     if (rrc != MCSQ_OK) {
         log_error("tail: stopped: %s", t->reader.error);
+        hold_diverged(t);
         return EXIT_RUNTIME;
     }
     log_info("tail: stopped");

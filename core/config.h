@@ -54,6 +54,11 @@ typedef enum mcsq_on_purged {
     MCSQ_ON_PURGED_EARLIEST = 1,
 } mcsq_on_purged;
 
+typedef enum mcsq_on_diverged {
+    MCSQ_ON_DIVERGED_STOP = 0,
+    MCSQ_ON_DIVERGED_CONTINUE = 1,
+} mcsq_on_diverged;
+
 typedef enum mcsq_ssl_mode {
     MCSQ_SSL_DISABLED = 0,
     MCSQ_SSL_PREFERRED,
@@ -124,7 +129,8 @@ typedef struct mcsq_config {
         char *ssl_cert;
         char *ssl_key;
         bool verify_checksum;
-        int on_purged; /* mcsq_on_purged */
+        int on_purged;   /* mcsq_on_purged */
+        int on_diverged; /* mcsq_on_diverged */
     } mysql;
     struct {
         char *brokers; /* "embedded" or a bootstrap list */

@@ -21,6 +21,7 @@ _Static_assert(LOG_LEVEL_ERROR == 0 && LOG_LEVEL_WARN == 1 && LOG_LEVEL_INFO == 
 
 static const char *const log_level_words[] = {"error", "warn", "info", "debug", NULL};
 static const char *const on_purged_words[] = {"stop", "earliest", NULL};
+static const char *const on_diverged_words[] = {"stop", "continue", NULL};
 static const char *const ssl_mode_words[] = {"disabled",  "preferred",       "required",
                                              "verify_ca", "verify_identity", NULL};
 static const char *const pool_role_words[] = {"cluster", "gutter", "regional", NULL};
@@ -282,6 +283,18 @@ static const mcsq_config_row table[] = {
              "purged): `stop` with an error (the default: the operator decides, e.g. by "
              "flushing the caches), or `earliest`: go on from the oldest binlog still there, "
              "accepting that the invalidations in between are lost (logged and counted)."},
+    {.section = "mysql",
+     .name = "on_diverged",
+     .type = MCSQ_CONF_ENUM,
+     .offset = CFG(mysql.on_diverged),
+     .def = "stop",
+     .words = on_diverged_words,
+     .desc = "When the server lacks transactions the tailer already published (MariaDB GTIDs; "
+             "a failover to a replica that was behind lost them with the old primary): `stop` "
+             "with exit code 1, naming the missing GTIDs (the default: the operator decides), "
+             "or `continue`: go on from the last GTID the server and the checkpoint have in "
+             "common, accepting that caches may hold values of the lost transactions (logged, "
+             "and `mcsqueal_source_diverged` is 1). See docs/operations.md, \"Failover\"."},
     {.section = "mysql",
      .name = "connect_timeout_ms",
      .type = MCSQ_CONF_DURATION,

@@ -31,6 +31,8 @@
       "Annotation tokens rejected as cache keys, by reason.")                                      \
     X(binlog_lag_seconds, GAUGE, "",                                                               \
       "Seconds the tailer is behind the server (exact with heartbeat probes).")                    \
+    X(source_diverged, GAUGE, "",                                                                  \
+      "1 when the server lacks transactions the tailer already published (a lossy failover).")     \
     X(checkpoint_offset, GAUGE, "", "Byte offset of the checkpoint in its binlog file.")           \
     X(checkpoint_file_index, GAUGE, "",                                                            \
       "Numeric suffix of the checkpoint's binlog file name (binlog.000042 is 42).")                \

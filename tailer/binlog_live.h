@@ -87,6 +87,14 @@ const binlog_live_server *binlog_live_server_info(const binlog_live *live);
 int binlog_live_resolve_start(binlog_live *live, const mcsq_start *start, binlog_live_position *pos,
                               char *errstr, size_t errstr_size);
 
+/* The server's @@global.gtid_binlog_state (MariaDB: the last GTID of every
+ * domain and server id in its binlog) into out (size bytes; "" when the
+ * binlog has none). Call it before binlog_live_start() or after it failed.
+ * Returns 0, MCSQ_ERR_LIMIT (longer than size), MCSQ_ERR_USAGE (streaming)
+ * or the error of the query (see binlog_live_sql_error), with errstr. */
+int binlog_live_gtid_binlog_state(binlog_live *live, char *out, size_t size, char *errstr,
+                                  size_t errstr_size);
+
 /* Starts streaming from pos on a second connection (GTID positioning when
  * pos->gtid is set and the server is MariaDB, else pos->file and pos->pos,
  * which must be below 4 GiB). GTID positioning is preferred because a GTID

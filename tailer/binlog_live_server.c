@@ -435,6 +435,29 @@ static int resolve_file(MYSQL *m, const binlog_live_server *srv, const mcsq_star
     return rc;
 }
 
+int binlog_live_gtid_binlog_state(binlog_live *live, char *out, size_t size, char *errstr,
+                                  size_t errstr_size)
+{
+    MYSQL *m = binlog_live_control(live);
+    MYSQL_RES *res;
+    MYSQL_ROW row;
+    if (m == NULL)
+        return errstr_set(errstr, errstr_size, MCSQ_ERR_USAGE,
+                          "the GTID state is read before the stream starts");
+    int rc = query(m, "SELECT @@global.gtid_binlog_state", &res, errstr, errstr_size);
+    if (rc != MCSQ_OK)
+        return rc;
+    row = mysql_fetch_row(res);
+    const char *state = row != NULL ? str_or_empty(row[0]) : "";
+    if (strlen(state) >= size)
+        rc = errstr_set(errstr, errstr_size, MCSQ_ERR_LIMIT,
+                        "the server's gtid_binlog_state is longer than %zu bytes", size - 1);
+    else
+        snprintf(out, size, "%s", state);
+    mysql_free_result(res);
+    return rc;
+}
+
 /* A MariaDB GTID list: domain-server-seq[,domain-server-seq...]. */
 static bool gtid_list_valid(const char *s)
 {

@@ -44,6 +44,11 @@ static int parse_one(const char **p, gtid_entry *e)
     return MCSQ_OK;
 }
 
+int gtid_entry_parse(const char **p, gtid_entry *e)
+{
+    return parse_one(p, e);
+}
+
 static int set_entry(gtid_state *st, const gtid_entry *e)
 {
     size_t i = 0;

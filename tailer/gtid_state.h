@@ -26,6 +26,10 @@ typedef struct gtid_state {
  * MCSQ_ERR_INVALID (also for more than GTID_STATE_MAX_DOMAINS domains). */
 int gtid_state_parse(gtid_state *st, const char *text);
 
+/* Parses one "d-s-n" at *p, advancing *p past it. Returns 0 or
+ * MCSQ_ERR_INVALID. */
+int gtid_entry_parse(const char **p, gtid_entry *e);
+
 /* Records "d-s-n" text as its domain's last GTID. Returns 0 or
  * MCSQ_ERR_INVALID / MCSQ_ERR_LIMIT. */
 int gtid_state_update(gtid_state *st, const char *gtid);

@@ -7,6 +7,7 @@
 #include "core/errstr.h"
 #include "core/log.h"
 #include "mcsqueal/error.h"
+#include "tailer/gtid_divergence.h"
 #include "tailer/txn_record.h"
 
 #include <stdio.h>
@@ -195,12 +196,108 @@ static int on_purged(tail_reader *r, char *errstr, size_t errstr_size)
     return rc;
 }
 
+/* What the server lacks of the GTID state read (r->gtids) into *dv, its
+ * gtid_binlog_state into state. */
+static int find_divergence(tail_reader *r, gtid_divergence *dv, char *state, size_t state_size,
+                           char *errstr, size_t errstr_size)
+{
+    int rc = binlog_live_gtid_binlog_state(r->src.live, state, state_size, errstr, errstr_size);
+    if (rc == MCSQ_OK && gtid_divergence_find(&r->gtids, state, dv) != MCSQ_OK)
+        rc = errstr_set(errstr, errstr_size, MCSQ_ERR_UNSUPPORTED,
+                        "the server's gtid_binlog_state \"%s\" is not a GTID list", state);
+    return rc;
+}
+
+/* Stops on a diverged source: the whole diagnosis in the log, a short
+ * one in errstr. lacks names the missing GTIDs, state the server's. */
+static int diverged_stop(tail_reader *r, const char *lacks, const char *state, char *errstr,
+                         size_t errstr_size)
+{
+    metrics_gauge_set(r->metrics.diverged, 1);
+    r->diverged = true;
+    log_error("binlog: source diverged: the server lacks transactions whose keys were already "
+              "published: %s. The tailer's GTID state is %s; the server has %s. They were lost "
+              "with the old primary (a failover to a replica that was behind). Caches may hold "
+              "their values: delete their keys (the bus messages with these gtid values, or "
+              "`mcsqueal scan` of the old primary's binlogs) or flush the caches. Then set "
+              "mysql.on_diverged = continue and restart to go on from this server's state "
+              "(docs/operations.md, \"Failover\")",
+              lacks, r->resume.gtid, state[0] ? state : "no GTID");
+    return errstr_set(errstr, errstr_size, MCSQ_ERR_LIMIT,
+                      "source diverged: the server lacks %s, already published; not streaming "
+                      "from it (mysql.on_diverged = stop)",
+                      lacks);
+}
+
+/* The server lacks transactions already read (a failover to a replica that
+ * was behind lost them): stop, or (mysql.on_diverged = continue) go on from
+ * the last GTIDs the server has in common with them, loudly. */
+static int on_diverged(tail_reader *r, const gtid_divergence *dv, const char *state, char *errstr,
+                       size_t errstr_size)
+{
+    char lacks[1024];
+    gtid_divergence_format(dv, lacks, sizeof(lacks));
+    if (r->cfg->mysql.on_diverged != MCSQ_ON_DIVERGED_CONTINUE)
+        return diverged_stop(r, lacks, state, errstr, errstr_size);
+    metrics_gauge_set(r->metrics.diverged, 1);
+    gtid_divergence_continue_state(dv, &r->gtids);
+    gtid_state_format(&r->gtids, r->resume.gtid, sizeof(r->resume.gtid));
+    log_error("binlog: source diverged: the server lacks transactions whose keys were already "
+              "published: %s; mysql.on_diverged = continue: continuing from GTID state '%s'. "
+              "Caches may hold values of the lost transactions: delete their keys or flush them",
+              lacks, r->resume.gtid);
+    if (r->gtids.n > 0)
+        return MCSQ_OK;
+    mcsq_start begin = {0}; /* nothing in common: everything the server has */
+    begin.kind = MCSQ_START_BEGIN;
+    int rc = binlog_live_resolve_start(r->src.live, &begin, &r->resume, errstr, errstr_size);
+    if (rc == MCSQ_OK && gtid_state_parse(&r->gtids, r->resume.gtid) != MCSQ_OK)
+        rc = errstr_set(errstr, errstr_size, MCSQ_ERR_UNSUPPORTED, "bad GTID state \"%s\"",
+                        r->resume.gtid);
+    return rc;
+}
+
+/* Before streaming from a GTID state: the server must have every GTID of it. */
+static int check_source(tail_reader *r, char *errstr, size_t errstr_size)
+{
+    char state[BINLOG_LIVE_GTID_MAX];
+    gtid_divergence dv;
+    if (!r->use_gtid || r->gtids.n == 0)
+        return MCSQ_OK;
+    int rc = find_divergence(r, &dv, state, sizeof(state), errstr, errstr_size);
+    if (rc == MCSQ_OK && dv.n > 0)
+        rc = on_diverged(r, &dv, state, errstr, errstr_size);
+    return rc;
+}
+
+/* The server refused the GTID state as not in its binlog although
+ * check_source() passed (e.g. a gap under gtid_strict_mode, or the server
+ * changed in between): the same diagnosis, and a stop. */
+static int on_refused(tail_reader *r, char *errstr, size_t errstr_size)
+{
+    char state[BINLOG_LIVE_GTID_MAX], lacks[BINLOG_LIVE_GTID_MAX + 64];
+    gtid_divergence dv = {0};
+    log_error("binlog: %s", errstr);
+    if (find_divergence(r, &dv, state, sizeof(state), errstr, errstr_size) != MCSQ_OK)
+        snprintf(state, sizeof(state), "unknown");
+    if (dv.n > 0)
+        gtid_divergence_format(&dv, lacks, sizeof(lacks));
+    else
+        snprintf(lacks, sizeof(lacks), "GTID state %s (refused by the server)", r->resume.gtid);
+    return diverged_stop(r, lacks, state, errstr, errstr_size);
+}
+
 /* Starts the stream at the resume position on the current connection. */
 static int start_stream(tail_reader *r, char *errstr, size_t errstr_size)
 {
+    int rc = check_source(r, errstr, errstr_size);
+    if (rc != MCSQ_OK)
+        return rc;
     reset_stream(r);
     binlog_live_source_set_file(&r->src, r->resume.file);
-    int rc = binlog_live_start(r->src.live, &r->resume, errstr, errstr_size);
+    rc = binlog_live_start(r->src.live, &r->resume, errstr, errstr_size);
+    if (rc == MCSQ_ERR_LIMIT && r->use_gtid && gtid_divergence_refused(errstr))
+        return on_refused(r, errstr, errstr_size);
     return rc == MCSQ_ERR_LIMIT ? on_purged(r, errstr, errstr_size) : rc;
 }
 
@@ -353,6 +450,11 @@ int tail_reader_stop(tail_reader *r)
 bool tail_reader_failed(tail_reader *r)
 {
     return r->result != MCSQ_OK;
+}
+
+bool tail_reader_diverged(const tail_reader *r)
+{
+    return r->diverged;
 }
 
 void tail_reader_deinit(tail_reader *r)

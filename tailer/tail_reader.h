@@ -4,7 +4,8 @@
  * reconnects with capped exponential backoff from the position after the
  * last transaction it queued, and stops with a clear error on what must not
  * be skipped silently: a corrupt event, a purged position (unless
- * mysql.on_purged = earliest).
+ * mysql.on_purged = earliest), a server that lacks transactions it already
+ * read (unless mysql.on_diverged = continue; see gtid_divergence.h).
  */
 #ifndef MCSQ_TAILER_TAIL_READER_H
 #define MCSQ_TAILER_TAIL_READER_H
@@ -41,6 +42,7 @@ typedef struct tail_reader_metrics {
     metrics_series *transactions;
     metrics_series *keys;
     metrics_series *rejected[ANNOTATION_REJECT_COUNT];
+    metrics_series *diverged; /* gauge: 1 once the server lacked what was read */
 } tail_reader_metrics;
 
 /* Counts already passed to the metric series (the decoder's and
@@ -79,6 +81,7 @@ typedef struct tail_reader {
     atomic_int stop;
     pthread_t thread;
     bool running;
+    bool diverged;   /* stopped because the server lacks what was read */
     int result;      /* 0, or the error that stopped the thread */
     char error[512]; /* its message */
 } tail_reader;
@@ -87,7 +90,8 @@ typedef struct tail_reader {
  * the start (from: the checkpoint, or NULL to use mysql.start) and starts
  * the thread. metrics (copied; may be NULL) are the series it updates. Returns 0, or
  * MCSQ_ERR_CONNECT (server unreachable), MCSQ_ERR_CONFIG (the server cannot serve the tailer),
- * MCSQ_ERR_LIMIT (position purged), with errstr. */
+ * MCSQ_ERR_LIMIT (position purged, or the server lacks transactions of the
+ * checkpoint: tail_reader_diverged()), with errstr. */
 int tail_reader_start(tail_reader *r, const mcsq_config *cfg, txn_queue *queue,
                       const binlog_resume *from, const tail_reader_metrics *metrics, char *errstr,
                       size_t errstr_size);
@@ -102,6 +106,11 @@ int tail_reader_stop(tail_reader *r);
 
 /* Whether the thread ended by itself (an error); r->error says why. */
 bool tail_reader_failed(tail_reader *r);
+
+/* Whether the reader stopped (or did not start) because the server lacks
+ * transactions it had already read (mysql.on_diverged = stop). Read it
+ * once the thread stopped or tail_reader_start() failed. */
+bool tail_reader_diverged(const tail_reader *r);
 
 /* The binlog lag in seconds now (binlog_lag.h); a metrics_gauge_fn, ctx is
  * the started reader. Thread-safe. */

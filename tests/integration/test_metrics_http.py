@@ -51,6 +51,7 @@ CONTRACT = [
     ("mcsqueal_keys_total", "counter", ()),
     ("mcsqueal_keys_rejected_total", "counter", ("reason",)),
     ("mcsqueal_binlog_lag_seconds", "gauge", ()),
+    ("mcsqueal_source_diverged", "gauge", ()),
     ("mcsqueal_checkpoint_offset", "gauge", ()),
     ("mcsqueal_checkpoint_file_index", "gauge", ()),
     ("mcsqueal_checkpoint_age_seconds", "gauge", ()),
