@@ -25,8 +25,9 @@ MCSQ_ROUTE_SEED=N repeats the random choices):
      of every committed transaction is gone from its ketama owner in each pool
      and nothing else is deleted; mcsqueal_deletes_total{result="confirmed"}
      equals the keys sent per pool, spooled/invalid 0, mcsqueal_spool_keys 0,
-     consumed = produced, one pipeline-latency sample per transaction, one
-     invalidation-lag sample per @probe transaction.
+     consumed = produced, one pipeline-latency sample per transaction (mean
+     below 0.25 s, half within 0.1 s), one invalidation-lag sample per @probe
+     transaction (mean below 1 s).
      escaped_utf8_keys keys whose JSON form has an escape (" or \) followed by
      non-ASCII UTF-8 are deleted as they are (not a mangled key).
   2. partition         one cluster server SIGSTOPped (it keeps its data) for
@@ -467,6 +468,9 @@ def test_end_to_end(ctx):
     pools.set_everywhere(universe)
 
     run, port = start_run(ctx, srv, pools, 4401)
+    # the latency bounds below are for a router that reads: the group join
+    # (2-4 s on the embedded bus) would hold the whole workload back
+    run.wait_log("bus: assigned")
     rows = list(range(1, 21))
     kinds = {"keyed": 0, "unkeyed": 0, "rolled back": 0, "probe": 0}
     probes = 0
@@ -556,16 +560,30 @@ def test_end_to_end(ctx):
     pipe = metric(m, "mcsqueal_pipeline_latency_seconds_count", cluster=CLUSTER)
     check(pipe == kinds["keyed"], "mcsqueal_pipeline_latency_seconds_count{cluster=%s} = %s, "
           "expected one sample per keyed transaction (%d)" % (CLUSTER, pipe, kinds["keyed"]))
+    # Latency from reading a commit to its deletes confirmed: about 10-20 ms on
+    # average on a 2-core machine at load 13 (every term is a configured wait
+    # of a few ms, docs/benchmarks.md), 95-100% within 0.1 s. The bounds are
+    # 10x that and more, for the noise of a shared machine, and still trip on a
+    # regression that adds a wait of 0.5 s per message (librdkafka's default
+    # fetch.wait.max.ms, a timer instead of a wake-up, a poll that sleeps).
     pipe_sum = metric(m, "mcsqueal_pipeline_latency_seconds_sum", cluster=CLUSTER)
-    check(pipe_sum is not None and 0 <= pipe_sum / pipe < 10,
-          "mean pipeline latency %s s" % (pipe_sum and pipe_sum / pipe))
+    fast = next((v for (name, labels), v in m.items()
+                 if name == "mcsqueal_pipeline_latency_seconds_bucket" and
+                 dict(labels).get("cluster") == CLUSTER and float(dict(labels)["le"]) == 0.1),
+                None)
+    check(pipe_sum is not None and fast is not None and 0 <= pipe_sum / pipe < 0.25 and
+          fast >= pipe / 2,
+          "pipeline latency: mean %s s (expected below 0.25 s), %s of %d transactions within "
+          "0.1 s (expected at least half)" % (pipe_sum and pipe_sum / pipe, fast, pipe))
     inv = metric(m, "mcsqueal_invalidation_lag_seconds_count", cluster=CLUSTER)
     check(inv == probes, "mcsqueal_invalidation_lag_seconds_count{cluster=%s} = %s, expected "
           "one sample per @probe transaction (%d)" % (CLUSTER, inv, probes))
     if probes:
         inv_sum = metric(m, "mcsqueal_invalidation_lag_seconds_sum", cluster=CLUSTER)
-        check(0 <= inv_sum / probes < 10, "mean invalidation lag %s s" % (inv_sum / probes))
-    print("  mean pipeline latency %.1f ms over %d transactions" % (1000 * pipe_sum / pipe, pipe))
+        check(0 <= inv_sum / probes < 1, "mean invalidation lag %s s, expected below 1 s" %
+              (inv_sum / probes))
+    print("  mean pipeline latency %.1f ms over %d transactions, %d within 0.1 s" %
+          (1000 * pipe_sum / pipe, pipe, fast))
     run.stop_ok()
     check(not ctx.deadletters(), "dead letters: %s" % ctx.deadletters()[:3])
 
