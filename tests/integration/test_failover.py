@@ -27,6 +27,10 @@ Tests (select with MCSQ_FAILOVER_TEST=name[,name...]; a name may be a prefix):
      every transaction the new primary has after its last common GTID with
      the checkpoint is published, the writes made after the promotion
      included; mcsqueal_source_diverged is 1.
+  3. moved_address_lossy  as 2, but the primary's address moves to the
+     promoted replica (a virtual IP) under the running tailer: it
+     reconnects there by itself, finds the lost GTIDs missing and exits 1
+     instead of skipping them or retrying forever.
 
 Usage: test_failover.py MCSQUEAL_BINARY
 Exit 0 when all pass, 1 otherwise, 77 (skip) when mariadbd is not installed.
@@ -289,9 +293,38 @@ def test_lossy(ctx):
           (len(wl.committed), dups))
 
 
+def test_moved_address_lossy(ctx):
+    topo, wl, bus, tailer, reader = setup(ctx)
+    wl.run("a", 20)
+    topo.caught_up()
+    topo.replica.sql("STOP SLAVE")
+    lost = wl.run("lost", 3)
+    reader.wait_gtids({x.gtid for x in wl.committed})
+    # the primary's address moves to the replica (a virtual IP): the running
+    # tailer reconnects there by itself and must neither skip nor hang
+    old_port = topo.primary.port
+    topo.primary.stop()
+    tailer.wait_log("retrying in", 15)
+    topo.replica.stop()
+    topo.replica.port = old_port
+    topo.replica.extra_args = ["--log-slave-updates", "--skip-slave-start"]
+    topo.replica.start()
+    topo.replica.sql("STOP SLAVE", "RESET SLAVE ALL")
+    rc = tailer.wait_exit(30)
+    log = tailer.text()
+    check(rc == 1, "exit %s after the address moved to a server lacking %s..%s:\n%s" %
+          (rc, lost[0].gtid, lost[-1].gtid, tail_text(tailer.log)))
+    line = next((ln for ln in log.splitlines() if "lacks" in ln), "")
+    check(lost[0].gtid in line and lost[-1].gtid in line,
+          "the message does not name the lost GTIDs %s to %s:\n%s" % (lost[0].gtid,
+                                                                     lost[-1].gtid, log))
+    print("  reconnected to the moved address: exit 1: %s" % line[line.find("source"):][:160])
+
+
 TESTS = [
     ("failover", test_failover),
     ("lossy", test_lossy),
+    ("moved_address_lossy", test_moved_address_lossy),
 ]
 
 
