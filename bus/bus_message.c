@@ -11,6 +11,7 @@
  */
 #include "bus/bus_message.h"
 
+#include "core/clock.h"
 #include "core/errstr.h"
 #include "mcsqueal/error.h"
 
@@ -1118,11 +1119,9 @@ static size_t limit_or_default(size_t v)
 
 void bus_message_init(bus_message *m, const bus_limits *limits)
 {
-    struct timespec ts;
     memset(m, 0, sizeof(*m));
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    m->hash_seed = ((uint64_t)ts.tv_nsec << 32 ^ (uint64_t)ts.tv_sec ^ (uintptr_t)m) |
-                   1; /* not secret, just not fixed */
+    m->hash_seed =
+        ((uint64_t)clock_mono_us() << 20 ^ (uintptr_t)m) | 1; /* not secret, just not fixed */
     if (limits != NULL)
         m->limits = *limits;
     m->limits.max_txns = limit_or_default(m->limits.max_txns);

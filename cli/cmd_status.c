@@ -6,6 +6,7 @@
  */
 #include "cli/commands.h"
 #include "cli/status_report.h"
+#include "core/clock.h"
 #include "core/config.h"
 #include "core/http_get.h"
 #include "core/prom_text.h"
@@ -130,13 +131,6 @@ static int scrape(const char *url, prom_doc *doc, const char *when)
     return EXIT_RUNTIME;
 }
 
-static double mono_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 int cmd_status(int argc, char **argv)
 {
     status_opts o;
@@ -151,13 +145,13 @@ int cmd_status(int argc, char **argv)
     prom_doc before, now;
     if ((rc = scrape(url, o.interval > 0 ? &before : &now, "")) != EXIT_OK)
         return rc;
-    double t0 = mono_s(); /* the scrapes' ends are the interval of the rates */
+    double t0 = (double)clock_mono_us() / 1e6; /* the scrapes' ends are the interval of the rates */
     double dt = 0;
     if (o.interval > 0) {
         struct timespec ts = {(time_t)o.interval, (long)((o.interval - (time_t)o.interval) * 1e9)};
         nanosleep(&ts, NULL);
         rc = scrape(url, &now, " (it stopped answering between two scrapes)");
-        dt = mono_s() - t0;
+        dt = (double)clock_mono_us() / 1e6 - t0;
     }
     if (rc == EXIT_OK)
         status_report(stdout, url, o.interval > 0 ? &before : NULL, &now, dt);

@@ -5,6 +5,7 @@
  * and ends when the server closes.
  */
 #include "core/http_get.h"
+#include "core/clock.h"
 #include "core/errstr.h"
 #include "mcsqueal/error.h"
 
@@ -18,13 +19,6 @@
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
-
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static int bad_url(const char *url, const char *why, char *errstr, size_t errstr_size)
 {
@@ -92,7 +86,7 @@ int http_url_parse(const char *url, http_url *out, char *errstr, size_t errstr_s
 static int wait_fd(int fd, short events, int64_t deadline)
 {
     for (;;) {
-        int64_t left = deadline - mono_ms();
+        int64_t left = deadline - clock_mono_ms();
         if (left <= 0)
             return -1;
         struct pollfd pfd = {fd, events, 0};
@@ -217,7 +211,7 @@ int http_get(const char *url, int timeout_ms, size_t max_bytes, strbuf *body, ch
     int fd = -1, rc = http_url_parse(url, &u, errstr, errstr_size);
     if (rc != MCSQ_OK)
         return rc;
-    int64_t deadline = mono_ms() + timeout_ms;
+    int64_t deadline = clock_mono_ms() + timeout_ms;
     if ((rc = open_socket(&u, deadline, &fd, errstr, errstr_size)) != MCSQ_OK)
         return rc;
     snprintf(req, sizeof(req),

@@ -4,6 +4,7 @@
  * a UTC timestamp, the level and the source location.
  */
 #include "core/log.h"
+#include "core/clock.h"
 #include "mcsqueal/error.h"
 
 #include <stdarg.h>
@@ -75,25 +76,24 @@ void log_write(log_level level, const char *file, int line, const char *fmt, ...
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
 
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
+    int64_t now_us = clock_wall_us();
+    time_t now_s = (time_t)(now_us / 1000000);
     struct tm tm;
-    gmtime_r(&ts.tv_sec, &tm);
+    gmtime_r(&now_s, &tm);
     const char *base = strrchr(file, '/');
     base = base ? base + 1 : file;
     FILE *out = g_log.out ? g_log.out : stderr;
     fprintf(out, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %-5s %s:%d %s\n", tm.tm_year + 1900,
-            tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000,
-            level_names[level], base, line, msg);
+            tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+            (long)(now_us % 1000000 / 1000), level_names[level], base, line, msg);
 }
 
 int64_t log_ratelimit_allow(log_ratelimit *rl)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    if (ts.tv_sec - rl->window_start >= (int64_t)rl->interval_s) {
+    int64_t now_s = clock_mono_us() / 1000000;
+    if (now_s - rl->window_start >= (int64_t)rl->interval_s) {
         int64_t dropped = (int64_t)rl->suppressed;
-        rl->window_start = ts.tv_sec;
+        rl->window_start = now_s;
         rl->printed = 1;
         rl->suppressed = 0;
         return dropped;

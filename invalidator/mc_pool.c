@@ -23,6 +23,7 @@
 #include "invalidator/mc_pool.h"
 
 #include "core/cache_key.h"
+#include "core/clock.h"
 #include "core/errstr.h"
 #include "core/log.h"
 #include "mcsqueal/error.h"
@@ -123,13 +124,6 @@ struct mc_pool {
 };
 
 /* ---- small helpers ---- */
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void put_u16(uint8_t *p, uint32_t v)
 {
@@ -450,7 +444,7 @@ static size_t loop_collect(const mc_pool *pool, int64_t now, int *timeout)
 /* Runs every RUN_ACTIVE server until it is done or failed. */
 static void loop_run(mc_pool *pool, const batch_ctx *b)
 {
-    int64_t now = now_ms();
+    int64_t now = clock_mono_ms();
     int timeout;
     for (size_t i = 0; i < pool->nservers; i++) {
         if (pool->servers[i].run == RUN_ACTIVE)
@@ -460,7 +454,7 @@ static void loop_run(mc_pool *pool, const batch_ctx *b)
     while ((k = loop_collect(pool, now, &timeout)) > 0) {
         int r = poll(pool->pfds, (nfds_t)k, timeout);
         int e = errno;
-        now = now_ms();
+        now = clock_mono_ms();
         if (r < 0 && e != EINTR) {
             for (size_t j = 0; j < k; j++)
                 server_fail(pool, &pool->servers[pool->pfd_server[j]], MCSQ_ERR_IO, "poll: %s",

@@ -3,6 +3,7 @@
  * failures -> spool per (pool, server), replay when a server answers again.
  */
 #include "invalidator/router.h"
+#include "core/clock.h"
 #include "core/errstr.h"
 #include "core/log.h"
 #include "core/strbuf.h"
@@ -75,13 +76,6 @@ struct router {
     int64_t last_replay_us;
     _Atomic int64_t done_offset;
 };
-
-static int64_t now_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
 
 static void on_gap(void *ctx, int32_t partition, int64_t from, int64_t to)
 {
@@ -281,7 +275,7 @@ static int clear_markers(router *r, char *errstr, size_t errstr_size)
     int rc = pool_delete(r, r->regional, mkeys, n, errstr, errstr_size);
     if (rc != MCSQ_OK)
         return rc;
-    int64_t now = now_us();
+    int64_t now = clock_wall_us(); /* the markers' set times are wall times */
     for (size_t i = 0; i < n; i++) {
         if (r->outcome[i] != MC_POOL_CONFIRMED) {
             metrics_counter_add(r->markers_spooled, r->outcome[i] == MC_POOL_FAILED);
@@ -320,7 +314,7 @@ static int handle(router *r, bus_record *rec, char *errstr, size_t errstr_size)
     if (r->msg.nmarkers > 0 && (rc = clear_markers(r, errstr, errstr_size)) != MCSQ_OK)
         return rc;
     update_spool_gauge(r);
-    observe_lag(r, now_us());
+    observe_lag(r, clock_wall_us()); /* against commit_us and read_us */
     return MCSQ_OK;
 }
 
@@ -359,7 +353,7 @@ static void replay_pool(router *r, router_pool *p, int64_t now)
 {
     if (p->probe_every_us == 0)
         p->probe_every_us = PROBE_FIRST_US;
-    bool probe_due = now - p->last_probe_us >= p->probe_every_us;
+    bool probe_due = clock_due(p->last_probe_us, p->probe_every_us, now);
     bool probed = false, answered = false;
     for (size_t s = 0; s < p->nservers; s++) {
         if (p->spools[s] == NULL || spool_depth(p->spools[s]) == 0)
@@ -379,7 +373,7 @@ static void replay_pool(router *r, router_pool *p, int64_t now)
     }
     if (!probed)
         return;
-    p->last_probe_us = now_us(); /* from the end: a probe may have waited for its timeout */
+    p->last_probe_us = clock_mono_us(); /* from the end: a probe may have waited for its timeout */
     p->probe_every_us =
         answered ? PROBE_FIRST_US
                  : (p->probe_every_us * 2 < PROBE_MAX_US ? p->probe_every_us * 2 : PROBE_MAX_US);
@@ -387,12 +381,12 @@ static void replay_pool(router *r, router_pool *p, int64_t now)
 
 static void replay(router *r)
 {
-    int64_t now = now_us();
-    if (now - r->last_replay_us < REPLAY_EVERY_US || spool_total(r) == 0)
+    int64_t now = clock_mono_us();
+    if (!clock_due(r->last_replay_us, REPLAY_EVERY_US, now) || spool_total(r) == 0)
         return;
     for (size_t i = 0; i < r->npools; i++)
         replay_pool(r, &r->pools[i], now);
-    r->last_replay_us = now_us(); /* from the end, as replaying may have waited */
+    r->last_replay_us = clock_mono_us(); /* from the end, as replaying may have waited */
     update_spool_gauge(r);
 }
 
@@ -475,8 +469,8 @@ static void set_partition_lag(void *ctx, int32_t partition, int64_t lag)
 /* Refreshes the per-partition consumer lag gauges once a second. */
 static void update_consumer_lag(router *r)
 {
-    int64_t now = now_us();
-    if (r->consumer_lag == NULL || now - r->last_consumer_lag_us < CONSUMER_LAG_EVERY_US)
+    int64_t now = clock_mono_us();
+    if (r->consumer_lag == NULL || !clock_due(r->last_consumer_lag_us, CONSUMER_LAG_EVERY_US, now))
         return;
     r->last_consumer_lag_us = now;
     bus_consumer_lag_each(r->consumer, set_partition_lag, r);

@@ -4,6 +4,7 @@
  * libketama-compatible hashing exactly as the router places its deletes
  * (docs/memcached.md), each holding the time it was set.
  */
+#include "core/clock.h"
 #include "core/errstr.h"
 #include "marker/marker_internal.h"
 #include "marker/marker_servers.h"
@@ -32,13 +33,6 @@ void mcsq_marker_options_init(mcsq_marker_options *o)
     memset(o, 0, sizeof(*o));
     o->ttl_s = MCSQ_MARKER_TTL_DEFAULT_S;
     o->timeout_ms = MCSQ_MARKER_TIMEOUT_DEFAULT_MS;
-}
-
-static int64_t now_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
 static int add_server(void *ctx, const char *host, unsigned port)
@@ -159,7 +153,7 @@ int mcsq_marker_set(mcsq_marker_client *c, const char *key, size_t len, char *er
     int rc = marker_key_of(c, key, len, mkey, sizeof(mkey), &mlen, errstr, errstr_size);
     if (rc != MCSQ_OK)
         return rc;
-    int vlen = snprintf(value, sizeof(value), "%lld", (long long)now_us());
+    int vlen = snprintf(value, sizeof(value), "%lld", (long long)clock_wall_us());
     memcached_return_t mrc = memcached_set(c->mc, mkey, mlen, value, (size_t)vlen, c->ttl_s, 0);
     if (memcached_failed(mrc))
         return server_error(c, mrc, "setting marker", mkey, errstr, errstr_size);

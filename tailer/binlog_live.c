@@ -17,6 +17,7 @@
  * bytes with the same decoder as for files.
  */
 #include "tailer/binlog_live.h"
+#include "core/clock.h"
 #include "tailer/binlog_event.h"
 #include "tailer/db_conn.h"
 #include "tailer/packet_reader.h"
@@ -63,13 +64,6 @@ struct binlog_live {
     char endpoint[BINLOG_LIVE_FILE_MAX]; /* "host:port" or the socket path */
     char where[WHERE_MAX];               /* the position asked for, for messages */
 };
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts); /* ms precision is plenty; read per packet */
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* Opens a connection with the given read/write timeout into *out. */
 static int open_connection(binlog_live *live, unsigned timeout_s, MYSQL **out, char *errstr,
@@ -292,10 +286,10 @@ static int read_packet(binlog_live *live, const uint8_t **p, unsigned long *len,
                        size_t errstr_size)
 {
     if (!live->raw) {
-        int64_t t0 = now_ms();
+        int64_t t0 = clock_mono_coarse_us() / 1000; /* ms is plenty; read per packet */
         *len = mysql_net_read_packet(live->stream);
         if (*len == packet_error)
-            return stream_error(live, now_ms() - t0, errstr, errstr_size);
+            return stream_error(live, clock_mono_coarse_us() / 1000 - t0, errstr, errstr_size);
         *p = live->stream->net.read_pos;
         return MCSQ_OK;
     }

@@ -4,6 +4,7 @@
  * are sorted into "reconnect", "retry later" and "stop".
  */
 #include "tailer/heartbeat.h"
+#include "core/clock.h"
 #include "core/errstr.h"
 #include "core/log.h"
 #include "mcsqueal/error.h"
@@ -43,24 +44,10 @@ typedef struct hb {
     size_t errstr_size;
 } hb;
 
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int64_t unix_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 /* Sleeps until the monotonic time deadline_ms or until *stop. */
 static void wait_until(const hb *h, int64_t deadline_ms)
 {
-    for (int64_t now = mono_ms(); !*h->stop && now < deadline_ms; now = mono_ms()) {
+    for (int64_t now = clock_mono_ms(); !*h->stop && now < deadline_ms; now = clock_mono_ms()) {
         int64_t ms = deadline_ms - now < SLICE_MS ? deadline_ms - now : SLICE_MS;
         struct timespec ts = {0, (long)ms * 1000000L};
         nanosleep(&ts, NULL);
@@ -70,7 +57,7 @@ static void wait_until(const hb *h, int64_t deadline_ms)
 /* Waits the current backoff and doubles it, up to mysql.reconnect_max_ms. */
 static void backoff(hb *h)
 {
-    wait_until(h, mono_ms() + h->backoff_ms);
+    wait_until(h, clock_mono_ms() + h->backoff_ms);
     h->backoff_ms *= 2;
     if (h->backoff_ms > h->cfg->mysql.reconnect_max_ms)
         h->backoff_ms = h->cfg->mysql.reconnect_max_ms;
@@ -167,7 +154,7 @@ static hb_verdict write_probe(hb *h)
 {
     char sql[HEARTBEAT_SQL_MAX];
     if (heartbeat_sql_probe(sql, sizeof(sql), h->cfg->heartbeat.table, h->cfg->mcsqueal.name,
-                            unix_us(), h->errstr, h->errstr_size) != MCSQ_OK)
+                            clock_wall_us(), h->errstr, h->errstr_size) != MCSQ_OK)
         return HB_FATAL;
     if (mysql_query(h->m, sql) != 0)
         return sql_failed(h, "writing a heartbeat probe");
@@ -226,7 +213,7 @@ int heartbeat_run(const mcsq_config *cfg, const volatile int *stop, uint64_t max
     h.backoff_ms = BACKOFF_FIRST_MS;
     db_conn_endpoint(cfg, h.endpoint, sizeof(h.endpoint));
     uint64_t written = 0;
-    int64_t next = mono_ms();
+    int64_t next = clock_mono_ms();
     while (!*stop && (max_probes == 0 || written < max_probes)) {
         hb_verdict v = step(&h);
         if (v == HB_FATAL) {
@@ -235,14 +222,14 @@ int heartbeat_run(const mcsq_config *cfg, const volatile int *stop, uint64_t max
         }
         if (v != HB_OK) {
             recover(&h, v);
-            next = mono_ms();
+            next = clock_mono_ms();
             continue;
         }
         written++;
         h.backoff_ms = BACKOFF_FIRST_MS;
         next += cfg->heartbeat.interval_ms;
-        if (next < mono_ms()) /* fell behind (slow server): no burst to catch up */
-            next = mono_ms();
+        if (next < clock_mono_ms()) /* fell behind (slow server): no burst to catch up */
+            next = clock_mono_ms();
         if (max_probes == 0 || written < max_probes)
             wait_until(&h, next);
     }

@@ -5,6 +5,7 @@
  * moving its parts over the headers between them.
  */
 #include "tailer/packet_reader.h"
+#include "core/clock.h"
 #include "core/errstr.h"
 #include "mcsqueal/error.h"
 
@@ -50,9 +51,7 @@ static int fill(packet_reader *pr, char *errstr, size_t errstr_size)
         ssize_t n = recv(pr->fd, pr->buf + pr->end, pr->cap - pr->end, MSG_DONTWAIT);
         if (n > 0) {
             pr->end += (size_t)n;
-            struct timespec ts; /* one clock read per recv(), not per transaction */
-            clock_gettime(CLOCK_REALTIME, &ts);
-            pr->received_us = (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+            pr->received_us = clock_wall_us(); /* one clock read per recv(), not per txn */
             return MCSQ_OK;
         }
         if (n == 0)

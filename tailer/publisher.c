@@ -3,6 +3,7 @@
  * by bus_producer_poll() on this thread, so the tracker needs no lock.
  */
 #include "tailer/publisher.h"
+#include "core/clock.h"
 #include "core/errstr.h"
 #include "core/log.h"
 #include "mcsqueal/error.h"
@@ -17,13 +18,6 @@
 /* Records taken from the queue at a time: as many as a lazy hand-off wakes
  * the publisher for (TXN_QUEUE_WAKE_RECORDS), so that one step serves them. */
 #define POP_MAX 512
-
-static int64_t now_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
 
 static void fail(publisher *p, int rc, const char *msg)
 {
@@ -134,9 +128,9 @@ static void checkpoint(publisher *p, bool force)
         ack_tracker_set_gate(&p->acks, p->gate(p->gate_ctx));
     if (ack_tracker_take_advance(&p->acks, &pos))
         p->dirty = true;
-    int64_t now = now_us();
-    if (!p->dirty ||
-        (!force && now - p->last_checkpoint_us < p->cfg->mcsqueal.checkpoint_interval_ms * 1000))
+    int64_t now = clock_mono_us();
+    if (!p->dirty || (!force && !clock_due(p->last_checkpoint_us,
+                                           p->cfg->mcsqueal.checkpoint_interval_ms * 1000, now)))
         return;
     char err[512];
     pos = &p->acks.watermark;
@@ -158,7 +152,7 @@ double publisher_checkpoint_age(void *ctx)
 {
     const publisher *p = ctx;
     int64_t at = atomic_load(&p->stats.checkpoint_us);
-    return at == 0 ? -1.0 : (double)(now_us() - at) / 1e6;
+    return at == 0 ? -1.0 : (double)(clock_mono_us() - at) / 1e6;
 }
 
 /* Milliseconds (rounded up: never spin in the last one) until `due` us. */
@@ -194,7 +188,7 @@ static int add_spilled(publisher *p, const txn_record *rec)
         return MCSQ_ERR_IO;
     long n;
     while ((n = key_spill_read(rec->spill, keys, SPILL_CHUNK)) > 0) {
-        int rc = batcher_add_part(&p->batcher, rec, keys, (size_t)n, now_us());
+        int rc = batcher_add_part(&p->batcher, rec, keys, (size_t)n, clock_mono_us());
         if (rc != MCSQ_OK)
             return rc;
         bus_producer_poll(p->producer, 0);
@@ -215,8 +209,8 @@ static int add_record(publisher *p, const txn_record *rec, int64_t now)
 static int step(publisher *p)
 {
     txn_batch got = {0};
-    txn_queue_pop_batch(p->queue, &got, POP_MAX, wait_ms(p, now_us()));
-    int64_t now = now_us();
+    txn_queue_pop_batch(p->queue, &got, POP_MAX, wait_ms(p, clock_mono_us()));
+    int64_t now = clock_mono_us();
     int rc = MCSQ_OK;
     txn_record *rec;
     while ((rec = txn_batch_take(&got)) != NULL) {
@@ -233,10 +227,10 @@ static int step(publisher *p)
 
 static void final_flush(publisher *p, int flush_timeout_ms)
 {
-    if (!p->failed && batcher_flush(&p->batcher, now_us(), true) != MCSQ_OK)
+    if (!p->failed && batcher_flush(&p->batcher, clock_mono_us(), true) != MCSQ_OK)
         log_warn("bus: the last batch could not be published; it is read again after restart");
-    int64_t deadline = now_us() + (int64_t)flush_timeout_ms * 1000;
-    while (bus_producer_inflight(p->producer) > 0 && now_us() < deadline && !p->failed)
+    int64_t deadline = clock_mono_us() + (int64_t)flush_timeout_ms * 1000;
+    while (bus_producer_inflight(p->producer) > 0 && clock_mono_us() < deadline && !p->failed)
         bus_producer_poll(p->producer, POLL_MS);
     if (bus_producer_inflight(p->producer) > 0)
         log_warn("bus: %zu messages unacknowledged at shutdown; they are published again "

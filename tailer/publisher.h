@@ -25,7 +25,7 @@ typedef struct publisher_stats {
     _Atomic uint64_t messages_failed;
     _Atomic uint64_t keys_sent;
     _Atomic uint64_t checkpoints;
-    _Atomic int64_t checkpoint_us;          /* when the last checkpoint was written */
+    _Atomic int64_t checkpoint_us;          /* when the last checkpoint was written (monotonic) */
     _Atomic uint64_t checkpoint_offset;     /* its position */
     _Atomic uint64_t checkpoint_file_index; /* numeric suffix of its file name */
     _Atomic uint64_t inflight;

@@ -4,6 +4,7 @@
  * committed transactions' GTIDs.
  */
 #include "tailer/tail_reader.h"
+#include "core/clock.h"
 #include "core/errstr.h"
 #include "core/log.h"
 #include "mcsqueal/error.h"
@@ -54,14 +55,6 @@ static void reset_stream(tail_reader *r)
                             (size_t)r->cfg->mcsqueal.txn_memory_max);
 }
 
-/* A coarse clock (a few ms): the lag is in seconds. */
-static int64_t coarse_now_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME_COARSE, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 /* Passes the events, transactions and keys counted since the last call on
  * to the stats and metric series, and the last event to the lag (as
  * binlog_lag_on_event() for it: this runs right after it was read, before
@@ -79,8 +72,8 @@ static void sync_counts(tail_reader *r)
     atomic_fetch_add(&r->stats.keys, u->keys);
     metrics_counter_add(r->metrics.keys, u->keys);
     if (seen->any)
-        binlog_lag_on_event(&r->lag, coarse_now_us(), seen->heartbeat ? 0 : seen->last_timestamp,
-                            seen->heartbeat);
+        binlog_lag_on_event(&r->lag, clock_wall_coarse_us(),
+                            seen->heartbeat ? 0 : seen->last_timestamp, seen->heartbeat);
     sync_metrics(r);
     *u = (tail_reader_unsynced){0};
     *seen = (binlog_live_seen){0};
@@ -155,7 +148,7 @@ static void on_sync(void *ctx, bool wake)
 double tail_reader_lag_seconds(void *ctx)
 {
     tail_reader *r = ctx;
-    return binlog_lag_seconds(&r->lag, coarse_now_us());
+    return binlog_lag_seconds(&r->lag, clock_wall_coarse_us());
 }
 
 static void set_live(tail_reader *r, binlog_live *live)

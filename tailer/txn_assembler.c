@@ -6,6 +6,7 @@
  * later group, file or session.
  */
 #include "tailer/txn_assembler.h"
+#include "core/clock.h"
 #include "core/errstr.h"
 #include "core/log.h"
 #include "mcsqueal/error.h"
@@ -335,13 +336,6 @@ void txn_assembler_set_read_us(txn_assembler *a, int64_t read_us)
     a->read_us = read_us;
 }
 
-static int64_t now_us(bool coarse)
-{
-    struct timespec ts;
-    clock_gettime(coarse ? CLOCK_REALTIME_COARSE : CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 /* Emits the open group as committed by the event ev at pos. */
 static int emit(txn_assembler *a, const binlog_event *ev, const binlog_pos *pos,
                 const mcsq_txn **txn)
@@ -364,7 +358,8 @@ static int emit(txn_assembler *a, const binlog_event *ev, const binlog_pos *pos,
     t->commit_us = a->probe_us > 0    ? a->probe_us
                    : a->commit_us > 0 ? a->commit_us
                                       : (int64_t)ev->hdr.timestamp * 1000000;
-    t->read_us = a->read_us > 0 ? a->read_us : now_us(a->coarse_clock);
+    t->read_us =
+        a->read_us > 0 ? a->read_us : (a->coarse_clock ? clock_wall_coarse_us() : clock_wall_us());
     t->keys = a->out_keys.keys;
     t->nkeys = a->out_keys.nkeys;
     t->nmarkers = a->out_keys.nmarkers;

@@ -5,6 +5,7 @@
  * producer ahead of its consumer makes no system call.
  */
 #include "tailer/txn_queue.h"
+#include "core/clock.h"
 #include "mcsqueal/error.h"
 
 #include <errno.h>
@@ -77,19 +78,12 @@ void txn_batch_clear(txn_batch *b)
 
 /* Read only by lazy pushes to a waiting consumer: a few thousand times a
  * second at most, so the precise clock (the coarse one ticks every 4 ms). */
-static int64_t mono_now_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 /* Whether a lazy push should wake the consumer now (lock held). */
 static bool lazy_wake_due(txn_queue *q)
 {
     if (q->count >= TXN_QUEUE_WAKE_RECORDS || q->bytes >= q->max_bytes / 2)
         return true;
-    int64_t now = mono_now_us();
+    int64_t now = clock_mono_us();
     if (q->unsignalled_us == 0) {
         q->unsignalled_us = now;
         return false;
@@ -155,17 +149,6 @@ int txn_queue_push(txn_queue *q, txn_record *rec)
     return txn_queue_push_batch(q, &b);
 }
 
-static void deadline_after(struct timespec *ts, int ms)
-{
-    clock_gettime(CLOCK_MONOTONIC, ts);
-    ts->tv_sec += ms / 1000;
-    ts->tv_nsec += (long)(ms % 1000) * 1000000L;
-    if (ts->tv_nsec >= 1000000000L) {
-        ts->tv_sec++;
-        ts->tv_nsec -= 1000000000L;
-    }
-}
-
 /* Waits (lock held) until a record is there, the queue is closed or the
  * timeout passed. */
 static void do_wait_not_empty(txn_queue *q, int timeout_ms)
@@ -175,7 +158,7 @@ static void do_wait_not_empty(txn_queue *q, int timeout_ms)
         q->woken = false;
         return;
     }
-    deadline_after(&deadline, timeout_ms); /* only when it must wait */
+    deadline = clock_mono_deadline(timeout_ms); /* only when it must wait */
     q->waiting++;
     while (q->head == NULL && !q->closed && !q->woken) {
         if (pthread_cond_timedwait(&q->not_empty, &q->lock, &deadline) == ETIMEDOUT)
