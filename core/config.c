@@ -16,6 +16,7 @@
  * config_writer.c (declarations shared among them: config_private.h).
  */
 #include "core/config_private.h"
+#include "core/name_rule.h"
 #include "mcsqueal/error.h"
 
 #include <assert.h>
@@ -423,13 +424,7 @@ static int on_ini_value(void *user, const char *section, const char *name, const
 
 static bool pool_name_ok(const char *s, size_t n)
 {
-    if (n == 0 || n > 64)
-        return false;
-    for (size_t i = 0; i < n; i++) {
-        if (!isalnum((unsigned char)s[i]) && s[i] != '_' && s[i] != '-')
-            return false;
-    }
-    return true;
+    return n > 0 && n <= 64 && name_rule_chars(s, n, "_-");
 }
 
 /* Appends a pool with its defaults and makes it the current section. */

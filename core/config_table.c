@@ -8,6 +8,7 @@
  */
 #include "core/config.h"
 #include "core/log.h"
+#include "core/name_rule.h"
 #include "core/sql_ident.h"
 #include "mcsqueal/error.h"
 
@@ -29,14 +30,10 @@ static const char *const pool_role_words[] = {"cluster", "gutter", "regional", N
 /* Name, region, cluster and topic: safe in topics, group ids and JSON. */
 static int check_word(const char *value, char *err, size_t errlen)
 {
-    for (const char *p = value; *p != '\0'; p++) {
-        if (!isalnum((unsigned char)*p) && *p != '.' && *p != '_' && *p != '-') {
-            snprintf(err, errlen, "\"%s\": only letters, digits, '.', '_' and '-' are allowed",
-                     value);
-            return MCSQ_ERR_CONFIG;
-        }
-    }
-    return MCSQ_OK;
+    if (name_rule_word(value, strlen(value)))
+        return MCSQ_OK;
+    snprintf(err, errlen, "\"%s\": only letters, digits, '.', '_' and '-' are allowed", value);
+    return MCSQ_ERR_CONFIG;
 }
 
 /* heartbeat.table: "table" or "database.table". */
@@ -558,13 +555,7 @@ static bool gtid_interval_ok(const char *s, size_t n)
 /* A MySQL 8.3+ GTID tag: [A-Za-z_][A-Za-z0-9_]{0,31}. */
 static bool gtid_tag_ok(const char *s, size_t n)
 {
-    if (n == 0 || n > 32 || isdigit((unsigned char)s[0]))
-        return false;
-    for (size_t i = 0; i < n; i++) {
-        if (!isalnum((unsigned char)s[i]) && s[i] != '_')
-            return false;
-    }
-    return true;
+    return n > 0 && n <= 32 && !name_rule_digit(s[0]) && name_rule_chars(s, n, "_");
 }
 
 /* MySQL GTID set element: uuid, then ':'-separated intervals and tags. */

@@ -6,6 +6,7 @@
  * and the writers call them through config_private.h.
  */
 #include "core/config_private.h"
+#include "core/name_rule.h"
 #include "mcsqueal/error.h"
 
 #include <ctype.h>
@@ -150,13 +151,7 @@ static int parse_enum(const mcsq_config_row *row, const char *text, void *field,
 
 static bool host_chars_ok(const char *s, size_t n, bool bracketed)
 {
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (!isalnum(c) && c != '.' && c != '-' && c != '_' &&
-            !(bracketed && (c == ':' || c == '%')))
-            return false;
-    }
-    return n > 0;
+    return n > 0 && name_rule_chars(s, n, bracketed ? "._-:%" : "._-");
 }
 
 /* Splits s into host and port text; false when the shape is wrong. */

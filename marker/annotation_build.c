@@ -7,26 +7,16 @@
  */
 #include "core/cache_key.h"
 #include "core/errstr.h"
+#include "core/name_rule.h"
 #include "marker/marker_internal.h"
 #include "mcsqueal/marker.h"
 
 #include <stdbool.h>
 #include <string.h>
 
-#define REGION_MAX 64
-
 bool marker_region_valid(const char *s)
 {
-    size_t len = s != NULL ? strlen(s) : 0;
-    if (len == 0 || len > REGION_MAX)
-        return false;
-    for (size_t i = 0; i < len; i++) {
-        char c = s[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '_' || c == '.' || c == '-'))
-            return false;
-    }
-    return true;
+    return s != NULL && name_rule_region(s, strlen(s));
 }
 
 /* Why key cannot go into a comment, or NULL when it can. */

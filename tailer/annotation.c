@@ -19,6 +19,7 @@
 #include "tailer/annotation.h"
 
 #include "core/cache_key.h"
+#include "core/name_rule.h"
 
 #include <assert.h>
 #include <stdbool.h>
@@ -28,7 +29,6 @@
 
 #define ANNOTATION_TAG "mcsqueal:"
 #define ANNOTATION_TAG_LEN (sizeof(ANNOTATION_TAG) - 1)
-#define MARKER_MAX_LEN 64
 #define LOG_PREFIX_MAX 48 /* bytes of a rejected token shown in the log */
 
 /* What a byte means to the scanner outside strings and comments. */
@@ -332,21 +332,6 @@ static bool name_is(const char *name, size_t len, const char *want)
     return len == strlen(want) && memcmp(name, want, len) == 0;
 }
 
-/* A region name: 1..64 bytes of [A-Za-z0-9_.-]. */
-static bool marker_valid(const char *s, size_t len)
-{
-    if (len == 0 || len > MARKER_MAX_LEN)
-        return false;
-    for (size_t i = 0; i < len; i++) {
-        char c = s[i];
-        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                  c == '_' || c == '.' || c == '-';
-        if (!ok)
-            return false;
-    }
-    return true;
-}
-
 /* Parses decimal digits into a positive int64; false if empty, not all
  * digits, zero or too large. */
 static bool probe_parse(const char *s, size_t len, int64_t *out)
@@ -379,7 +364,7 @@ static void directive_apply(scanner *sc, const char *tok, size_t len, marker_ref
     int64_t probe_us;
 
     if (name_is(name, name_len, "marker")) {
-        if (!marker_valid(value, value_len)) {
+        if (!name_rule_region(value, value_len)) {
             reject(sc->stats, ANNOTATION_REJECT_BAD_DIRECTIVE, "directive", tok, len);
             return;
         }

@@ -5,10 +5,10 @@
 #include "tailer/heartbeat_sql.h"
 #include "core/cache_key.h"
 #include "core/errstr.h"
+#include "core/name_rule.h"
 #include "core/sql_ident.h"
 #include "mcsqueal/error.h"
 
-#include <ctype.h>
 #include <inttypes.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -39,12 +39,7 @@ static int quote_table(char *out, size_t size, const char *table, char *errstr, 
 static int check_name(const char *name, char *errstr, size_t errstr_size)
 {
     size_t n = strlen(name);
-    bool ok = n > 0 && n <= NAME_MAX_LEN;
-    for (size_t i = 0; ok && i < n; i++) {
-        unsigned char c = (unsigned char)name[i];
-        ok = isalnum(c) || c == '.' || c == '_' || c == '-';
-    }
-    if (!ok)
+    if (n == 0 || n > NAME_MAX_LEN || !name_rule_word(name, n))
         return errstr_set(errstr, errstr_size, MCSQ_ERR_INVALID,
                           "source name \"%s\" is not 1-255 of A-Z a-z 0-9 . _ -", name);
     return MCSQ_OK;
