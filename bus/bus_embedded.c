@@ -9,6 +9,7 @@
 
 #include "core/errstr.h"
 #include "core/log.h"
+#include "core/state_file.h"
 #include "mcsqueal/error.h"
 
 #include <librdkafka/rdkafka.h>
@@ -223,57 +224,6 @@ void bus_embedded_destroy(bus_embedded *bus)
  * The bootstrap file.
  */
 
-/* Writes all of buf to fd, retrying short writes. */
-static int write_all(int fd, const char *buf, size_t len)
-{
-    while (len > 0) {
-        ssize_t n = write(fd, buf, len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            return -1;
-        buf += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
-
-/* fsync()s the directory holding path, so that a rename in it is durable. */
-static int fsync_parent(const char *path)
-{
-    const char *slash = strrchr(path, '/');
-    char dir[4096];
-    if (slash == NULL)
-        snprintf(dir, sizeof(dir), ".");
-    else if (slash == path)
-        snprintf(dir, sizeof(dir), "/");
-    else if ((size_t)(slash - path) < sizeof(dir))
-        snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path), path);
-    else
-        return -1;
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0)
-        return -1;
-    int rc = fsync(fd);
-    close(fd);
-    return rc;
-}
-
-/* Writes text to tmp (created, must not exist), fsync()s and closes it. */
-static int write_temp(const char *tmp, const char *text)
-{
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-    if (fd < 0)
-        return -1;
-    if (write_all(fd, text, strlen(text)) != 0 || fsync(fd) != 0) {
-        int saved = errno;
-        close(fd);
-        errno = saved;
-        return -1;
-    }
-    return close(fd);
-}
-
 int bus_embedded_address_write(const bus_embedded *bus, const char *path, char *errstr,
                                size_t errstr_size)
 {
@@ -281,22 +231,7 @@ int bus_embedded_address_write(const bus_embedded *bus, const char *path, char *
     if (snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid()) >= (int)sizeof(tmp) ||
         snprintf(text, sizeof(text), "%s\n", bus->bootstrap) >= (int)sizeof(text))
         return errstr_set(errstr, errstr_size, MCSQ_ERR_IO, "%s: path too long", path);
-    if (write_temp(tmp, text) != 0) {
-        int saved = errno;
-        unlink(tmp);
-        return errstr_set(errstr, errstr_size, MCSQ_ERR_IO, "%s: cannot write: %s", tmp,
-                          strerror(saved));
-    }
-    if (rename(tmp, path) != 0) {
-        int saved = errno;
-        unlink(tmp);
-        return errstr_set(errstr, errstr_size, MCSQ_ERR_IO, "%s: cannot rename %s to it: %s", path,
-                          tmp, strerror(saved));
-    }
-    if (fsync_parent(path) != 0)
-        return errstr_set(errstr, errstr_size, MCSQ_ERR_IO, "%s: cannot sync its directory: %s",
-                          path, strerror(errno));
-    return MCSQ_OK;
+    return state_file_replace(path, tmp, text, strlen(text), errstr, errstr_size);
 }
 
 int bus_embedded_address_remove(const bus_embedded *bus, const char *path, char *errstr,

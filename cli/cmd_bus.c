@@ -11,6 +11,7 @@
 #include "core/config.h"
 #include "core/errstr.h"
 #include "core/log.h"
+#include "core/state_file.h"
 #include "bus/bus_embedded.h"
 #include "mcsqueal/error.h"
 
@@ -161,30 +162,6 @@ static int apply_logging(const mcsq_config *cfg)
     return -1;
 }
 
-/* mkdir -p dir (new directories 0750); returns 0 or MCSQ_ERR_IO (errstr). */
-static int mkdir_p(const char *dir, char *errstr, size_t errstr_size)
-{
-    char buf[PATH_MAX];
-    if (snprintf(buf, sizeof(buf), "%s", dir) >= (int)sizeof(buf))
-        return errstr_set(errstr, errstr_size, MCSQ_ERR_IO, "%s: path too long", dir);
-    for (char *p = buf + 1;; p++) {
-        if (*p != '/' && *p != '\0')
-            continue;
-        char saved = *p;
-        *p = '\0';
-        if (mkdir(buf, 0750) != 0 && errno != EEXIST)
-            return errstr_set(errstr, errstr_size, MCSQ_ERR_IO,
-                              "state_dir %s: cannot create %s: %s", dir, buf, strerror(errno));
-        *p = saved;
-        if (saved == '\0')
-            break;
-    }
-    struct stat st;
-    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
-        return errstr_set(errstr, errstr_size, MCSQ_ERR_IO, "state_dir %s: not a directory", dir);
-    return MCSQ_OK;
-}
-
 /* Fills path with where the address goes, creating state_dir for the default.
  * Returns 0 or an mcsq_err (errstr). */
 static int bootstrap_path(const bus_opts *opts, const mcsq_config *cfg, char *path, size_t size,
@@ -195,9 +172,10 @@ static int bootstrap_path(const bus_opts *opts, const mcsq_config *cfg, char *pa
             return errstr_set(errstr, errstr_size, MCSQ_ERR_IO, "--bootstrap-file: too long");
         return MCSQ_OK;
     }
-    int rc = mkdir_p(cfg->mcsqueal.state_dir, errstr, errstr_size);
+    int rc = state_dir_create(cfg->mcsqueal.state_dir, errstr, errstr_size);
     if (rc != MCSQ_OK)
         return rc;
+    state_dir_warn_open(cfg->mcsqueal.state_dir);
     if (snprintf(path, size, "%s/%s", cfg->mcsqueal.state_dir, BOOTSTRAP_FILE_NAME) >= (int)size)
         return errstr_set(errstr, errstr_size, MCSQ_ERR_IO, "state_dir: too long");
     return MCSQ_OK;

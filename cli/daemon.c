@@ -4,6 +4,7 @@
 #include "cli/daemon.h"
 #include "cli/commands.h"
 #include "core/log.h"
+#include "core/state_file.h"
 #include "mcsqueal/error.h"
 
 #include <errno.h>
@@ -70,26 +71,11 @@ int daemon_load(daemon_ctx *d, const char *command, int argc, char **argv, const
     return setup_logging(d);
 }
 
-static int mkdir_p(const char *path)
-{
-    char buf[4096];
-    snprintf(buf, sizeof(buf), "%s", path);
-    for (char *p = buf + 1; *p != '\0'; p++) {
-        if (*p != '/')
-            continue;
-        *p = '\0';
-        if (mkdir(buf, 0755) != 0 && errno != EEXIST)
-            return -1;
-        *p = '/';
-    }
-    return mkdir(buf, 0755) != 0 && errno != EEXIST ? -1 : 0;
-}
-
 static int lock_state_dir(daemon_ctx *d)
 {
     char path[4096];
     snprintf(path, sizeof(path), "%s/%s.lock", d->cfg.mcsqueal.state_dir, d->command);
-    d->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    d->lock_fd = state_file_open(path, O_RDWR);
     if (d->lock_fd < 0) {
         log_error("cannot create %s: %s", path, strerror(errno));
         return EXIT_RUNTIME;
@@ -210,10 +196,12 @@ static int find_embedded_bus(daemon_ctx *d)
 
 int daemon_prepare(daemon_ctx *d, daemon_bus bus)
 {
-    if (mkdir_p(d->cfg.mcsqueal.state_dir) != 0) {
-        log_error("cannot create state_dir %s: %s", d->cfg.mcsqueal.state_dir, strerror(errno));
+    char err[512];
+    if (state_dir_create(d->cfg.mcsqueal.state_dir, err, sizeof(err)) != MCSQ_OK) {
+        log_error("%s", err);
         return EXIT_RUNTIME;
     }
+    state_dir_warn_open(d->cfg.mcsqueal.state_dir);
     int rc = lock_state_dir(d);
     if (rc == EXIT_OK)
         rc = start_metrics(d);

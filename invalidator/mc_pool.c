@@ -22,6 +22,8 @@
  */
 #include "invalidator/mc_pool.h"
 
+#include "core/byte_reader.h"
+#include "core/byte_writer.h"
 #include "core/cache_key.h"
 #include "core/clock.h"
 #include "core/errstr.h"
@@ -125,28 +127,12 @@ struct mc_pool {
 
 /* ---- small helpers ---- */
 
-static void put_u16(uint8_t *p, uint32_t v)
+/* The big-endian field of n bytes at off of a reply header h. */
+static uint32_t header_field(const uint8_t *h, size_t off, size_t n)
 {
-    p[0] = (uint8_t)(v >> 8);
-    p[1] = (uint8_t)v;
-}
-
-static void put_u32(uint8_t *p, uint32_t v)
-{
-    p[0] = (uint8_t)(v >> 24);
-    p[1] = (uint8_t)(v >> 16);
-    p[2] = (uint8_t)(v >> 8);
-    p[3] = (uint8_t)v;
-}
-
-static uint32_t get_u16(const uint8_t *p)
-{
-    return (uint32_t)p[0] << 8 | p[1];
-}
-
-static uint32_t get_u32(const uint8_t *p)
-{
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+    byte_reader br;
+    byte_reader_init(&br, h + off, n);
+    return (uint32_t)byte_reader_uint_be(&br, n);
 }
 
 static int out_reserve(out_buf *b, size_t more)
@@ -175,9 +161,9 @@ static int out_frame(out_buf *b, uint8_t opcode, uint32_t opaque, const char *pr
     memset(p, 0, HDR_LEN);
     p[0] = MAGIC_REQ;
     p[1] = opcode;
-    put_u16(p + 2, (uint32_t)keylen);
-    put_u32(p + 8, (uint32_t)keylen); /* body: the key, no extras, no value */
-    put_u32(p + 12, opaque);
+    byte_put_be16(p + 2, (uint16_t)keylen);
+    byte_put_be32(p + 8, (uint32_t)keylen); /* body: the key, no extras, no value */
+    byte_put_be32(p + 12, opaque);
     memcpy(p + HDR_LEN, prefix, prefix_len);
     memcpy(p + HDR_LEN + prefix_len, key, len);
     b->len += HDR_LEN + keylen;
@@ -297,7 +283,7 @@ static bool reply_key_error(mc_server *s, size_t si, const batch_ctx *b, uint32_
 /* Handles one reply; returns false on a protocol violation. */
 static bool reply_handle(mc_server *s, size_t si, const batch_ctx *b, const uint8_t *h)
 {
-    uint32_t opcode = h[1], status = get_u16(h + 6), opaque = get_u32(h + 12);
+    uint32_t opcode = h[1], status = header_field(h, 6, 2), opaque = header_field(h, 12, 4);
     if (opcode == OP_NOOP) {
         if (opaque != NOOP_OPAQUE || s->off != s->out.len)
             return false;
@@ -321,7 +307,7 @@ static bool replies_parse(mc_server *s, size_t si, const batch_ctx *b)
             return false;
         if (s->in_len - pos < HDR_LEN)
             break;
-        uint32_t body = get_u32(h + 8);
+        uint32_t body = header_field(h, 8, 4);
         if (body > IN_SIZE - HDR_LEN)
             return false;
         if (s->in_len - pos < HDR_LEN + body)

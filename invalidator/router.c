@@ -6,6 +6,7 @@
 #include "core/clock.h"
 #include "core/errstr.h"
 #include "core/log.h"
+#include "core/state_file.h"
 #include "core/strbuf.h"
 #include "bus/bus_consumer.h"
 #include "bus/bus_message.h"
@@ -217,7 +218,7 @@ static void deadletter(router *r, const bus_record *rec, const char *why)
     strbuf_lit(&sb, ",\"payload\":");
     strbuf_append_json_text(&sb, rec->payload ? rec->payload : "", rec->len);
     strbuf_lit(&sb, "}\n");
-    int ok = !sb.nomem && write(r->deadletter_fd, sb.buf, sb.len) == (ssize_t)sb.len &&
+    int ok = !sb.nomem && state_write_all(r->deadletter_fd, sb.buf, sb.len) == MCSQ_OK &&
              fsync(r->deadletter_fd) == 0;
     strbuf_deinit(&sb);
     metrics_counter_inc(r->poison);
@@ -413,7 +414,7 @@ static int open_deadletter(router *r, char *errstr, size_t errstr_size)
 {
     char path[4096];
     snprintf(path, sizeof(path), "%s/deadletter.jsonl", r->cfg->mcsqueal.state_dir);
-    r->deadletter_fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    r->deadletter_fd = state_file_open(path, O_WRONLY | O_APPEND);
     if (r->deadletter_fd < 0)
         return errstr_set(errstr, errstr_size, MCSQ_ERR_IO, "%s: %s", path, strerror(errno));
     return MCSQ_OK;

@@ -38,9 +38,12 @@
  */
 #include "invalidator/spool.h"
 #include "core/byte_reader.h"
+#include "core/byte_writer.h"
 #include "core/crc32.h"
 #include "core/errstr.h"
 #include "core/log.h"
+#include "core/name_rule.h"
+#include "core/state_file.h"
 #include "mcsqueal/error.h"
 
 #include <assert.h>
@@ -107,75 +110,27 @@ struct spool {
     char *arena;   /* key bytes handed out by replay */
     size_t arena_cap;
     log_ratelimit rl;
+    int read_errno; /* of the last read that failed */
 };
 
-/* ---- little-endian encoding ---- */
+/* ---- reading ---- */
 
-static void put_u16(uint8_t *p, uint16_t v)
+/* The little-endian integer of n bytes at off of a checked buffer p. */
+static uint64_t le_at(const uint8_t *p, size_t off, size_t n)
 {
-    p[0] = (uint8_t)v;
-    p[1] = (uint8_t)(v >> 8);
+    byte_reader br;
+    byte_reader_init(&br, p + off, n);
+    return byte_reader_uint(&br, n);
 }
 
-static void put_u32(uint8_t *p, uint32_t v)
+/* Length of the key record at payload offset at (a checked batch). */
+static uint16_t key_len_at(const uint8_t *payload, size_t at)
 {
-    for (int i = 0; i < 4; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
+    return (uint16_t)le_at(payload, at, 2);
 }
 
-static void put_u64(uint8_t *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint16_t get_u16(const uint8_t *p)
-{
-    return (uint16_t)(p[0] | (p[1] << 8));
-}
-
-static uint32_t get_u32(const uint8_t *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-/* ---- file I/O helpers ---- */
-
-static int pwrite_all(int fd, const void *buf, size_t len, uint64_t off)
-{
-    const uint8_t *p = buf;
-    while (len > 0) {
-        ssize_t n = pwrite(fd, p, len, (off_t)off);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            return -1;
-        p += n;
-        off += (uint64_t)n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
-
-static int sync_dir(const char *dir)
-{
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0)
-        return -1;
-    int rc = fsync(fd);
-    close(fd);
-    return rc;
-}
-
-/* Creates dir if missing (and makes its entry in parent durable). */
-static int make_dir(const char *dir, const char *parent)
-{
-    if (mkdir(dir, 0755) == 0)
-        return sync_dir(parent);
-    return errno == EEXIST ? 0 : -1;
-}
-
-/* Refills the read cache from off. Returns 0 or MCSQ_ERR_IO. */
+/* Refills the read cache from off. Returns 0 or MCSQ_ERR_IO (errno in
+ * sp->read_errno). */
 static int cache_fill(spool *sp, uint64_t off)
 {
     size_t got = 0;
@@ -186,8 +141,10 @@ static int cache_fill(spool *sp, uint64_t off)
         ssize_t n = pread(sp->fd, sp->rbuf + got, READ_BUF - got, (off_t)(off + got));
         if (n < 0 && errno == EINTR)
             continue;
-        if (n < 0)
+        if (n < 0) {
+            sp->read_errno = errno;
             return MCSQ_ERR_IO;
+        }
         if (n == 0)
             break;
         got += (size_t)n;
@@ -242,22 +199,29 @@ static uint64_t append_size(const mcsq_key *keys, size_t n)
     return total;
 }
 
+/* Encodes the header of a batch of nkeys keys whose payload (len bytes)
+ * follows it in buf. */
+static void batch_header_encode(uint8_t *buf, uint32_t nkeys, size_t len, uint64_t append_off)
+{
+    byte_put_le32(buf, BATCH_MAGIC);
+    byte_put_le32(buf + 4, nkeys);
+    byte_put_le32(buf + 8, (uint32_t)len);
+    byte_put_le64(buf + 12, append_off);
+    byte_put_le32(buf + 20, crc32_update(0, buf + BATCH_HDR, len));
+    byte_put_le32(buf + 24, crc32_update(0, buf, 24));
+}
+
 /* Encodes keys[0..k) (payload len bytes) into buf as one batch. */
 static void batch_encode(uint8_t *buf, const mcsq_key *keys, size_t k, size_t len,
                          uint64_t append_off)
 {
     uint8_t *p = buf + BATCH_HDR;
     for (size_t i = 0; i < k; i++) {
-        put_u16(p, (uint16_t)keys[i].len);
+        byte_put_le16(p, (uint16_t)keys[i].len);
         memcpy(p + 2, keys[i].data, keys[i].len);
         p += 2 + keys[i].len;
     }
-    put_u32(buf, BATCH_MAGIC);
-    put_u32(buf + 4, (uint32_t)k);
-    put_u32(buf + 8, (uint32_t)len);
-    put_u64(buf + 12, append_off);
-    put_u32(buf + 20, crc32_update(0, buf + BATCH_HDR, len));
-    put_u32(buf + 24, crc32_update(0, buf, 24));
+    batch_header_encode(buf, (uint32_t)k, len, append_off);
 }
 
 /* Decodes and checks the header of the batch at off. */
@@ -282,16 +246,15 @@ static int batch_header_parse(const uint8_t *h, uint64_t off, batch_info *bi)
 /* True when payload is exactly nkeys well-formed records. */
 static bool records_valid(const uint8_t *payload, size_t len, uint32_t nkeys)
 {
-    size_t at = 0;
-    for (uint32_t i = 0; i < nkeys; i++) {
-        if (len - at < 2)
+    byte_reader br;
+    byte_reader_init(&br, payload, len);
+    for (uint32_t i = 0; i < nkeys && !br.failed; i++) {
+        uint16_t klen = byte_reader_u16(&br);
+        if (klen == 0 || klen > SPOOL_KEY_MAX)
             return false;
-        uint16_t klen = get_u16(payload + at);
-        if (klen == 0 || klen > SPOOL_KEY_MAX || len - at - 2 < klen)
-            return false;
-        at += 2 + (size_t)klen;
+        byte_reader_skip(&br, klen);
     }
-    return at == len;
+    return !br.failed && byte_reader_left(&br) == 0;
 }
 
 /* Reads and checks the batch at off, which must end at or before limit.
@@ -323,10 +286,10 @@ static int batch_read(spool *sp, uint64_t off, uint64_t limit, batch_info *bi,
 
 static void slot_encode(uint8_t *s, uint64_t seq, spool_pos pos)
 {
-    put_u64(s, seq);
-    put_u64(s + 8, pos.off);
-    put_u32(s + 16, pos.idx);
-    put_u32(s + 20, crc32_update(0, s, 20));
+    byte_put_le64(s, seq);
+    byte_put_le64(s + 8, pos.off);
+    byte_put_le32(s + 16, pos.idx);
+    byte_put_le32(s + 20, crc32_update(0, s, 20));
 }
 
 /* Decodes a slot; returns its seq, or 0 when it is not valid. */
@@ -342,41 +305,46 @@ static uint64_t slot_decode(const uint8_t *s, spool_pos *pos)
     return seq;
 }
 
-/* Writes pos durably into the slot after the newest. Returns 0 or -1. */
-static int slot_write(spool *sp, spool_pos pos)
+/* Writes pos durably into the slot after the newest. Returns 0 or
+ * MCSQ_ERR_IO (errstr). */
+static int slot_write(spool *sp, spool_pos pos, char *errstr, size_t errstr_size)
 {
     uint8_t s[SLOT_SIZE];
     uint64_t seq = sp->slot_seq + 1;
     slot_encode(s, seq, pos);
-    if (pwrite_all(sp->fd, s, SLOT_SIZE, SLOT_OFF(seq & 1)) != 0 || fdatasync(sp->fd) != 0)
-        return -1;
+    if (state_pwrite_all(sp->fd, s, SLOT_SIZE, SLOT_OFF(seq & 1)) != MCSQ_OK ||
+        fdatasync(sp->fd) != 0)
+        return errstr_set(errstr, errstr_size, MCSQ_ERR_IO, "%s: writing read position: %s",
+                          sp->path, strerror(errno));
     sp->slot_seq = seq;
-    return 0;
+    return MCSQ_OK;
 }
 
 static void header_encode(uint8_t *h)
 {
     memset(h, 0, HDR_SIZE);
     memcpy(h, FILE_MAGIC, 8);
-    put_u32(h + 8, FILE_VERSION);
-    put_u32(h + 12, crc32_update(0, h, 12));
+    byte_put_le32(h + 8, FILE_VERSION);
+    byte_put_le32(h + 12, crc32_update(0, h, 12));
     slot_encode(h + SLOT_OFF(1), 1, (spool_pos){HDR_SIZE, 0});
 }
 
-/* Writes a fresh header on fd (a new file, or one whose creation a crash
- * cut short) and makes it durable. Returns 0 or -1. */
-static int header_init(int fd, const char *dir)
+/* Writes a fresh header on the file (a new one, or one whose creation a
+ * crash cut short) and makes it durable. Returns 0 or MCSQ_ERR_IO (errstr). */
+static int header_init(spool *sp, char *errstr, size_t errstr_size)
 {
     uint8_t h[HDR_SIZE];
     header_encode(h);
-    if (pwrite_all(fd, h, HDR_SIZE, 0) != 0 || ftruncate(fd, HDR_SIZE) != 0 || fdatasync(fd) != 0)
-        return -1;
-    return sync_dir(dir);
+    if (state_pwrite_all(sp->fd, h, HDR_SIZE, 0) != MCSQ_OK || ftruncate(sp->fd, HDR_SIZE) != 0 ||
+        fdatasync(sp->fd) != 0 || state_dir_sync(sp->dir) != MCSQ_OK)
+        return errstr_set(errstr, errstr_size, MCSQ_ERR_IO, "%s: cannot write header: %s", sp->path,
+                          strerror(errno));
+    return MCSQ_OK;
 }
 
 static bool header_valid(const uint8_t *h)
 {
-    return memcmp(h, FILE_MAGIC, 8) == 0 && get_u32(h + 12) == crc32_update(0, h, 12);
+    return memcmp(h, FILE_MAGIC, 8) == 0 && le_at(h, 12, 4) == crc32_update(0, h, 12);
 }
 
 /* Picks the newest valid slot of header h as the committed position. */
@@ -407,18 +375,18 @@ static int header_load(spool *sp, uint64_t *size, char *errstr, size_t errstr_si
     if (n < 0)
         return errstr_set(errstr, errstr_size, MCSQ_ERR_IO, "%s: %s", sp->path, strerror(errno));
     if (*size < HDR_SIZE || (*size == HDR_SIZE && !header_valid(h))) {
-        if (header_init(sp->fd, sp->dir) != 0)
-            return errstr_set(errstr, errstr_size, MCSQ_ERR_IO, "%s: cannot write header: %s",
-                              sp->path, strerror(errno));
+        int rc = header_init(sp, errstr, errstr_size);
+        if (rc != MCSQ_OK)
+            return rc;
         *size = HDR_SIZE;
         header_encode(h);
     } else if (n != HDR_SIZE || !header_valid(h)) {
         return errstr_set(errstr, errstr_size, MCSQ_ERR_CORRUPT,
                           "%s: not a spool file (bad header)", sp->path);
-    } else if (get_u32(h + 8) != FILE_VERSION) {
+    } else if (le_at(h, 8, 4) != FILE_VERSION) {
         return errstr_set(errstr, errstr_size, MCSQ_ERR_UNSUPPORTED,
                           "%s: spool format version %" PRIu32 " (this mcsqueal reads %d)", sp->path,
-                          get_u32(h + 8), FILE_VERSION);
+                          (uint32_t)le_at(h, 8, 4), FILE_VERSION);
     }
     header_pick_pos(sp, h, *size);
     return MCSQ_OK;
@@ -428,21 +396,23 @@ static int header_load(spool *sp, uint64_t *size, char *errstr, size_t errstr_si
 
 static bool name_char_plain(unsigned char c, bool first, bool underscore)
 {
-    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-')
-        return true;
-    return (c == '.' && !first) || (c == '_' && underscore);
+    char ch = (char)c;
+    if (ch == '.')
+        return !first;
+    return name_rule_chars(&ch, 1, underscore ? "-_" : "-");
 }
 
 /* Appends name[0..len) to out (cap bytes, NUL-terminated) with every byte
  * outside [A-Za-z0-9.-] (and '_' when underscore) as %XX, and a leading
- * '.' escaped too. Returns the new length, or -1 when it does not fit. */
+ * '.' escaped too. Returns the new length, or MCSQ_ERR_LIMIT when it does
+ * not fit. */
 static int name_escape(char *out, size_t cap, size_t at, const char *name, size_t len,
                        bool underscore)
 {
     for (size_t i = 0; i < len; i++) {
         unsigned char c = (unsigned char)name[i];
         if (at + 4 > cap)
-            return -1;
+            return MCSQ_ERR_LIMIT;
         if (name_char_plain(c, at == 0, underscore))
             out[at++] = (char)c;
         else
@@ -452,40 +422,43 @@ static int name_escape(char *out, size_t cap, size_t at, const char *name, size_
     return (int)at;
 }
 
-/* Escaped directory name of a pool; -1 if empty or too long. */
+/* Escaped directory name of a pool: its length, or MCSQ_ERR_INVALID when
+ * it is empty or too long. */
 static int pool_escape(char *out, size_t cap, const char *pool)
 {
     if (pool[0] == '\0')
-        return -1;
+        return MCSQ_ERR_INVALID;
     int n = name_escape(out, cap, 0, pool, strlen(pool), true);
-    return n > SPOOL_NAME_MAX ? -1 : n;
+    return n < 0 || n > SPOOL_NAME_MAX ? MCSQ_ERR_INVALID : n;
 }
 
 /* Escaped file name stem of a server: "host:port" -> "host_port", '_'
- * itself escaped, so the last ':' is recoverable. -1 if empty or too long. */
+ * itself escaped, so the last ':' is recoverable. Its length, or
+ * MCSQ_ERR_INVALID when it is empty or too long. */
 static int server_escape(char *out, size_t cap, const char *server)
 {
     const char *colon = strrchr(server, ':');
     size_t hlen = colon ? (size_t)(colon - server) : strlen(server);
     if (server[0] == '\0')
-        return -1;
+        return MCSQ_ERR_INVALID;
     int n = name_escape(out, cap, 0, server, hlen, false);
     if (n >= 0 && colon != NULL && (size_t)n + 2 <= cap) {
         out[n] = '_';
         n = name_escape(out, cap, (size_t)n + 1, colon + 1, strlen(colon + 1), false);
     } else if (colon != NULL) {
-        n = -1;
+        n = MCSQ_ERR_INVALID;
     }
-    return n > SPOOL_NAME_MAX ? -1 : n;
+    return n < 0 || n > SPOOL_NAME_MAX ? MCSQ_ERR_INVALID : n;
 }
 
+/* The value of hex digit c (upper case only), or MCSQ_ERR_INVALID. */
 static int hex_value(char c)
 {
     if (c >= '0' && c <= '9')
         return c - '0';
     if (c >= 'A' && c <= 'F')
         return c - 'A' + 10;
-    return -1;
+    return MCSQ_ERR_INVALID;
 }
 
 /* Undoes the escaping of s[0..len) ('_' -> ':' when colon); NULL when s is
@@ -495,7 +468,8 @@ static char *name_unescape(const char *s, size_t len, bool colon)
     char *out = malloc(len + 1), canon[SPOOL_NAME_MAX + 8];
     size_t n = 0;
     for (size_t i = 0; out != NULL && i < len; i++) {
-        int hi = i + 2 < len ? hex_value(s[i + 1]) : -1, lo = hi >= 0 ? hex_value(s[i + 2]) : -1;
+        int hi = i + 2 < len ? hex_value(s[i + 1]) : MCSQ_ERR_INVALID;
+        int lo = hi >= 0 ? hex_value(s[i + 2]) : MCSQ_ERR_INVALID;
         if (s[i] == '%' && lo >= 0) {
             out[n++] = (char)(hi * 16 + lo);
             i += 2;
@@ -537,19 +511,13 @@ static int spool_paths(spool *sp, const char *state_dir, const char *pool, const
                           "spool: pool \"%s\" / server \"%s\": empty or too long name", pool,
                           server);
     strcat(file, SPOOL_EXT);
-    char *top = path_join3(state_dir, "spool", "");
     sp->dir = path_join3(state_dir, "spool", pool_esc);
     sp->path = sp->dir ? path_join3(sp->dir, file, "") : NULL;
     strcat(file, COMPACT_EXT);
     sp->tmp_path = sp->dir ? path_join3(sp->dir, file, "") : NULL;
-    int rc = MCSQ_OK;
-    if (top == NULL || sp->path == NULL || sp->tmp_path == NULL)
-        rc = errstr_set(errstr, errstr_size, MCSQ_ERR_NOMEM, "out of memory");
-    else if (make_dir(top, state_dir) != 0 || make_dir(sp->dir, top) != 0)
-        rc = errstr_set(errstr, errstr_size, MCSQ_ERR_IO, "spool: cannot create %s: %s", sp->dir,
-                        strerror(errno));
-    free(top);
-    return rc;
+    if (sp->path == NULL || sp->tmp_path == NULL)
+        return errstr_set(errstr, errstr_size, MCSQ_ERR_NOMEM, "out of memory");
+    return state_dir_create(sp->dir, errstr, errstr_size);
 }
 
 /* True when fd is still the file at path (not unlinked or replaced by a
@@ -565,7 +533,7 @@ static bool fd_is_path(int fd, const char *path)
 static int file_open_locked(spool *sp, char *errstr, size_t errstr_size)
 {
     for (int i = 0; i < OPEN_TRIES; i++) {
-        sp->fd = open(sp->path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+        sp->fd = state_file_open(sp->path, O_RDWR);
         if (sp->fd < 0)
             break;
         if (flock(sp->fd, LOCK_EX | LOCK_NB) != 0)
@@ -650,7 +618,7 @@ static int recover_bad_batch(spool *sp, uint64_t bad, uint64_t size, int why, ch
     uint64_t later;
     if (find_later_append(sp, bad, size, &later) != MCSQ_OK)
         return errstr_set(errstr, errstr_size, MCSQ_ERR_IO, "%s: read error: %s", sp->path,
-                          strerror(errno));
+                          strerror(sp->read_errno));
     if (later != 0)
         return errstr_set(errstr, errstr_size, MCSQ_ERR_CHECKSUM,
                           "%s: damaged batch at byte %" PRIu64 " (%s) followed by intact data "
@@ -683,7 +651,8 @@ static int scan(spool *sp, uint64_t size, char *errstr, size_t errstr_size)
         const uint8_t *payload;
         int rc = batch_read(sp, off, size, &bi, &payload);
         if (rc == MCSQ_ERR_IO)
-            return errstr_set(errstr, errstr_size, rc, "%s: read error", sp->path);
+            return errstr_set(errstr, errstr_size, rc, "%s: read error: %s", sp->path,
+                              strerror(sp->read_errno));
         if (rc != MCSQ_OK) {
             rc = recover_bad_batch(sp, off, size, rc, errstr, errstr_size);
             size = off;
@@ -706,21 +675,23 @@ static int scan(spool *sp, uint64_t size, char *errstr, size_t errstr_size)
 
 /* Everything is replayed: position back to the first batch, then cut the
  * file to its header (in this order: a crash in between replays again). */
-static int drain(spool *sp)
+static int drain(spool *sp, char *errstr, size_t errstr_size)
 {
     spool_pos start = {HDR_SIZE, 0};
-    if (slot_write(sp, start) != 0)
-        return -1;
+    int rc = slot_write(sp, start, errstr, errstr_size);
+    if (rc != MCSQ_OK)
+        return rc;
     sp->pos = sp->cur = start;
     sp->handed = 0;
     cache_drop(sp);
     if (ftruncate(sp->fd, HDR_SIZE) != 0 || fdatasync(sp->fd) != 0) {
         sp->broken = true;
-        return -1;
+        return errstr_set(errstr, errstr_size, MCSQ_ERR_IO, "%s: truncate: %s", sp->path,
+                          strerror(errno));
     }
     sp->end = HDR_SIZE;
     sp->depth = 0;
-    return 0;
+    return MCSQ_OK;
 }
 
 int spool_open(spool **out, const char *state_dir, const char *pool, const char *server,
@@ -742,15 +713,14 @@ int spool_open(spool **out, const char *state_dir, const char *pool, const char 
     if (rc != MCSQ_OK)
         goto err;
     unlink(sp->tmp_path); /* a compaction that a crash interrupted; the file is intact */
-    if (sync_dir(sp->dir) != 0) {
+    if (state_dir_sync(sp->dir) != MCSQ_OK) {
         rc =
             errstr_set(errstr, errstr_size, MCSQ_ERR_IO, "%s: fsync: %s", sp->dir, strerror(errno));
         goto err;
     }
     rc = scan(sp, size, errstr, errstr_size);
-    if (rc == MCSQ_OK && sp->pos.off == sp->end && (sp->end > HDR_SIZE || sp->pos.idx != 0) &&
-        drain(sp) != 0)
-        rc = errstr_set(errstr, errstr_size, MCSQ_ERR_IO, "%s: %s", sp->path, strerror(errno));
+    if (rc == MCSQ_OK && sp->pos.off == sp->end && (sp->end > HDR_SIZE || sp->pos.idx != 0))
+        rc = drain(sp, errstr, errstr_size);
     if (rc != MCSQ_OK)
         goto err;
     *out = sp;
@@ -810,7 +780,7 @@ int spool_append(spool *sp, const mcsq_key *keys, size_t n, char *errstr, size_t
     for (size_t i = 0, len, k; i < n; i += k, off += BATCH_HDR + len) {
         k = batch_take(keys + i, n - i, &len);
         batch_encode(sp->wbuf, keys + i, k, len, sp->end);
-        if (pwrite_all(sp->fd, sp->wbuf, BATCH_HDR + len, off) != 0)
+        if (state_pwrite_all(sp->fd, sp->wbuf, BATCH_HDR + len, off) != MCSQ_OK)
             return append_failed(sp, "write", errstr, errstr_size);
     }
     if (fdatasync(sp->fd) != 0)
@@ -848,7 +818,7 @@ static int batch_load(spool *sp, char *errstr, size_t errstr_size)
     assert(sp->cur.idx < sp->bi.nkeys);
     sp->rec = 0;
     for (uint32_t i = 0; i < sp->cur.idx; i++)
-        sp->rec += 2 + (size_t)get_u16(sp->payload + sp->rec);
+        sp->rec += 2 + (size_t)key_len_at(sp->payload, sp->rec);
     sp->loaded = true;
     return MCSQ_OK;
 }
@@ -856,7 +826,7 @@ static int batch_load(spool *sp, char *errstr, size_t errstr_size)
 /* Hands out the key at the cursor (copied to *a) and advances. */
 static void replay_take(spool *sp, mcsq_key *key, char **a)
 {
-    uint16_t len = get_u16(sp->payload + sp->rec);
+    uint16_t len = key_len_at(sp->payload, sp->rec);
     memcpy(*a, sp->payload + sp->rec + 2, len);
     *key = (mcsq_key){.data = *a, .len = len, .marker = 0};
     *a += len;
@@ -911,52 +881,60 @@ void spool_replay_rewind(spool *sp)
 
 /* ---- compaction ---- */
 
+/* Why a compaction failed: the step and the errno it left (why). */
+static int compact_error(int rc, const char *step, int why, char *errstr, size_t errstr_size)
+{
+    return errstr_set(errstr, errstr_size, rc, "%s: %s", step,
+                      rc == MCSQ_ERR_IO ? strerror(why) : mcsq_strerror(rc));
+}
+
 /* Copies the batch at *from into fd at *to with its append offset set to
  * its new offset (each copied batch stands alone: all were acknowledged),
- * dropping the keys before skip. */
-static int compact_copy_batch(spool *sp, int fd, uint64_t *from, uint64_t *to, uint32_t skip)
+ * dropping the keys before skip. Returns 0 or a negative mcsq_err (errstr). */
+static int compact_copy_batch(spool *sp, int fd, uint64_t *from, uint64_t *to, uint32_t skip,
+                              char *errstr, size_t errstr_size)
 {
     batch_info bi;
     const uint8_t *payload;
     int rc = batch_read(sp, *from, sp->end, &bi, &payload);
     if (rc != MCSQ_OK)
-        return rc;
+        return compact_error(rc, "reading a batch", sp->read_errno, errstr, errstr_size);
     size_t at = 0;
     for (uint32_t i = 0; i < skip; i++)
-        at += 2 + (size_t)get_u16(payload + at);
+        at += 2 + (size_t)key_len_at(payload, at);
     uint8_t *b = sp->wbuf;
     size_t len = bi.payload_len - at;
     memcpy(b + BATCH_HDR, payload + at, len);
-    put_u32(b, BATCH_MAGIC);
-    put_u32(b + 4, bi.nkeys - skip);
-    put_u32(b + 8, (uint32_t)len);
-    put_u64(b + 12, *to);
-    put_u32(b + 20, crc32_update(0, b + BATCH_HDR, len));
-    put_u32(b + 24, crc32_update(0, b, 24));
-    if (pwrite_all(fd, b, BATCH_HDR + len, *to) != 0)
-        return MCSQ_ERR_IO;
+    batch_header_encode(b, bi.nkeys - skip, len, *to);
+    if (state_pwrite_all(fd, b, BATCH_HDR + len, *to) != MCSQ_OK)
+        return compact_error(MCSQ_ERR_IO, "write", errno, errstr, errstr_size);
     *from += BATCH_HDR + (uint64_t)bi.payload_len;
     *to += BATCH_HDR + len;
     return MCSQ_OK;
 }
 
-/* Writes the waiting batches into tmp as a complete, synced spool file. */
-static int compact_write(spool *sp, int fd, uint64_t *new_end)
+/* Writes the waiting batches into tmp as a complete, synced spool file.
+ * Returns 0 or a negative mcsq_err (errstr). */
+static int compact_write(spool *sp, int fd, uint64_t *new_end, char *errstr, size_t errstr_size)
 {
     uint8_t h[HDR_SIZE];
     header_encode(h);
-    if (flock(fd, LOCK_EX | LOCK_NB) != 0 || pwrite_all(fd, h, HDR_SIZE, 0) != 0)
-        return MCSQ_ERR_IO;
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0)
+        return compact_error(MCSQ_ERR_IO, "lock", errno, errstr, errstr_size);
+    if (state_pwrite_all(fd, h, HDR_SIZE, 0) != MCSQ_OK)
+        return compact_error(MCSQ_ERR_IO, "write", errno, errstr, errstr_size);
     uint64_t from = sp->pos.off, to = HDR_SIZE;
     uint32_t skip = sp->pos.idx;
     while (from < sp->end) {
-        int rc = compact_copy_batch(sp, fd, &from, &to, skip);
+        int rc = compact_copy_batch(sp, fd, &from, &to, skip, errstr, errstr_size);
         if (rc != MCSQ_OK)
             return rc;
         skip = 0;
     }
     *new_end = to;
-    return fdatasync(fd) == 0 ? MCSQ_OK : MCSQ_ERR_IO;
+    if (fdatasync(fd) != 0)
+        return compact_error(MCSQ_ERR_IO, "fdatasync", errno, errstr, errstr_size);
+    return MCSQ_OK;
 }
 
 /* Rewrites the file without its replayed part: a new file, synced, renamed
@@ -964,18 +942,18 @@ static int compact_write(spool *sp, int fd, uint64_t *new_end)
 static int compact(spool *sp, char *errstr, size_t errstr_size)
 {
     uint64_t new_end = 0;
-    errno = 0;
-    int fd = open(sp->tmp_path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    int rc = fd < 0 ? MCSQ_ERR_IO : compact_write(sp, fd, &new_end);
+    char why[256];
+    int fd = state_file_open(sp->tmp_path, O_RDWR | O_TRUNC);
+    int rc = fd < 0 ? compact_error(MCSQ_ERR_IO, "open", errno, why, sizeof(why))
+                    : compact_write(sp, fd, &new_end, why, sizeof(why));
     if (rc == MCSQ_OK && rename(sp->tmp_path, sp->path) != 0)
-        rc = MCSQ_ERR_IO;
+        rc = compact_error(MCSQ_ERR_IO, "rename", errno, why, sizeof(why));
     if (rc != MCSQ_OK) {
-        int saved = errno;
         if (fd >= 0)
             close(fd);
         unlink(sp->tmp_path);
         return errstr_set(errstr, errstr_size, rc, "%s: compaction failed (%s): %s", sp->path,
-                          mcsq_strerror(rc), saved ? strerror(saved) : "-");
+                          mcsq_strerror(rc), why);
     }
     close(sp->fd);
     sp->fd = fd;
@@ -983,7 +961,7 @@ static int compact(spool *sp, char *errstr, size_t errstr_size)
     sp->pos = sp->cur = (spool_pos){HDR_SIZE, 0};
     sp->slot_seq = 1;
     cache_drop(sp);
-    if (sync_dir(sp->dir) != 0) {
+    if (state_dir_sync(sp->dir) != MCSQ_OK) {
         sp->broken = true; /* a crash could bring the old file back under appends made now */
         return errstr_set(errstr, errstr_size, MCSQ_ERR_IO, "%s: fsync: %s", sp->dir,
                           strerror(errno));
@@ -1007,15 +985,11 @@ int spool_replay_commit(spool *sp, char *errstr, size_t errstr_size)
         return broken_error(sp, errstr, errstr_size);
     if (sp->handed == 0)
         return MCSQ_OK;
-    if (sp->cur.off == sp->end) {
-        if (drain(sp) != 0)
-            return errstr_set(errstr, errstr_size, MCSQ_ERR_IO, "%s: truncate: %s", sp->path,
-                              strerror(errno));
-        return MCSQ_OK;
-    }
-    if (slot_write(sp, sp->cur) != 0)
-        return errstr_set(errstr, errstr_size, MCSQ_ERR_IO, "%s: writing read position: %s",
-                          sp->path, strerror(errno));
+    if (sp->cur.off == sp->end)
+        return drain(sp, errstr, errstr_size);
+    int rc = slot_write(sp, sp->cur, errstr, errstr_size);
+    if (rc != MCSQ_OK)
+        return rc;
     sp->pos = sp->cur;
     sp->depth -= sp->handed;
     sp->handed = 0;

@@ -11,6 +11,7 @@
  */
 #include "tailer/checkpoint.h"
 #include "core/errstr.h"
+#include "core/state_file.h"
 #include "mcsqueal/error.h"
 
 #include <errno.h>
@@ -106,30 +107,6 @@ int checkpoint_load(const char *dir, binlog_resume *pos, char *errstr, size_t er
                       path, bad_line ? "line " : "missing file= or pos=, ", bad_line);
 }
 
-static int write_all(int fd, const char *buf, size_t len)
-{
-    while (len > 0) {
-        ssize_t n = write(fd, buf, len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            return -1;
-        buf += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
-
-static int sync_dir(const char *dir)
-{
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0)
-        return -1;
-    int rc = fsync(fd);
-    close(fd);
-    return rc;
-}
-
 int checkpoint_save(const char *dir, const binlog_resume *pos, char *errstr, size_t errstr_size)
 {
     char path[4096], tmp[4100];
@@ -142,18 +119,10 @@ int checkpoint_save(const char *dir, const binlog_resume *pos, char *errstr, siz
         return errstr_set(errstr, errstr_size, MCSQ_ERR_NOMEM, "out of memory");
     int len = snprintf(text, cap, "# mcsqueal checkpoint\nfile=%s\npos=%" PRIu64 "\ngtid=%s\n",
                        pos->file, pos->pos, pos->gtid ? pos->gtid : "");
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    int ok = fd >= 0 && write_all(fd, text, (size_t)len) == 0 && fsync(fd) == 0;
-    int saved_errno = errno;
-    if (fd >= 0)
-        close(fd);
+    char why[512];
+    int rc = state_file_replace(path, tmp, text, (size_t)len, why, sizeof(why));
     free(text);
-    if (ok && rename(tmp, path) == 0 && sync_dir(dir) == 0)
-        return MCSQ_OK;
-    if (!ok)
-        errno = saved_errno;
-    int rc = errstr_set(errstr, errstr_size, MCSQ_ERR_IO, "cannot write checkpoint %s: %s", path,
-                        strerror(errno));
-    unlink(tmp);
-    return rc;
+    if (rc != MCSQ_OK)
+        return errstr_set(errstr, errstr_size, rc, "cannot write checkpoint: %s", why);
+    return MCSQ_OK;
 }

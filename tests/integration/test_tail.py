@@ -33,6 +33,9 @@ Tests (select with MCSQ_TAIL_TEST=name[,name...]; a name may be a prefix):
      (exit 2), --help (exit 0).
   6. rotation                 FLUSH BINARY LOGS during a workload: everything
      published, "pos" names the file and offset where each transaction starts.
+  7. state_files_private      under umask 022, state_dir is created 0700 and
+     the checkpoint, the lock and bus.bootstrap 0600; a state_dir that is
+     open to others is left as it is, with a warning naming it and the chmod.
 
 Usage: test_tail.py MCSQUEAL_BINARY
 Exit 0 when all pass, 1 otherwise, 77 (skip) when mariadbd is not installed.
@@ -950,6 +953,46 @@ def test_rotation(ctx):
           "checkpoint %r, expected %s:%d %s" % (ck, last.file, last.end_pos, last.gtid))
 
 
+def file_mode(path):
+    return os.stat(path).st_mode & 0o7777
+
+
+def test_state_files_private(ctx):
+    srv = server()
+    wl = Workload(srv, "t_private")
+    ctx.closers.append(wl.close)
+    cfg = ctx.tail_config(srv, server_id=4308)
+    old_umask = os.umask(0o022)  # the tailer inherits it
+    try:
+        tailer = Tailer(ctx, cfg, "1")
+    finally:
+        os.umask(old_umask)
+    ctx.closers.append(tailer.stop)
+    tailer.wait_streaming()
+    wl.run([wl.insert(annotation(["private:1"]), 1)], ["private:1"])
+    checkpoint = os.path.join(ctx.state_dir, "checkpoint")
+    wait_until(lambda: os.path.exists(checkpoint), 30, what="a checkpoint")
+    modes = {name: file_mode(os.path.join(ctx.state_dir, name))
+             for name in ("checkpoint", "tail.lock", "bus.bootstrap")}
+    modes["state_dir"] = file_mode(ctx.state_dir)
+    tailer.stop_ok()
+    want = {"state_dir": 0o700, "checkpoint": 0o600, "tail.lock": 0o600, "bus.bootstrap": 0o600}
+    check(modes == want, "modes %s, expected %s" % ({k: oct(v) for k, v in modes.items()},
+                                                    {k: oct(v) for k, v in want.items()}))
+    check("open to other users" not in tailer.text(), "a warning about a private state_dir")
+
+    os.chmod(ctx.state_dir, 0o755)  # as an earlier release created it
+    tailer = Tailer(ctx, cfg, "2")
+    ctx.closers.append(tailer.stop)
+    tailer.wait_log("chmod 700 %s" % ctx.state_dir)
+    line = [x for x in tailer.text().splitlines() if "chmod 700" in x][0]
+    check(" warn " in line and "state_dir %s is open to other users" % ctx.state_dir in line,
+          "unclear warning: %r" % line)
+    tailer.wait_streaming()
+    tailer.stop_ok()
+    check(file_mode(ctx.state_dir) == 0o755, "an existing state_dir's mode was changed")
+
+
 TESTS = [
     ("messages_match_workload", test_messages_match_workload),
     ("crash_safety", test_crash_safety),
@@ -960,6 +1003,7 @@ TESTS = [
     ("large_transaction", test_large_transaction),
     ("startup_errors", test_startup_errors),
     ("rotation", test_rotation),
+    ("state_files_private", test_state_files_private),
 ]
 
 

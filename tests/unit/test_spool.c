@@ -651,6 +651,37 @@ static void test_compaction(void **state)
     assert_int_equal(access(tmp, F_OK), -1);
 }
 
+static unsigned mode_of(const char *path)
+{
+    struct stat st;
+    assert_int_equal(stat(path, &st), 0);
+    return (unsigned)(st.st_mode & 07777);
+}
+
+/* The spool's directories and files, the compacted one too, are private to
+ * the user, even under a umask that would let others in. */
+static void test_files_are_private(void **state)
+{
+    (void)state;
+    mode_t old = umask(0);
+    spool_options opt = {.compact_bytes = 1};
+    spool *sp = open_ok(&opt);
+    char path[600];
+    snprintf(path, sizeof(path), "%s/spool", dir);
+    assert_int_equal(mode_of(path), 0700);
+    snprintf(path, sizeof(path), "%s/spool/main", dir);
+    assert_int_equal(mode_of(path), 0700);
+    assert_int_equal(mode_of(spool_file()), 0600);
+    for (unsigned i = 0; i < 40; i += 10)
+        append_range(sp, i, 10);
+    expect_range(sp, 0, 35, 35);
+    assert_int_equal(spool_replay_commit(sp, err, sizeof(err)), MCSQ_OK);
+    assert_int_equal(spool_bytes(sp), HDR + batch_size(5)); /* compacted: a new file */
+    assert_int_equal(mode_of(spool_file()), 0600);
+    spool_close(sp);
+    umask(old);
+}
+
 /* A torn batch right after a compacted file: compacted batches stand alone,
  * damage among them is still reported as damage. */
 static void test_compacted_damage_is_an_error(void **state)
@@ -863,6 +894,7 @@ int main(void)
         T(test_million_keys_flat_memory),
         T(test_compaction),
         T(test_compacted_damage_is_an_error),
+        T(test_files_are_private),
         T(test_names_escaped_and_listed),
         T(test_bad_names),
         T(test_list_without_spools),
