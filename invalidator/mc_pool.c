@@ -28,6 +28,7 @@
 #include "core/clock.h"
 #include "core/errstr.h"
 #include "core/log.h"
+#include "marker/key_placement.h"
 #include "mcsqueal/error.h"
 
 #include <libmemcached/memcached.h>
@@ -45,8 +46,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define PREFIX_MAX 128 /* libmemcached's MEMCACHED_PREFIX_KEY_MAX_SIZE; config max too */
-#define HDR_LEN 24     /* binary protocol header */
+#define HDR_LEN 24 /* binary protocol header */
 #define MAGIC_REQ 0x80
 #define MAGIC_RES 0x81
 #define OP_DELETE 0x04
@@ -113,7 +113,7 @@ typedef struct batch_ctx {
 
 struct mc_pool {
     char *name;
-    char prefix[PREFIX_MAX + 1];
+    char prefix[KEY_PLACEMENT_PREFIX_MAX + 1];
     size_t prefix_len;
     mc_pool_options opts;
     memcached_st *ring; /* the continuum only; never connects */
@@ -617,22 +617,21 @@ void mc_pool_options_init(mc_pool_options *opts)
     opts->hash_with_prefix = false;
 }
 
-/* The continuum, configured exactly as docs/memcached.md asks applications
- * to configure theirs: libketama-compatible, servers in config order. */
+/* The continuum, placed as the marker client and applications place keys
+ * (key_placement.h), servers in config order. */
 static int ring_new(mc_pool *pool, char *errstr, size_t errstr_size)
 {
     pool->ring = memcached_create(NULL);
-    if (pool->ring == NULL)
+    key_placement_server *servers = calloc(pool->nservers, sizeof(*servers));
+    if (pool->ring == NULL || servers == NULL) {
+        free(servers);
         return MCSQ_ERR_NOMEM;
-    memcached_return_t rc =
-        memcached_behavior_set(pool->ring, MEMCACHED_BEHAVIOR_KETAMA_WEIGHTED, 1);
-    for (size_t i = 0; i < pool->nservers && memcached_success(rc); i++)
-        rc = memcached_server_add(pool->ring, pool->servers[i].host,
-                                  (in_port_t)pool->servers[i].port);
-    if (memcached_success(rc) && pool->prefix_len > 0)
-        rc = memcached_callback_set(pool->ring, MEMCACHED_CALLBACK_NAMESPACE, pool->prefix);
-    if (memcached_success(rc) && pool->opts.hash_with_prefix)
-        rc = memcached_behavior_set(pool->ring, MEMCACHED_BEHAVIOR_HASH_WITH_PREFIX_KEY, 1);
+    }
+    for (size_t i = 0; i < pool->nservers; i++)
+        servers[i] = (key_placement_server){pool->servers[i].host, (unsigned)pool->servers[i].port};
+    memcached_return_t rc = key_placement_configure(pool->ring, servers, pool->nservers,
+                                                    pool->prefix, pool->opts.hash_with_prefix);
+    free(servers);
     if (memcached_failed(rc))
         return errstr_set(errstr, errstr_size, MCSQ_ERR_CONFIG, "pool %s: libmemcached: %s",
                           pool->name, memcached_last_error_message(pool->ring));
@@ -665,9 +664,9 @@ static int pool_check(const mcsq_pool_config *cfg, const mc_pool_options *opts, 
             return errstr_set(errstr, errstr_size, MCSQ_ERR_CONFIG,
                               "pool %s: server %zu has no host or port", name, i + 1);
     }
-    if (cfg->prefix != NULL && strlen(cfg->prefix) > PREFIX_MAX)
+    if (cfg->prefix != NULL && strlen(cfg->prefix) > KEY_PLACEMENT_PREFIX_MAX)
         return errstr_set(errstr, errstr_size, MCSQ_ERR_CONFIG,
-                          "pool %s: prefix longer than %d bytes", name, PREFIX_MAX);
+                          "pool %s: prefix longer than %d bytes", name, KEY_PLACEMENT_PREFIX_MAX);
     if (opts->connect_timeout_ms <= 0 || opts->poll_timeout_ms <= 0)
         return errstr_set(errstr, errstr_size, MCSQ_ERR_CONFIG,
                           "pool %s: timeouts must be positive", name);

@@ -6,6 +6,8 @@
  */
 #include "core/clock.h"
 #include "core/errstr.h"
+#include "core/name_rule.h"
+#include "marker/key_placement.h"
 #include "marker/marker_internal.h"
 #include "marker/marker_servers.h"
 #include "mcsqueal/marker.h"
@@ -17,13 +19,11 @@
 #include <string.h>
 #include <time.h>
 
-#define PREFIX_MAX 128
-#define REGION_MAX 64
 #define VALUE_MAX 32
 
 struct mcsq_marker_client {
     memcached_st *mc;
-    char region[REGION_MAX + 1];
+    char region[NAME_RULE_REGION_MAX + 1];
     size_t prefix_len; /* of the pool prefix */
     time_t ttl_s;
 };
@@ -35,50 +35,86 @@ void mcsq_marker_options_init(mcsq_marker_options *o)
     o->timeout_ms = MCSQ_MARKER_TIMEOUT_DEFAULT_MS;
 }
 
-static int add_server(void *ctx, const char *host, unsigned port)
+/* The servers of the options, parsed (hosts owned). */
+typedef struct server_list {
+    key_placement_server *v;
+    size_t n, cap;
+    bool nomem;
+} server_list;
+
+static int server_list_add(void *ctx, const char *host, unsigned port)
 {
-    memcached_st *mc = ctx;
-    return memcached_success(memcached_server_add(mc, host, (in_port_t)port)) ? 0 : -1;
+    server_list *l = ctx;
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? 2 * l->cap : 8;
+        key_placement_server *v = realloc(l->v, cap * sizeof(*v));
+        if (v == NULL)
+            return l->nomem = true, -1;
+        l->v = v;
+        l->cap = cap;
+    }
+    char *h = strdup(host);
+    if (h == NULL)
+        return l->nomem = true, -1;
+    l->v[l->n++] = (key_placement_server){h, port};
+    return 0;
+}
+
+static void server_list_free(server_list *l)
+{
+    for (size_t i = 0; i < l->n; i++)
+        free((char *)l->v[i].host);
+    free(l->v);
+}
+
+static memcached_return_t set_timeouts(memcached_st *mc, uint64_t ms)
+{
+    memcached_return_t rc = memcached_behavior_set(mc, MEMCACHED_BEHAVIOR_CONNECT_TIMEOUT, ms);
+    if (memcached_success(rc))
+        rc = memcached_behavior_set(mc, MEMCACHED_BEHAVIOR_POLL_TIMEOUT, ms);
+    if (memcached_success(rc))
+        rc = memcached_behavior_set(mc, MEMCACHED_BEHAVIOR_RCV_TIMEOUT, ms * 1000);
+    if (memcached_success(rc))
+        rc = memcached_behavior_set(mc, MEMCACHED_BEHAVIOR_SND_TIMEOUT, ms * 1000);
+    return rc;
+}
+
+/* Places keys as the router does (key_placement.h), then sets the timeouts. */
+static int configure_servers(mcsq_marker_client *c, const mcsq_marker_options *o,
+                             const server_list *l, char *errstr, size_t errstr_size)
+{
+    int timeout_ms = o->timeout_ms > 0 ? o->timeout_ms : MCSQ_MARKER_TIMEOUT_DEFAULT_MS;
+    memcached_return_t rc = key_placement_configure(c->mc, l->v, l->n, o->prefix, false);
+    if (memcached_success(rc))
+        rc = set_timeouts(c->mc, (uint64_t)timeout_ms);
+    if (memcached_failed(rc))
+        return errstr_set(errstr, errstr_size, MCSQ_ERR_CONFIG, "libmemcached: %s",
+                          memcached_last_error_message(c->mc));
+    return MCSQ_OK;
 }
 
 static int configure(mcsq_marker_client *c, const mcsq_marker_options *o, char *errstr,
                      size_t errstr_size)
 {
-    int timeout_ms = o->timeout_ms > 0 ? o->timeout_ms : MCSQ_MARKER_TIMEOUT_DEFAULT_MS;
-    memcached_st *mc = c->mc;
-    /* the placement of docs/memcached.md: KETAMA_WEIGHTED first, nothing after */
-    memcached_return_t rc = memcached_behavior_set(mc, MEMCACHED_BEHAVIOR_KETAMA_WEIGHTED, 1);
-    if (memcached_success(rc))
-        rc = memcached_behavior_set(mc, MEMCACHED_BEHAVIOR_CONNECT_TIMEOUT, (uint64_t)timeout_ms);
-    if (memcached_success(rc))
-        rc = memcached_behavior_set(mc, MEMCACHED_BEHAVIOR_POLL_TIMEOUT, (uint64_t)timeout_ms);
-    if (memcached_success(rc))
-        rc =
-            memcached_behavior_set(mc, MEMCACHED_BEHAVIOR_RCV_TIMEOUT, (uint64_t)timeout_ms * 1000);
-    if (memcached_success(rc))
-        rc =
-            memcached_behavior_set(mc, MEMCACHED_BEHAVIOR_SND_TIMEOUT, (uint64_t)timeout_ms * 1000);
-    if (memcached_failed(rc))
-        return errstr_set(errstr, errstr_size, MCSQ_ERR_CONFIG, "libmemcached: %s",
-                          memcached_strerror(mc, rc));
-    char why[256];
-    int n = marker_servers_parse(o->servers, add_server, mc, why, sizeof(why));
-    if (n < 0)
-        return errstr_set(errstr, errstr_size, MCSQ_ERR_CONFIG, "servers: %s", why);
-    if (n == 0)
-        return errstr_set(errstr, errstr_size, MCSQ_ERR_CONFIG, "servers: none given");
     size_t plen = o->prefix != NULL ? strlen(o->prefix) : 0;
-    if (plen > PREFIX_MAX)
+    if (plen > KEY_PLACEMENT_PREFIX_MAX)
         return errstr_set(errstr, errstr_size, MCSQ_ERR_CONFIG, "prefix longer than %d bytes",
-                          PREFIX_MAX);
-    if (plen > 0) {
-        rc = memcached_callback_set(mc, MEMCACHED_CALLBACK_NAMESPACE, o->prefix);
-        if (memcached_failed(rc))
-            return errstr_set(errstr, errstr_size, MCSQ_ERR_CONFIG, "prefix \"%s\": %s", o->prefix,
-                              memcached_strerror(mc, rc));
-    }
+                          KEY_PLACEMENT_PREFIX_MAX);
+    char why[256];
+    server_list l = {0};
+    int n = marker_servers_parse(o->servers, server_list_add, &l, why, sizeof(why));
+    int rc = MCSQ_OK;
+    if (l.nomem)
+        rc = errstr_set(errstr, errstr_size, MCSQ_ERR_NOMEM, "out of memory");
+    else if (n < 0)
+        rc = errstr_set(errstr, errstr_size, MCSQ_ERR_CONFIG, "servers: %s", why);
+    else if (n == 0)
+        rc = errstr_set(errstr, errstr_size, MCSQ_ERR_CONFIG, "servers: none given");
+    else
+        rc = configure_servers(c, o, &l, errstr, errstr_size);
+    server_list_free(&l);
     c->prefix_len = plen;
-    return MCSQ_OK;
+    return rc;
 }
 
 int mcsq_marker_client_new(mcsq_marker_client **out, const mcsq_marker_options *o, char *errstr,

@@ -5,12 +5,12 @@
  * library) and the router, so both name the same marker.
  */
 #include "core/cache_key.h"
+#include "marker/key_placement.h"
 #include "mcsqueal/marker.h"
 
 #include <string.h>
 
 #define HASHED_PREFIX "mcsqueal:marker#"
-#define PREFIX_MAX 128 /* longest pool prefix */
 
 /* FNV-1a, 128 bits (offset basis and prime from the FNV reference). */
 static void fnv1a128(const unsigned char *p, size_t len, uint64_t *hi, uint64_t *lo)
@@ -36,7 +36,8 @@ static void hex64(uint64_t v, char *out)
 int mcsq_marker_key(const char *key, size_t len, size_t prefix_len, char *out, size_t out_size,
                     size_t *out_len)
 {
-    if (key == NULL || cache_key_check(key, len) != CACHE_KEY_OK || prefix_len > PREFIX_MAX)
+    if (key == NULL || cache_key_check(key, len) != CACHE_KEY_OK ||
+        prefix_len > KEY_PLACEMENT_PREFIX_MAX)
         return MCSQ_ERR_INVALID;
     const size_t plen = sizeof(MCSQ_MARKER_KEY_PREFIX) - 1;
     size_t n;
