@@ -65,7 +65,7 @@ static void publisher_metrics_get(tail_app *t, publisher_metrics *pm)
     pm->checkpoint_file_index = metrics_series_get0(t->d->m.checkpoint_file_index);
 }
 
-static int load_checkpoint(tail_app *t, binlog_resume *from, bool *have)
+static int load_checkpoint(tail_app *t, binlog_position *from, bool *have)
 {
     char err[512];
     int rc = checkpoint_load(t->d->cfg.mcsqueal.state_dir, from, err, sizeof(err));
@@ -108,7 +108,7 @@ int tail_app_start(tail_app *t, daemon_ctx *d)
     if (txn_queue_init(&t->queue, (size_t)t->d->cfg.mcsqueal.queue_max_bytes) != MCSQ_OK)
         return EXIT_RUNTIME;
     t->queue_ready = true;
-    binlog_resume from;
+    binlog_position from;
     bool have_checkpoint;
     if ((rc = load_checkpoint(t, &from, &have_checkpoint)) != EXIT_OK)
         return rc;
@@ -116,8 +116,6 @@ int tail_app_start(tail_app *t, daemon_ctx *d)
     reader_metrics(t, &rm);
     int src = tail_reader_start(&t->reader, &t->d->cfg, &t->queue, have_checkpoint ? &from : NULL,
                                 &rm, err, sizeof(err));
-    if (have_checkpoint)
-        checkpoint_position_free(&from);
     if (src != MCSQ_OK) {
         log_error("%s", err);
         hold_diverged(t);

@@ -14,7 +14,7 @@ struct ack_entry {
     bool acked;
     int64_t offset; /* bus offset, -1 when none */
     bool has_resume;
-    binlog_resume resume;
+    binlog_position resume;
 };
 
 void ack_tracker_init(ack_tracker *t)
@@ -25,7 +25,6 @@ void ack_tracker_init(ack_tracker *t)
 
 static void entry_free(ack_entry *e)
 {
-    free(e->resume.gtid);
     free(e);
 }
 
@@ -36,24 +35,19 @@ void ack_tracker_deinit(ack_tracker *t)
         entry_free(t->head);
         t->head = next;
     }
-    free(t->watermark.gtid);
     memset(t, 0, sizeof(*t));
 }
 
-uint64_t ack_tracker_add(ack_tracker *t, const binlog_resume *resume)
+uint64_t ack_tracker_add(ack_tracker *t, const binlog_position *resume)
 {
-    ack_entry *e = calloc(1, sizeof(*e));
+    ack_entry *e = malloc(sizeof(*e)); /* not calloc: the position is 2 KiB */
     if (e == NULL)
         return 0;
-    if (resume != NULL) {
-        e->has_resume = true;
-        e->resume = *resume;
-        e->resume.gtid = NULL;
-        if (resume->gtid != NULL && (e->resume.gtid = strdup(resume->gtid)) == NULL) {
-            free(e);
-            return 0;
-        }
-    }
+    e->next = NULL;
+    e->acked = false;
+    e->has_resume = resume != NULL;
+    if (resume != NULL)
+        binlog_position_copy(&e->resume, resume);
     e->id = t->next_id++;
     e->offset = -1;
     if (t->tail != NULL)
@@ -65,14 +59,12 @@ uint64_t ack_tracker_add(ack_tracker *t, const binlog_resume *resume)
     return e->id;
 }
 
-/* Moves the entry's position into the watermark (taking its gtid). */
-static void advance_to(ack_tracker *t, ack_entry *e)
+/* Moves the watermark to the entry's position. */
+static void advance_to(ack_tracker *t, const ack_entry *e)
 {
     if (!e->has_resume)
         return;
-    free(t->watermark.gtid);
-    t->watermark = e->resume;
-    e->resume.gtid = NULL;
+    binlog_position_copy(&t->watermark, &e->resume);
     t->advanced = true;
 }
 
@@ -123,7 +115,7 @@ size_t ack_tracker_pending(const ack_tracker *t)
     return t->pending;
 }
 
-bool ack_tracker_take_advance(ack_tracker *t, const binlog_resume **pos)
+bool ack_tracker_take_advance(ack_tracker *t, const binlog_position **pos)
 {
     if (!t->advanced)
         return false;

@@ -8,7 +8,7 @@
 #ifndef MCSQ_TAILER_ACK_TRACKER_H
 #define MCSQ_TAILER_ACK_TRACKER_H
 
-#include "tailer/txn_record.h"
+#include "tailer/binlog_position.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -21,9 +21,9 @@ typedef struct ack_tracker {
     ack_entry *tail;
     size_t pending;
     uint64_t next_id;
-    binlog_resume watermark; /* owned copy; file[0] == '\0' until the first advance */
-    bool advanced;           /* moved since ack_tracker_take_advance() */
-    bool gated;              /* see ack_tracker_set_gate() */
+    binlog_position watermark; /* file[0] == '\0' until the first advance */
+    bool advanced;             /* moved since ack_tracker_take_advance() */
+    bool gated;                /* see ack_tracker_set_gate() */
     int64_t gate;
 } ack_tracker;
 
@@ -33,7 +33,7 @@ void ack_tracker_deinit(ack_tracker *t);
 /* Registers the next message; resume (copied; may be NULL for a message
  * that completes no transaction) is where reading resumes once it and all
  * before it are acknowledged. Returns its id (> 0), or 0 when out of memory. */
-uint64_t ack_tracker_add(ack_tracker *t, const binlog_resume *resume);
+uint64_t ack_tracker_add(ack_tracker *t, const binlog_position *resume);
 
 /* Marks message id acknowledged and advances the watermark over the
  * acknowledged prefix. Unknown ids are ignored. */
@@ -53,6 +53,6 @@ size_t ack_tracker_pending(const ack_tracker *t);
 
 /* Returns true (once per advance) when the watermark moved, with *pos
  * pointing at it (borrowed until the next call). */
-bool ack_tracker_take_advance(ack_tracker *t, const binlog_resume **pos);
+bool ack_tracker_take_advance(ack_tracker *t, const binlog_position **pos);
 
 #endif

@@ -41,7 +41,6 @@ int batcher_init(batcher *b, const char *source, const char *region, size_t max_
 void batcher_deinit(batcher *b)
 {
     free(b->header);
-    free(b->gtid_buf);
     strbuf_deinit(&b->msg);
     memset(b, 0, sizeof(*b));
 }
@@ -68,7 +67,6 @@ static int close_batch(batcher *b)
         strbuf_init(&b->msg); /* ownership of the buffer moves to emit */
     }
     int rc = b->emit(b->ctx, payload, len, b->nkeys, b->ntxns, b->has_resume ? &b->resume : NULL);
-    memset(&b->resume, 0, sizeof(b->resume)); /* its gtid is in gtid_buf */
     b->has_resume = false;
     b->nkeys = b->ntxns = 0;
     b->opened_us = 0;
@@ -99,26 +97,11 @@ static void append_entry(batcher *b, const txn_record *rec, size_t first, size_t
     b->ntxns++;
 }
 
-/* Keeps the position after rec (its gtid copied into a buffer reused from
- * one transaction to the next: no allocation per transaction). */
-static int set_resume(batcher *b, const txn_record *rec)
+/* Keeps the position after rec (copied: no allocation per transaction). */
+static void set_resume(batcher *b, const txn_record *rec)
 {
-    size_t need = rec->resume_gtid ? rec->resume_gtid_len + 1 : 0;
-    if (need > b->gtid_cap) {
-        char *buf = realloc(b->gtid_buf, need);
-        if (buf == NULL)
-            return MCSQ_ERR_NOMEM;
-        b->gtid_buf = buf;
-        b->gtid_cap = need;
-    }
     txn_record_resume(rec, &b->resume);
-    b->resume.gtid = NULL;
-    if (rec->resume_gtid != NULL) {
-        memcpy(b->gtid_buf, rec->resume_gtid, need);
-        b->resume.gtid = b->gtid_buf;
-    }
     b->has_resume = true;
-    return MCSQ_OK;
 }
 
 /* JSON bytes key k adds to an entry: quotes and comma, one byte more per
@@ -227,9 +210,10 @@ static int close_if_full(batcher *b)
 int batcher_add(batcher *b, const txn_record *rec, int64_t now_us)
 {
     int rc = add_keys(b, rec, now_us);
-    if (rc == MCSQ_OK)
-        rc = set_resume(b, rec);
-    return rc == MCSQ_OK ? close_if_full(b) : rc;
+    if (rc != MCSQ_OK)
+        return rc;
+    set_resume(b, rec);
+    return close_if_full(b);
 }
 
 int batcher_add_part(batcher *b, const txn_record *rec, const mcsq_key *keys, size_t nkeys,

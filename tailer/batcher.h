@@ -26,7 +26,7 @@
  * completes no transaction). payload is NUL-terminated after its len bytes.
  * Returns 0, or a negative mcsq_err to stop. */
 typedef int (*batcher_emit_fn)(void *ctx, char *payload, size_t len, size_t nkeys, size_t ntxns,
-                               const binlog_resume *resume);
+                               const binlog_position *resume);
 
 typedef struct batcher {
     char *header; /* {"v":1,"source":..,"region":..,"txns":[ */
@@ -36,13 +36,11 @@ typedef struct batcher {
     int64_t linger_us;
     batcher_emit_fn emit;
     void *ctx;
-    strbuf msg;           /* the open message */
-    size_t nkeys;         /* keys in it */
-    size_t ntxns;         /* transaction entries in it */
-    int64_t opened_us;    /* when its first transaction came; 0: none open */
-    binlog_resume resume; /* after its last complete transaction (gtid: in gtid_buf) */
-    char *gtid_buf;       /* reused for resume.gtid */
-    size_t gtid_cap;
+    strbuf msg;             /* the open message */
+    size_t nkeys;           /* keys in it */
+    size_t ntxns;           /* transaction entries in it */
+    int64_t opened_us;      /* when its first transaction came; 0: none open */
+    binlog_position resume; /* after its last complete transaction */
     bool has_resume;
     size_t last_len; /* size of the last message: the next one's first reservation */
 } batcher;

@@ -44,8 +44,8 @@
 #define PACKET_EOF 0xfe           /* end of the stream (non-blocking dumps only) */
 #define PACKET_ERR 0xff           /* an error from the server */
 #define MARIADB_CAPABILITY_GTID 4 /* @mariadb_slave_capability: we understand GTIDs */
-#define WHERE_MAX (BINLOG_LIVE_GTID_MAX + BINLOG_LIVE_FILE_MAX + 32)
-#define SET_SQL_MAX (2 * BINLOG_LIVE_GTID_MAX + 512)
+#define WHERE_MAX (BINLOG_GTID_STATE_MAX + BINLOG_FILE_MAX + 32)
+#define SET_SQL_MAX (2 * BINLOG_GTID_STATE_MAX + 512)
 
 struct binlog_live {
     const mcsq_config *cfg; /* (ref) */
@@ -61,8 +61,8 @@ struct binlog_live {
     const uint8_t *first; /* its bytes */
     bool raw;             /* packets come through the packet_reader */
     packet_reader packets;
-    char endpoint[BINLOG_LIVE_FILE_MAX]; /* "host:port" or the socket path */
-    char where[WHERE_MAX];               /* the position asked for, for messages */
+    char endpoint[256];    /* "host:port" or the socket path */
+    char where[WHERE_MAX]; /* the position asked for, for messages */
 };
 
 /* Opens a connection with the given read/write timeout into *out. */
@@ -204,7 +204,7 @@ static bool can_read_raw(const binlog_live *live)
 
 /* ---- starting the stream ---- */
 
-static void where_format(binlog_live *live, const binlog_live_position *pos, bool gtid)
+static void where_format(binlog_live *live, const binlog_position *pos, bool gtid)
 {
     if (gtid)
         snprintf(live->where, sizeof(live->where), "GTID state '%s'", pos->gtid);
@@ -213,8 +213,7 @@ static void where_format(binlog_live *live, const binlog_live_position *pos, boo
                  (unsigned long long)pos->pos);
 }
 
-static int check_position(const binlog_live_position *pos, bool gtid, char *errstr,
-                          size_t errstr_size)
+static int check_position(const binlog_position *pos, bool gtid, char *errstr, size_t errstr_size)
 {
     if (gtid)
         return MCSQ_OK;
@@ -231,10 +230,10 @@ static int check_position(const binlog_live_position *pos, bool gtid, char *errs
 
 /* The session variables the server's dump thread reads (checksums,
  * heartbeats, MariaDB capability and GTID start) as one SET statement. */
-static int session_setup(binlog_live *live, const binlog_live_position *pos, bool gtid,
-                         char *errstr, size_t errstr_size)
+static int session_setup(binlog_live *live, const binlog_position *pos, bool gtid, char *errstr,
+                         size_t errstr_size)
 {
-    char sql[SET_SQL_MAX], escaped[2 * BINLOG_LIVE_GTID_MAX + 1];
+    char sql[SET_SQL_MAX], escaped[2 * BINLOG_GTID_STATE_MAX + 1];
     unsigned long long period_ns = (unsigned long long)live->cfg->mysql.heartbeat_ms * 1000000ull;
     int n = snprintf(sql, sizeof(sql),
                      "SET @master_binlog_checksum = @@global.binlog_checksum, "
@@ -262,7 +261,7 @@ static int session_setup(binlog_live *live, const binlog_live_position *pos, boo
 }
 
 /* Sends the dump request (COM_BINLOG_DUMP). */
-static int dump_request(binlog_live *live, const binlog_live_position *pos, bool gtid, char *errstr,
+static int dump_request(binlog_live *live, const binlog_position *pos, bool gtid, char *errstr,
                         size_t errstr_size)
 {
     const char *file = gtid ? "" : pos->file; /* MariaDB: empty name = use the GTID state */
@@ -319,7 +318,7 @@ static int read_first(binlog_live *live, char *errstr, size_t errstr_size)
     return rc;
 }
 
-int binlog_live_start(binlog_live *live, const binlog_live_position *pos, char *errstr,
+int binlog_live_start(binlog_live *live, const binlog_position *pos, char *errstr,
                       size_t errstr_size)
 {
     bool gtid = live->server.mariadb && pos->gtid[0] != '\0';

@@ -25,21 +25,11 @@
 #define MCSQ_TAILER_BINLOG_LIVE_H
 
 #include "core/config.h"
+#include "tailer/binlog_position.h"
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-
-#define BINLOG_LIVE_FILE_MAX 256
-#define BINLOG_LIVE_GTID_MAX 2048
-
-/* Where to stream from. gtid (MariaDB "domain-server-seq,...") is used
- * when set and the server supports it; otherwise file and pos. */
-typedef struct binlog_live_position {
-    char file[BINLOG_LIVE_FILE_MAX];
-    uint64_t pos;
-    char gtid[BINLOG_LIVE_GTID_MAX];
-} binlog_live_position;
 
 /* What the server is, learned at connect time. */
 typedef struct binlog_live_server {
@@ -84,7 +74,7 @@ const binlog_live_server *binlog_live_server_info(const binlog_live *live);
  * MySQL, a malformed GTID list, a position past the end of its file or not
  * at an event), MCSQ_ERR_CONNECT, or MCSQ_ERR_USAGE (after start), with
  * errstr. */
-int binlog_live_resolve_start(binlog_live *live, const mcsq_start *start, binlog_live_position *pos,
+int binlog_live_resolve_start(binlog_live *live, const mcsq_start *start, binlog_position *pos,
                               char *errstr, size_t errstr_size);
 
 /* The server's @@global.gtid_binlog_state (MariaDB: the last GTID of every
@@ -106,7 +96,7 @@ int binlog_live_gtid_binlog_state(binlog_live *live, char *out, size_t size, cha
  * (REPLICATION SLAVE missing), MCSQ_ERR_INVALID (no usable position),
  * MCSQ_ERR_USAGE (started twice) or MCSQ_ERR_AGAIN (interrupted). On
  * success the control connection is closed. Call it once per source. */
-int binlog_live_start(binlog_live *live, const binlog_live_position *pos, char *errstr,
+int binlog_live_start(binlog_live *live, const binlog_position *pos, char *errstr,
                       size_t errstr_size);
 
 /* Returns 0 with the next raw event in *event and *len (valid until the

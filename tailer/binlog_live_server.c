@@ -21,7 +21,7 @@
 #include <string.h>
 #include <strings.h>
 
-#define SQL_MAX (2 * BINLOG_LIVE_FILE_MAX + 128)
+#define SQL_MAX (2 * BINLOG_FILE_MAX + 128)
 #define MYSQL_8_0_22 80022 /* SHOW REPLICA STATUS */
 #define MYSQL_8_0_26 80026 /* log_replica_updates */
 #define MYSQL_8_2_0 80200  /* SHOW BINARY LOG STATUS */
@@ -309,7 +309,7 @@ int binlog_live_check_server(struct st_mysql *m, const mcsq_config *cfg, binlog_
 static int gtid_at(MYSQL *m, const char *file, uint64_t pos, char *gtid, bool *found, char *errstr,
                    size_t errstr_size)
 {
-    char sql[SQL_MAX], escaped[2 * BINLOG_LIVE_FILE_MAX + 1];
+    char sql[SQL_MAX], escaped[2 * BINLOG_FILE_MAX + 1];
     MYSQL_RES *res;
     MYSQL_ROW row;
     mysql_real_escape_string(m, escaped, file, strlen(file));
@@ -320,17 +320,17 @@ static int gtid_at(MYSQL *m, const char *file, uint64_t pos, char *gtid, bool *f
         return rc;
     row = mysql_fetch_row(res);
     *found = row != NULL && row[0] != NULL;
-    if (*found && strlen(row[0]) >= BINLOG_LIVE_GTID_MAX)
+    if (*found && strlen(row[0]) >= BINLOG_GTID_STATE_MAX)
         rc = errstr_set(errstr, errstr_size, MCSQ_ERR_LIMIT,
                         "the server's GTID state at %s:%llu is longer than %d bytes", file,
-                        (unsigned long long)pos, BINLOG_LIVE_GTID_MAX - 1);
+                        (unsigned long long)pos, BINLOG_GTID_STATE_MAX - 1);
     else
-        snprintf(gtid, BINLOG_LIVE_GTID_MAX, "%s", *found ? row[0] : "");
+        snprintf(gtid, BINLOG_GTID_STATE_MAX, "%s", *found ? row[0] : "");
     mysql_free_result(res);
     return rc;
 }
 
-static int set_file(binlog_live_position *pos, const char *file, char *errstr, size_t errstr_size)
+static int set_file(binlog_position *pos, const char *file, char *errstr, size_t errstr_size)
 {
     if (strlen(file) >= sizeof(pos->file))
         return errstr_set(errstr, errstr_size, MCSQ_ERR_LIMIT,
@@ -339,8 +339,8 @@ static int set_file(binlog_live_position *pos, const char *file, char *errstr, s
     return MCSQ_OK;
 }
 
-static int resolve_end(MYSQL *m, const binlog_live_server *srv, binlog_live_position *pos,
-                       char *errstr, size_t errstr_size)
+static int resolve_end(MYSQL *m, const binlog_live_server *srv, binlog_position *pos, char *errstr,
+                       size_t errstr_size)
 {
     const char *sql = !srv->mariadb && srv->version_id >= MYSQL_8_2_0 ? "SHOW BINARY LOG STATUS"
                                                                       : "SHOW MASTER STATUS";
@@ -376,8 +376,8 @@ static int binlog_lookup(MYSQL *m, const char *file, uint64_t *size, char *first
     first[0] = last[0] = '\0';
     while ((row = mysql_fetch_row(res)) != NULL && row[0] != NULL) {
         if (first[0] == '\0')
-            snprintf(first, BINLOG_LIVE_FILE_MAX, "%s", row[0]);
-        snprintf(last, BINLOG_LIVE_FILE_MAX, "%s", row[0]);
+            snprintf(first, BINLOG_FILE_MAX, "%s", row[0]);
+        snprintf(last, BINLOG_FILE_MAX, "%s", row[0]);
         if (file != NULL && strcmp(row[0], file) == 0) {
             found = 1;
             *size = strtoull(str_or_empty(row[1]), NULL, 10);
@@ -387,10 +387,10 @@ static int binlog_lookup(MYSQL *m, const char *file, uint64_t *size, char *first
     return found;
 }
 
-static int resolve_begin(MYSQL *m, const binlog_live_server *srv, binlog_live_position *pos,
+static int resolve_begin(MYSQL *m, const binlog_live_server *srv, binlog_position *pos,
                          char *errstr, size_t errstr_size)
 {
-    char last[BINLOG_LIVE_FILE_MAX];
+    char last[BINLOG_FILE_MAX];
     uint64_t size;
     bool found;
     int rc = binlog_lookup(m, NULL, &size, pos->file, last, errstr, errstr_size);
@@ -405,9 +405,9 @@ static int resolve_begin(MYSQL *m, const binlog_live_server *srv, binlog_live_po
 }
 
 static int resolve_file(MYSQL *m, const binlog_live_server *srv, const mcsq_start *start,
-                        binlog_live_position *pos, char *errstr, size_t errstr_size)
+                        binlog_position *pos, char *errstr, size_t errstr_size)
 {
-    char first[BINLOG_LIVE_FILE_MAX], last[BINLOG_LIVE_FILE_MAX];
+    char first[BINLOG_FILE_MAX], last[BINLOG_FILE_MAX];
     uint64_t size = 0;
     bool found;
     int rc = binlog_lookup(m, start->file, &size, first, last, errstr, errstr_size);
@@ -475,7 +475,7 @@ static bool gtid_list_valid(const char *s)
     return digits > 0 && parts == 2;
 }
 
-static int resolve_gtid(const binlog_live_server *srv, const char *gtid, binlog_live_position *pos,
+static int resolve_gtid(const binlog_live_server *srv, const char *gtid, binlog_position *pos,
                         char *errstr, size_t errstr_size)
 {
     if (!srv->mariadb)
@@ -492,7 +492,7 @@ static int resolve_gtid(const binlog_live_server *srv, const char *gtid, binlog_
     return MCSQ_OK;
 }
 
-int binlog_live_resolve_start(binlog_live *live, const mcsq_start *start, binlog_live_position *pos,
+int binlog_live_resolve_start(binlog_live *live, const mcsq_start *start, binlog_position *pos,
                               char *errstr, size_t errstr_size)
 {
     MYSQL *m = binlog_live_control(live);

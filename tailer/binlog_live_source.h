@@ -37,8 +37,8 @@ typedef struct binlog_live_source_hooks {
 } binlog_live_source_hooks;
 
 typedef struct binlog_live_source {
-    binlog_live *live;               /* (ref) the stream, set (and swapped) by the owner */
-    char file[BINLOG_LIVE_FILE_MAX]; /* the current binlog file */
+    binlog_live *live;          /* (ref) the stream, set (and swapped) by the owner */
+    char file[BINLOG_FILE_MAX]; /* the current binlog file */
     binlog_live_seen seen;
     uint64_t sync_every;
     binlog_live_source_hooks hooks;

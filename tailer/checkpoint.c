@@ -25,13 +25,7 @@
 #define CHECKPOINT_NAME "checkpoint"
 #define CHECKPOINT_MAX (64 * 1024)
 
-void checkpoint_position_free(binlog_resume *pos)
-{
-    free(pos->gtid);
-    pos->gtid = NULL;
-}
-
-static int parse_line(char *line, binlog_resume *pos, int *seen)
+static int parse_line(char *line, binlog_position *pos, int *seen)
 {
     char *eq = strchr(line, '=');
     if (line[0] == '#' || line[0] == '\0')
@@ -50,18 +44,15 @@ static int parse_line(char *line, binlog_resume *pos, int *seen)
         if (errno != 0 || *end != '\0' || end == value || pos->pos < 4)
             return MCSQ_ERR_CORRUPT;
         *seen |= 2;
-    } else if (strcmp(line, "gtid") == 0) {
-        free(pos->gtid);
-        pos->gtid = value[0] ? strdup(value) : NULL;
-        if (value[0] && pos->gtid == NULL)
-            return MCSQ_ERR_NOMEM;
+    } else if (strcmp(line, "gtid") == 0 && strlen(value) < sizeof(pos->gtid)) {
+        strcpy(pos->gtid, value);
     } else {
         return MCSQ_ERR_CORRUPT;
     }
     return MCSQ_OK;
 }
 
-static int parse(char *text, binlog_resume *pos, int *bad_line)
+static int parse(char *text, binlog_position *pos, int *bad_line)
 {
     int seen = 0, line_no = 0;
     for (char *save = NULL, *line = strtok_r(text, "\n", &save); line != NULL;
@@ -77,7 +68,7 @@ static int parse(char *text, binlog_resume *pos, int *bad_line)
     return seen == 3 ? MCSQ_OK : MCSQ_ERR_CORRUPT;
 }
 
-int checkpoint_load(const char *dir, binlog_resume *pos, char *errstr, size_t errstr_size)
+int checkpoint_load(const char *dir, binlog_position *pos, char *errstr, size_t errstr_size)
 {
     char path[4096];
     snprintf(path, sizeof(path), "%s/%s", dir, CHECKPOINT_NAME);
@@ -98,7 +89,7 @@ int checkpoint_load(const char *dir, binlog_resume *pos, char *errstr, size_t er
     free(text);
     if (rc == MCSQ_OK && n < CHECKPOINT_MAX)
         return MCSQ_OK;
-    checkpoint_position_free(pos);
+    memset(pos, 0, sizeof(*pos));
     if (rc == MCSQ_ERR_IO)
         return errstr_set(errstr, errstr_size, rc, "%s: read error", path);
     return errstr_set(errstr, errstr_size, MCSQ_ERR_CORRUPT,
@@ -107,18 +98,18 @@ int checkpoint_load(const char *dir, binlog_resume *pos, char *errstr, size_t er
                       path, bad_line ? "line " : "missing file= or pos=, ", bad_line);
 }
 
-int checkpoint_save(const char *dir, const binlog_resume *pos, char *errstr, size_t errstr_size)
+int checkpoint_save(const char *dir, const binlog_position *pos, char *errstr, size_t errstr_size)
 {
     char path[4096], tmp[4100];
     snprintf(path, sizeof(path), "%s/%s", dir, CHECKPOINT_NAME);
     snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-    size_t gtid_len = pos->gtid ? strlen(pos->gtid) : 0;
+    size_t gtid_len = strlen(pos->gtid);
     size_t cap = 128 + strlen(pos->file) + gtid_len;
     char *text = malloc(cap);
     if (text == NULL)
         return errstr_set(errstr, errstr_size, MCSQ_ERR_NOMEM, "out of memory");
     int len = snprintf(text, cap, "# mcsqueal checkpoint\nfile=%s\npos=%" PRIu64 "\ngtid=%s\n",
-                       pos->file, pos->pos, pos->gtid ? pos->gtid : "");
+                       pos->file, pos->pos, pos->gtid);
     char why[512];
     int rc = state_file_replace(path, tmp, text, (size_t)len, why, sizeof(why));
     free(text);

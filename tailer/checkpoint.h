@@ -8,21 +8,19 @@
 #ifndef MCSQ_TAILER_CHECKPOINT_H
 #define MCSQ_TAILER_CHECKPOINT_H
 
-#include "tailer/txn_record.h"
+#include "tailer/binlog_position.h"
 
 #include <stddef.h>
 #include <stdint.h>
 
-/* Reads dir/checkpoint into *pos (pos->gtid owned; free with
- * checkpoint_position_free). Returns 0, MCSQ_ERR_EOF when there is no
- * checkpoint yet, MCSQ_ERR_CORRUPT (a damaged file is never ignored: the
- * operator must decide) or MCSQ_ERR_IO, with errstr. */
-int checkpoint_load(const char *dir, binlog_resume *pos, char *errstr, size_t errstr_size);
+/* Reads dir/checkpoint into *pos. Returns 0, MCSQ_ERR_EOF when there is no
+ * checkpoint yet, MCSQ_ERR_CORRUPT (a damaged file, or a file name or GTID
+ * state longer than binlog_position holds, is never ignored: the operator
+ * must decide) or MCSQ_ERR_IO, with errstr. */
+int checkpoint_load(const char *dir, binlog_position *pos, char *errstr, size_t errstr_size);
 
 /* Writes pos as dir/checkpoint atomically and durably. Returns 0 or
  * MCSQ_ERR_IO with errstr. */
-int checkpoint_save(const char *dir, const binlog_resume *pos, char *errstr, size_t errstr_size);
-
-void checkpoint_position_free(binlog_resume *pos);
+int checkpoint_save(const char *dir, const binlog_position *pos, char *errstr, size_t errstr_size);
 
 #endif

@@ -50,7 +50,7 @@ static void on_delivery(void *ctx, uint64_t token, int err, int64_t offset, cons
 }
 
 static int on_batch(void *ctx, char *payload, size_t len, size_t nkeys, size_t ntxns,
-                    const binlog_resume *resume)
+                    const binlog_position *resume)
 {
     publisher *p = ctx;
     (void)ntxns;
@@ -123,7 +123,7 @@ void publisher_set_gate(publisher *p, int64_t (*gate)(void *ctx), void *ctx)
 /* Writes the checkpoint when the watermark moved and it is time (or force). */
 static void checkpoint(publisher *p, bool force)
 {
-    const binlog_resume *pos;
+    const binlog_position *pos;
     if (p->gate != NULL)
         ack_tracker_set_gate(&p->acks, p->gate(p->gate_ctx));
     if (ack_tracker_take_advance(&p->acks, &pos))

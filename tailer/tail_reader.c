@@ -366,22 +366,19 @@ static void *reader_main(void *arg)
     return NULL;
 }
 
-static int initial_position(tail_reader *r, const binlog_resume *from, char *errstr,
+static int initial_position(tail_reader *r, const binlog_position *from, char *errstr,
                             size_t errstr_size)
 {
     memset(&r->resume, 0, sizeof(r->resume));
     if (from == NULL)
         return binlog_live_resolve_start(r->src.live, &r->cfg->mysql.start_at, &r->resume, errstr,
                                          errstr_size);
-    snprintf(r->resume.file, sizeof(r->resume.file), "%s", from->file);
-    r->resume.pos = from->pos;
-    if (from->gtid != NULL)
-        snprintf(r->resume.gtid, sizeof(r->resume.gtid), "%s", from->gtid);
+    binlog_position_copy(&r->resume, from);
     return MCSQ_OK;
 }
 
 int tail_reader_start(tail_reader *r, const mcsq_config *cfg, txn_queue *queue,
-                      const binlog_resume *from, const tail_reader_metrics *metrics, char *errstr,
+                      const binlog_position *from, const tail_reader_metrics *metrics, char *errstr,
                       size_t errstr_size)
 {
     memset(r, 0, sizeof(*r));

@@ -69,8 +69,8 @@ typedef struct tail_reader {
     pthread_mutex_t live_lock;
     binlog_stage stage;
     gtid_state gtids;
-    bool use_gtid;               /* the server has MariaDB GTIDs */
-    binlog_live_position resume; /* after the last queued transaction */
+    bool use_gtid;          /* the server has MariaDB GTIDs */
+    binlog_position resume; /* after the last queued transaction */
     tail_reader_stats stats;
     binlog_lag lag; /* read by tail_reader_lag_seconds() from any thread */
     tail_reader_metrics metrics;
@@ -93,7 +93,7 @@ typedef struct tail_reader {
  * MCSQ_ERR_LIMIT (position purged, or the server lacks transactions of the
  * checkpoint: tail_reader_diverged()), with errstr. */
 int tail_reader_start(tail_reader *r, const mcsq_config *cfg, txn_queue *queue,
-                      const binlog_resume *from, const tail_reader_metrics *metrics, char *errstr,
+                      const binlog_position *from, const tail_reader_metrics *metrics, char *errstr,
                       size_t errstr_size);
 
 /* Asks the thread to stop without waiting (safe from any thread, e.g. a

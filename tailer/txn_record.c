@@ -7,6 +7,7 @@
  */
 #include "tailer/txn_record.h"
 
+#include <assert.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,8 +21,9 @@ typedef struct record_layout {
 static void layout(const mcsq_txn *txn, const char *resume_gtid, record_layout *l)
 {
     l->gtid_len = strlen(txn->gtid);
-    l->file_len = strnlen(txn->file, TXN_RECORD_FILE_MAX - 1);
+    l->file_len = strnlen(txn->file, BINLOG_FILE_MAX - 1);
     l->resume_size = resume_gtid ? strlen(resume_gtid) + 1 : 0;
+    assert(l->resume_size <= BINLOG_GTID_STATE_MAX); /* the reader's GTID state bound */
     l->key_bytes = 0;
     for (size_t i = 0; i < txn->nkeys; i++)
         l->key_bytes += txn->keys[i].len;
@@ -103,11 +105,14 @@ void txn_record_free(txn_record *rec)
         free(rec);
 }
 
-void txn_record_resume(const txn_record *rec, binlog_resume *out)
+void txn_record_resume(const txn_record *rec, binlog_position *out)
 {
     memcpy(out->file, rec->file, rec->file_len + 1); /* already cut to fit */
     out->pos = rec->end_pos;
-    out->gtid = (char *)rec->resume_gtid;
+    if (rec->resume_gtid != NULL)
+        memcpy(out->gtid, rec->resume_gtid, rec->resume_gtid_len + 1); /* fits: see layout() */
+    else
+        out->gtid[0] = '\0';
 }
 
 void txn_record_view(const txn_record *rec, mcsq_txn *out)

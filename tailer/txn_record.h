@@ -9,28 +9,19 @@
 
 #include "mcsqueal/scan.h"
 #include "tailer/binlog_event.h"
+#include "tailer/binlog_position.h"
 #include "tailer/key_spill.h"
 #include "tailer/txn_slab.h"
 
 #include <stddef.h>
 #include <stdint.h>
 
-#define TXN_RECORD_FILE_MAX 256
-
-/* Where to resume reading after a transaction. */
-typedef struct binlog_resume {
-    char file[TXN_RECORD_FILE_MAX];
-    uint64_t pos;
-    char *gtid; /* MariaDB GTID state after the transaction; NULL if unknown. Owned,
-                   except when borrowed (txn_record_resume()) */
-} binlog_resume;
-
 typedef struct txn_record {
     struct txn_record *next; /* queue link */
     txn_slab *slab;          /* the slab holding it, or NULL: malloc'd */
     key_spill *spill;        /* owned: keys spilled before these, or NULL */
     const char *gtid;        /* in the same allocation (variable length) */
-    const char *file;        /* in the same allocation; cut to TXN_RECORD_FILE_MAX - 1 */
+    const char *file;        /* in the same allocation; cut to BINLOG_FILE_MAX - 1 */
     uint64_t pos;
     uint64_t end_pos; /* also the position to resume from after it */
     int64_t commit_us;
@@ -46,8 +37,9 @@ typedef struct txn_record {
     size_t bytes;   /* memory held, for queue accounting */
 } txn_record;
 
-/* Copies txn and the resume state (gtid may be NULL). Returns NULL when out
- * of memory. The caller frees with txn_record_free(). */
+/* Copies txn and the resume state (resume_gtid may be NULL: unknown;
+ * shorter than BINLOG_GTID_STATE_MAX). Returns NULL when out of memory. The
+ * caller frees with txn_record_free(). */
 txn_record *txn_record_new(const mcsq_txn *txn, const char *resume_gtid);
 
 /* The same, in memory from pool (the reader thread's; the record may be
@@ -55,9 +47,9 @@ txn_record *txn_record_new(const mcsq_txn *txn, const char *resume_gtid);
 txn_record *txn_record_new_in(txn_slab_pool *pool, const mcsq_txn *txn, const char *resume_gtid);
 void txn_record_free(txn_record *rec);
 
-/* Where to resume after rec: its file and end position, out->gtid borrowed
- * from rec (NULL if unknown). */
-void txn_record_resume(const txn_record *rec, binlog_resume *out);
+/* Where to resume after rec: its file, end position and GTID state ("" if
+ * unknown), copied into *out. */
+void txn_record_resume(const txn_record *rec, binlog_position *out);
 
 /* A read-only mcsq_txn view of rec (borrowing from it), e.g. for JSON. */
 void txn_record_view(const txn_record *rec, mcsq_txn *out);

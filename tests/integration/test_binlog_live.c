@@ -174,9 +174,9 @@ static int stream_connect(stream *s)
 }
 
 /* Connects and starts from start; fails the test on any error. */
-static void stream_open(stream *s, const mcsq_start *start, binlog_live_position *pos)
+static void stream_open(stream *s, const mcsq_start *start, binlog_position *pos)
 {
-    binlog_live_position local;
+    binlog_position local;
     if (pos == NULL)
         pos = &local;
     if (stream_connect(s) != MCSQ_OK)
@@ -503,7 +503,7 @@ static void collect_gtids(stream *s, const char *file, uint64_t end, gtid_list *
 }
 
 /* Streams from pos (already resolved) and checks the transactions. */
-static void expect_from(const fixture *fx, const binlog_live_position *pos, const char *end_file,
+static void expect_from(const fixture *fx, const binlog_position *pos, const char *end_file,
                         uint64_t end, const gtid_list *want, const char *what)
 {
     stream s;
@@ -518,7 +518,7 @@ static void expect_from(const fixture *fx, const binlog_live_position *pos, cons
     stream_close(&s);
 }
 
-static void resolve(const fixture *fx, const mcsq_start *start, binlog_live_position *pos)
+static void resolve(const fixture *fx, const mcsq_start *start, binlog_position *pos)
 {
     stream s;
     stream_init_main(&s, fx);
@@ -533,7 +533,7 @@ static void test_start_positions(void **state)
 {
     fixture *fx = *state;
     gtid_list before = {0}, after = {0};
-    binlog_live_position at_end, at_file, at_gtid, by_file;
+    binlog_position at_end, at_file, at_gtid, by_file;
     char end_file[NAME_MAX_LEN], state_before[GTID_MAX_LEN];
     uint64_t end;
     for (int i = 0; i < 3; i++)
@@ -677,7 +677,7 @@ static void test_dead_server(void **state)
 
 /* ---- 5. purged positions ---- */
 
-static void expect_purged(stream *s, const binlog_live_position *pos, const char *what)
+static void expect_purged(stream *s, const binlog_position *pos, const char *what)
 {
     if (stream_connect(s) != MCSQ_OK)
         fail_msg("connect: %s", s->err);
@@ -695,7 +695,7 @@ static void test_purged(void **state)
     mariadb_server *srv = server_start(NULL);
     MYSQL *db = server_connect(srv);
     stream s;
-    binlog_live_position pos;
+    binlog_position pos;
     char first[NAME_MAX_LEN], last[NAME_MAX_LEN], early_state[GTID_MAX_LEN];
     uint64_t end;
     sql_exec(db, "CREATE DATABASE t");
@@ -773,7 +773,7 @@ static void test_no_replication_slave(void **state)
 {
     fixture *fx = *state;
     stream s;
-    binlog_live_position pos;
+    binlog_position pos;
     char err[ERR_MAX];
     sql_exec(fx->db, "CREATE USER 'monitor'@'%%' IDENTIFIED BY '" PASSWORD "'");
     sql_exec(fx->db, "GRANT REPLICATION CLIENT, SELECT ON *.* TO 'monitor'@'%%'");
@@ -970,7 +970,7 @@ static int tls_connect(const mariadb_server *srv, const char *user, int mode, co
         replace(&s.cfg.mysql.ssl_ca, ca);
     int rc = stream_connect(&s);
     if (rc == MCSQ_OK) {
-        binlog_live_position pos;
+        binlog_position pos;
         if (binlog_live_resolve_start(s.live, &(mcsq_start){.kind = MCSQ_START_END}, &pos, s.err,
                                       sizeof(s.err)) != MCSQ_OK ||
             binlog_live_start(s.live, &pos, s.err, sizeof(s.err)) != MCSQ_OK)

@@ -28,7 +28,7 @@ typedef struct sink {
 } sink;
 
 static int collect(void *ctx, char *payload, size_t len, size_t nkeys, size_t ntxns,
-                   const binlog_resume *resume)
+                   const binlog_position *resume)
 {
     sink *s = ctx;
     (void)len;
@@ -182,13 +182,13 @@ static void test_escaping_in_keys(void **state)
     batcher_deinit(&b);
 }
 
-static binlog_resume resume_at(uint64_t pos)
+static binlog_position resume_at(uint64_t pos)
 {
-    binlog_resume r;
+    binlog_position r;
     memset(&r, 0, sizeof(r));
     snprintf(r.file, sizeof(r.file), "binlog.000002");
     r.pos = pos;
-    r.gtid = "0-1-5";
+    snprintf(r.gtid, sizeof(r.gtid), "0-1-5");
     return r;
 }
 
@@ -197,12 +197,12 @@ static void test_watermark_prefix_only(void **state)
     (void)state;
     ack_tracker t;
     ack_tracker_init(&t);
-    binlog_resume r1 = resume_at(100), r2 = resume_at(200), r3 = resume_at(300);
+    binlog_position r1 = resume_at(100), r2 = resume_at(200), r3 = resume_at(300);
     uint64_t a = ack_tracker_add(&t, &r1);
     uint64_t b = ack_tracker_add(&t, NULL); /* a part of a split transaction */
     uint64_t c = ack_tracker_add(&t, &r2);
     uint64_t d = ack_tracker_add(&t, &r3);
-    const binlog_resume *pos;
+    const binlog_position *pos;
     assert_false(ack_tracker_take_advance(&t, &pos));
     ack_tracker_ack(&t, c); /* out of order: nothing moves */
     assert_false(ack_tracker_take_advance(&t, &pos));

@@ -179,7 +179,7 @@ static void trip_check_entry(trip *t, const bus_txn *e)
 }
 
 static int trip_emit(void *ctx, char *payload, size_t len, size_t nkeys, size_t ntxns,
-                     const binlog_resume *resume)
+                     const binlog_position *resume)
 {
     trip *t = ctx;
     (void)resume;
@@ -1056,7 +1056,7 @@ typedef struct grab {
 } grab;
 
 static int grab_emit(void *ctx, char *payload, size_t len, size_t nkeys, size_t ntxns,
-                     const binlog_resume *resume)
+                     const binlog_position *resume)
 {
     grab *g = ctx;
     (void)nkeys, (void)ntxns, (void)resume;
