@@ -253,7 +253,7 @@ static int on_diverged(tail_reader *r, const gtid_divergence *dv, const char *st
 /* Before streaming from a GTID state: the server must have every GTID of it. */
 static int check_source(tail_reader *r, char *errstr, size_t errstr_size)
 {
-    char state[BINLOG_LIVE_GTID_MAX];
+    char state[BINLOG_GTID_STATE_MAX];
     gtid_divergence dv;
     if (!r->use_gtid || r->gtids.n == 0)
         return MCSQ_OK;
@@ -268,7 +268,7 @@ static int check_source(tail_reader *r, char *errstr, size_t errstr_size)
  * changed in between): the same diagnosis, and a stop. */
 static int on_refused(tail_reader *r, char *errstr, size_t errstr_size)
 {
-    char state[BINLOG_LIVE_GTID_MAX], lacks[BINLOG_LIVE_GTID_MAX + 64];
+    char state[BINLOG_GTID_STATE_MAX], lacks[BINLOG_GTID_STATE_MAX + 64];
     gtid_divergence dv = {0};
     log_error("binlog: %s", errstr);
     if (find_divergence(r, &dv, state, sizeof(state), errstr, errstr_size) != MCSQ_OK)
