@@ -13,6 +13,17 @@
 #include <stdint.h>
 #include <string.h>
 
+/* The unsigned little-endian integer of n bytes (1..8) at p, for a field at
+ * a fixed place in bytes already checked to hold it (a header whose length
+ * was checked, a packet's length prefix). */
+static inline uint64_t byte_le(const uint8_t *p, size_t n)
+{
+    uint64_t v = 0;
+    for (size_t i = 0; i < n; i++)
+        v |= (uint64_t)p[i] << (8 * i);
+    return v;
+}
+
 typedef struct byte_reader {
     const uint8_t *p;   /* (ref) next unread byte */
     const uint8_t *end; /* (ref) one past the last byte */
@@ -45,9 +56,7 @@ static inline uint64_t byte_reader_uint(byte_reader *br, size_t n)
 {
     if (!byte_reader_need(br, n))
         return 0;
-    uint64_t v = 0;
-    for (size_t i = 0; i < n; i++)
-        v |= (uint64_t)br->p[i] << (8 * i);
+    uint64_t v = byte_le(br->p, n);
     br->p += n;
     return v;
 }

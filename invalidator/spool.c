@@ -115,18 +115,10 @@ struct spool {
 
 /* ---- reading ---- */
 
-/* The little-endian integer of n bytes at off of a checked buffer p. */
-static uint64_t le_at(const uint8_t *p, size_t off, size_t n)
-{
-    byte_reader br;
-    byte_reader_init(&br, p + off, n);
-    return byte_reader_uint(&br, n);
-}
-
 /* Length of the key record at payload offset at (a checked batch). */
 static uint16_t key_len_at(const uint8_t *payload, size_t at)
 {
-    return (uint16_t)le_at(payload, at, 2);
+    return (uint16_t)byte_le(payload + at, 2);
 }
 
 /* Refills the read cache from off. Returns 0 or MCSQ_ERR_IO (errno in
@@ -344,7 +336,7 @@ static int header_init(spool *sp, char *errstr, size_t errstr_size)
 
 static bool header_valid(const uint8_t *h)
 {
-    return memcmp(h, FILE_MAGIC, 8) == 0 && le_at(h, 12, 4) == crc32_update(0, h, 12);
+    return memcmp(h, FILE_MAGIC, 8) == 0 && byte_le(h + 12, 4) == crc32_update(0, h, 12);
 }
 
 /* Picks the newest valid slot of header h as the committed position. */
@@ -383,10 +375,10 @@ static int header_load(spool *sp, uint64_t *size, char *errstr, size_t errstr_si
     } else if (n != HDR_SIZE || !header_valid(h)) {
         return errstr_set(errstr, errstr_size, MCSQ_ERR_CORRUPT,
                           "%s: not a spool file (bad header)", sp->path);
-    } else if (le_at(h, 8, 4) != FILE_VERSION) {
+    } else if (byte_le(h + 8, 4) != FILE_VERSION) {
         return errstr_set(errstr, errstr_size, MCSQ_ERR_UNSUPPORTED,
                           "%s: spool format version %" PRIu32 " (this mcsqueal reads %d)", sp->path,
-                          (uint32_t)le_at(h, 8, 4), FILE_VERSION);
+                          (uint32_t)byte_le(h + 8, 4), FILE_VERSION);
     }
     header_pick_pos(sp, h, *size);
     return MCSQ_OK;

@@ -17,6 +17,7 @@
  * bytes with the same decoder as for files.
  */
 #include "tailer/binlog_live.h"
+#include "core/byte_reader.h"
 #include "core/clock.h"
 #include "tailer/binlog_event.h"
 #include "tailer/db_conn.h"
@@ -417,8 +418,7 @@ bool binlog_live_buffered(const binlog_live *live)
     size_t have = (size_t)(pvio->cache + pvio->cache_size - pvio->cache_pos);
     if (have < 4)
         return false;
-    size_t part = (size_t)pvio->cache_pos[0] | (size_t)pvio->cache_pos[1] << 8 |
-                  (size_t)pvio->cache_pos[2] << 16;
+    size_t part = (size_t)byte_le(pvio->cache_pos, 3);
     return have >= 4 + part;
 }
 

@@ -136,8 +136,7 @@ static int strip_checksum(binlog_decoder *dec, uint8_t alg, const uint8_t *buf, 
     if (!dec->verify_checksums)
         return MCSQ_OK;
     const uint8_t *c = buf + len - BINLOG_CHECKSUM_LEN;
-    uint32_t stored =
-        (uint32_t)c[0] | (uint32_t)c[1] << 8 | (uint32_t)c[2] << 16 | (uint32_t)c[3] << 24;
+    uint32_t stored = (uint32_t)byte_le(c, 4);
     uint32_t computed = event_crc32(ev->hdr, buf, len - BINLOG_CHECKSUM_LEN);
     if (stored != computed)
         return errstr_set(errstr, errstr_size, MCSQ_ERR_CHECKSUM,

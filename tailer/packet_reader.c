@@ -5,6 +5,7 @@
  * moving its parts over the headers between them.
  */
 #include "tailer/packet_reader.h"
+#include "core/byte_reader.h"
 #include "core/clock.h"
 #include "core/errstr.h"
 #include "mcsqueal/error.h"
@@ -39,9 +40,10 @@ void packet_reader_deinit(packet_reader *pr)
     pr->fd = -1;
 }
 
+/* The 3-byte length of the packet part whose header is at p. */
 static size_t le24(const uint8_t *p)
 {
-    return (size_t)p[0] | (size_t)p[1] << 8 | (size_t)p[2] << 16;
+    return (size_t)byte_le(p, 3);
 }
 
 /* One recv() into the free end of the buffer, waiting up to the timeout. */
