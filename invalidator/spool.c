@@ -1019,12 +1019,17 @@ static int name_list_add(name_list *l, char *pool, char *server)
     return MCSQ_OK;
 }
 
-/* Adds the spools of one pool directory. */
-static int list_pool(name_list *l, const char *dir, const char *pool)
+/* Adds the spools of one pool directory. Returns 0 or a negative mcsq_err
+ * (errstr). */
+static int list_pool(name_list *l, const char *dir, const char *pool, char *errstr,
+                     size_t errstr_size)
 {
     DIR *d = opendir(dir);
+    if (d == NULL && (errno == ENOTDIR || errno == ENOENT))
+        return MCSQ_OK;
     if (d == NULL)
-        return errno == ENOTDIR || errno == ENOENT ? MCSQ_OK : MCSQ_ERR_IO;
+        return errstr_set(errstr, errstr_size, MCSQ_ERR_IO, "%s: cannot list spools: %s", dir,
+                          strerror(errno));
     int rc = MCSQ_OK;
     for (struct dirent *e; rc == MCSQ_OK && (e = readdir(d)) != NULL;) {
         size_t len = strlen(e->d_name), ext = strlen(SPOOL_EXT);
@@ -1040,7 +1045,9 @@ static int list_pool(name_list *l, const char *dir, const char *pool)
         }
     }
     closedir(d);
-    return rc;
+    if (rc != MCSQ_OK)
+        return errstr_set(errstr, errstr_size, rc, "%s: cannot list spools: out of memory", dir);
+    return MCSQ_OK;
 }
 
 static int name_cmp(const void *a, const void *b)
@@ -1050,14 +1057,15 @@ static int name_cmp(const void *a, const void *b)
     return c != 0 ? c : strcmp(x->server, y->server);
 }
 
-/* Adds the spools of every pool directory under top. */
-static int list_pools(name_list *l, const char *top, DIR *d)
+/* Adds the spools of every pool directory under top. Returns 0 or a
+ * negative mcsq_err (errstr). */
+static int list_pools(name_list *l, const char *top, DIR *d, char *errstr, size_t errstr_size)
 {
     int rc = MCSQ_OK;
     for (struct dirent *e; rc == MCSQ_OK && (e = readdir(d)) != NULL;) {
         char *pool = name_unescape(e->d_name, strlen(e->d_name), false);
         char *dir = pool ? path_join3(top, e->d_name, "") : NULL;
-        rc = dir ? list_pool(l, dir, pool) : MCSQ_OK;
+        rc = dir ? list_pool(l, dir, pool, errstr, errstr_size) : MCSQ_OK;
         free(dir);
         free(pool);
     }
@@ -1074,19 +1082,19 @@ int spool_dir_list(const char *state_dir, spool_name **list, size_t *n, char *er
     if (top == NULL)
         return errstr_set(errstr, errstr_size, MCSQ_ERR_NOMEM, "out of memory");
     DIR *d = opendir(top);
-    int rc = d == NULL && errno == ENOENT ? MCSQ_OK : MCSQ_ERR_IO;
+    int rc = MCSQ_OK;
+    if (d == NULL && errno != ENOENT)
+        rc = errstr_set(errstr, errstr_size, MCSQ_ERR_IO, "%s: cannot list spools: %s", top,
+                        strerror(errno));
     if (d != NULL) {
-        rc = list_pools(&l, top, d);
+        rc = list_pools(&l, top, d, errstr, errstr_size);
         closedir(d);
     }
+    free(top);
     if (rc != MCSQ_OK) {
         spool_dir_list_free(l.v, l.n);
-        rc = errstr_set(errstr, errstr_size, rc, "%s: cannot list spools: %s", top,
-                        rc == MCSQ_ERR_NOMEM ? "out of memory" : strerror(errno));
-        free(top);
         return rc;
     }
-    free(top);
     if (l.n > 1)
         qsort(l.v, l.n, sizeof(*l.v), name_cmp);
     *list = l.v;

@@ -71,7 +71,7 @@ static void sync_counts(tail_reader *r)
     metrics_counter_add(r->metrics.transactions, u->transactions);
     atomic_fetch_add(&r->stats.keys, u->keys);
     metrics_counter_add(r->metrics.keys, u->keys);
-    if (seen->any)
+    if (seen->any) /* wall time: the lag is against the server's event timestamps */
         binlog_lag_on_event(&r->lag, clock_wall_coarse_us(),
                             seen->heartbeat ? 0 : seen->last_timestamp, seen->heartbeat);
     sync_metrics(r);
