@@ -264,8 +264,8 @@ static int check_source(tail_reader *r, char *errstr, size_t errstr_size)
 }
 
 /* The server refused the GTID state as not in its binlog although
- * check_source() passed (e.g. a gap under gtid_strict_mode, or the server
- * changed in between): the same diagnosis, and a stop. */
+ * check_source() passed (the server changed in between): the same
+ * diagnosis, and a stop. */
 static int on_refused(tail_reader *r, char *errstr, size_t errstr_size)
 {
     char state[BINLOG_GTID_STATE_MAX], lacks[BINLOG_GTID_STATE_MAX + 64];
