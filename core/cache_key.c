@@ -1,10 +1,10 @@
 /*
  * The cache key rules (see cache_key.h): length, then forbidden bytes, then
- * UTF-8 well-formedness per Unicode Table 3-7 (no overlong forms, no UTF-16
- * surrogates, nothing above U+10FFFF, no truncated sequences). Keys are at
- * most 250 bytes, so two short passes are cheaper than clever code.
+ * UTF-8 well-formedness (core/utf8.h). Keys are at most 250 bytes, so two
+ * short passes are cheaper than clever code.
  */
 #include "core/cache_key.h"
+#include "core/utf8.h"
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -24,49 +24,6 @@ static const uint8_t key_byte_class[256] = {
 };
 // clang-format on
 #undef ROW16
-
-/* Length of the well-formed UTF-8 sequence at s[0..n), or 0 if there is none. */
-static size_t utf8_sequence_len(const uint8_t *s, size_t n)
-{
-    uint8_t c = s[0];
-    size_t len;
-    uint8_t lo = 0x80, hi = 0xbf; /* allowed range of the second byte */
-
-    if (c < 0x80)
-        return 1;
-    if (c >= 0xc2 && c <= 0xdf) {
-        len = 2;
-    } else if (c >= 0xe0 && c <= 0xef) {
-        len = 3;
-        lo = c == 0xe0 ? 0xa0 : 0x80; /* E0: no overlongs */
-        hi = c == 0xed ? 0x9f : 0xbf; /* ED: no surrogates */
-    } else if (c >= 0xf0 && c <= 0xf4) {
-        len = 4;
-        lo = c == 0xf0 ? 0x90 : 0x80; /* F0: no overlongs */
-        hi = c == 0xf4 ? 0x8f : 0xbf; /* F4: nothing above U+10FFFF */
-    } else {
-        return 0; /* continuation byte, C0/C1 overlong lead, F5..FF */
-    }
-    if (n < len || s[1] < lo || s[1] > hi)
-        return 0;
-    for (size_t i = 2; i < len; i++) {
-        if (s[i] < 0x80 || s[i] > 0xbf)
-            return 0;
-    }
-    return len;
-}
-
-static bool utf8_valid(const uint8_t *s, size_t n)
-{
-    size_t i = 0;
-    while (i < n) {
-        size_t len = utf8_sequence_len(s + i, n - i);
-        if (len == 0)
-            return false;
-        i += len;
-    }
-    return true;
-}
 
 cache_key_verdict cache_key_check(const char *key, size_t len)
 {

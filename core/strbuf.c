@@ -2,6 +2,7 @@
  * strbuf (see strbuf.h).
  */
 #include "core/strbuf.h"
+#include "core/utf8.h"
 #include "mcsqueal/error.h"
 
 #include <stdbool.h>
@@ -227,35 +228,6 @@ void strbuf_append_json_string(strbuf *sb, const char *s, size_t n)
     strbuf_putc(sb, '"');
 }
 
-/* Length of the valid UTF-8 sequence at s (1-4), or 0 when invalid. */
-static size_t utf8_seq_len(const unsigned char *s, size_t n)
-{
-    unsigned char c = s[0];
-    size_t len;
-    uint32_t min;
-    uint32_t cp;
-    if (c < 0x80)
-        return 1;
-    if (c >= 0xc2 && c <= 0xdf)
-        len = 2, min = 0x80, cp = c & 0x1f;
-    else if (c >= 0xe0 && c <= 0xef)
-        len = 3, min = 0x800, cp = c & 0x0f;
-    else if (c >= 0xf0 && c <= 0xf4)
-        len = 4, min = 0x10000, cp = c & 0x07;
-    else
-        return 0;
-    if (n < len)
-        return 0;
-    for (size_t i = 1; i < len; i++) {
-        if ((s[i] & 0xc0) != 0x80)
-            return 0;
-        cp = cp << 6 | (s[i] & 0x3f);
-    }
-    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-        return 0;
-    return len;
-}
-
 void strbuf_append_json_text(strbuf *sb, const char *s, size_t n)
 {
     const unsigned char *u = (const unsigned char *)s;
@@ -266,7 +238,7 @@ void strbuf_append_json_text(strbuf *sb, const char *s, size_t n)
             i++;
             continue;
         }
-        size_t len = utf8_seq_len(u + i, n - i);
+        size_t len = utf8_sequence_len(u + i, n - i);
         if (len > 0) {
             i += len;
             continue;
