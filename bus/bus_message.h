@@ -1,28 +1,35 @@
 /*
- * Bus message parser: the router's side of the bus message contract
- * (DESIGN.md, "Bus messages"),
+ * The bus message contract (DESIGN.md, "Bus messages"): its one writer (the
+ * tailer's batcher; `mcsqueal scan`, whose lines are "txns" entries plus
+ * "file" and "end_pos") and its one reader (the router), from one table of
+ * field names and one version (bus_message.c):
  *
  *     {"v":1,"source":"db-east-1","region":"east","txns":[{"gtid":"0-1-42",
  *      "pos":"binlog.000003:8812","commit_us":1763669000123456,
  *      "read_us":1763669000124001,"keys":["user:42"],"markers":["user:42"]}]}
  *
- * Strict about the contract, tolerant of what it allows:
- *   - RFC 8259 JSON, UTF-8 only: full string escapes (surrogate pairs joined,
- *     lone surrogates rejected), raw control bytes and bad UTF-8 rejected,
- *     whitespace anywhere, nothing but whitespace after the message, values
- *     nested at most BUS_MESSAGE_MAX_DEPTH deep.
+ * The writer puts the fields in that order ("commit_exact":true after
+ * "commit_us" when the commit time is exact), leaves "gtid" out when
+ * unknown and "markers" when empty, escapes what JSON needs and nothing
+ * else, and adds no whitespace.
+ *
+ * The reader is strict about the contract, tolerant of what it allows:
+ *   - RFC 8259 JSON, UTF-8 only (core/json_reader.h): full string escapes,
+ *     raw control bytes and bad UTF-8 rejected, whitespace anywhere, nothing
+ *     but whitespace after the message, values nested at most
+ *     BUS_MESSAGE_MAX_DEPTH deep.
  *   - Required: "v" (the integer 1; another integer is MCSQ_ERR_UNSUPPORTED),
  *     "source" and "region" (non-empty strings), "txns" (array of objects);
  *     per entry "pos" ("file:offset", file non-empty, offset a uint64),
  *     "commit_us" and "read_us" (integers 0..INT64_MAX, no fraction or
  *     exponent) and "keys" (array of strings). Optional: "gtid" (string; ""
  *     is the same as absent), "markers" (array of strings) and "commit_exact"
- *     (true or false; absent is false). Fields may come in any order. Empty "txns" and "keys"
- * arrays are valid.
+ *     (true or false; absent is false). Fields may come in any order. Empty
+ *     "txns" and "keys" arrays are valid.
  *   - Unknown fields, at any level and of any type, are validated as JSON and
  *     skipped. A known field given twice is an error (JSON parsers disagree
  *     on which one wins); repeated unknown fields are ignored.
- *   - "v" is checked where it appears: the producer writes it first, so a
+ *   - "v" is checked where it appears: the writer puts it first, so a
  *     future version is reported as MCSQ_ERR_UNSUPPORTED before the rest of
  *     it is read. (A "v" that follows a "txns" this version cannot read gives
  *     MCSQ_ERR_CORRUPT.)
@@ -50,7 +57,10 @@
 #define MCSQ_BUS_MESSAGE_H
 
 #include "core/cache_key.h"
+#include "core/json_reader.h"
+#include "core/strbuf.h"
 #include "mcsqueal/key.h"
+#include "mcsqueal/scan.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -60,6 +70,54 @@
 #define BUS_MESSAGE_MAX_DEPTH 32          /* nesting of arrays and objects, the message included */
 #define BUS_MESSAGE_LIMIT_DEFAULT 1000000 /* bus.batch_max_keys allows up to 1M keys */
 #define BUS_KEY_VERDICTS (CACHE_KEY_INVALID_UTF8 + 1)
+
+/* ---- writing ---- */
+
+/* Appends the start of a message, up to its first entry:
+ * {"v":1,"source":"<source>","region":"<region>","txns":[
+ * source and region (borrowed) are source_len and region_len bytes. */
+void bus_message_write_head(strbuf *sb, const char *source, size_t source_len, const char *region,
+                            size_t region_len);
+
+/* Appends one "txns" entry for txn (borrowed; its gtid and file are gtid_len
+ * and file_len bytes, need not be NUL-terminated). With scan_fields, also
+ * "file" and "end_pos": a line of `mcsqueal scan`. Entries of one message
+ * are separated by ','. */
+void bus_message_write_txn(strbuf *sb, const mcsq_txn *txn, size_t gtid_len, size_t file_len,
+                           bool scan_fields);
+
+/* Appends the end of a message, after its last entry. */
+void bus_message_write_end(strbuf *sb);
+
+/* Upper bounds of what bus_message_write_txn() writes, for cutting messages
+ * to size without writing them. An entry without its keys (every field, the
+ * numbers at their longest; gtid and file as if every byte needed
+ * escaping): */
+static inline size_t bus_message_txn_overhead(size_t gtid_len, size_t file_len)
+{
+    return 160 + 2 * (file_len + gtid_len);
+}
+
+/* What key k adds to it: quotes and comma, one byte more per character that
+ * needs escaping (keys hold no control characters), twice when it is also
+ * listed in "markers". */
+static inline size_t bus_message_key_size(const mcsq_key *k)
+{
+    size_t n = (size_t)k->len + 3;
+    for (uint32_t i = 0; i < k->len; i++)
+        n += (k->data[i] == '"' || k->data[i] == '\\') ? 1 : 0;
+    return k->marker ? 2 * n : n;
+}
+
+/* bus_message_key_size() without reading the key: as if every byte needed
+ * escaping. */
+static inline size_t bus_message_key_size_max(const mcsq_key *k)
+{
+    size_t n = 2 * (size_t)k->len + 3;
+    return k->marker ? 2 * n : n;
+}
+
+/* ---- reading ---- */
 
 /* Limits on one message; a field left 0 takes BUS_MESSAGE_LIMIT_DEFAULT.
  * Exceeding one is MCSQ_ERR_LIMIT. */
@@ -115,9 +173,7 @@ typedef struct bus_message {
     uint32_t *slots; /* hash of one entry's keys, for its markers */
     size_t slot_cap;
     uint64_t hash_seed;
-    char *arena; /* decoded strings that held escapes */
-    size_t arena_cap;
-    size_t arena_len;
+    json_arena arena; /* decoded strings that held escapes */
 } bus_message;
 
 /* Initializes m (embedded, empty); limits (borrowed, copied) may be NULL for

@@ -4,12 +4,12 @@
  * input it first prints every transaction fully read before the damage,
  * then exits 1 with a message naming the file and byte offset.
  */
+#include "bus/bus_message.h"
 #include "cli/commands.h"
 #include "core/config.h"
 #include "core/strbuf.h"
 #include "mcsqueal/error.h"
 #include "mcsqueal/scan.h"
-#include "tailer/txn_json.h"
 
 #include <getopt.h>
 #include <inttypes.h>
@@ -110,7 +110,7 @@ static int scan_files(char **paths, size_t n, mcsq_scan_options *opt, int want_s
     int rc;
     while ((rc = mcsq_scan_next(scan, &txn, err, sizeof(err))) == MCSQ_OK) {
         if (!list_events) {
-            txn_json_append(&out, txn, true);
+            bus_message_write_txn(&out, txn, strlen(txn->gtid), strlen(txn->file), true);
             strbuf_putc(&out, '\n');
         }
         if (out.len >= FLUSH_AT && flush(&out) != 0)

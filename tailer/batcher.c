@@ -1,16 +1,14 @@
 /*
  * Batcher (see batcher.h). Messages are built directly in their final JSON
- * form in one strbuf; the transaction entries come from txn_json_append().
+ * form in one strbuf by the contract's writer (bus_message_write_*()).
  */
 #include "tailer/batcher.h"
+#include "bus/bus_message.h"
 #include "mcsqueal/error.h"
-#include "tailer/txn_json.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define ENVELOPE_TAIL "]}"
 
 int batcher_init(batcher *b, const char *source, const char *region, size_t max_keys,
                  size_t max_bytes, int linger_ms, batcher_emit_fn emit, void *ctx)
@@ -18,11 +16,7 @@ int batcher_init(batcher *b, const char *source, const char *region, size_t max_
     memset(b, 0, sizeof(*b));
     strbuf h;
     strbuf_init(&h);
-    strbuf_lit(&h, "{\"v\":1,\"source\":");
-    strbuf_append_json_string(&h, source, strlen(source));
-    strbuf_lit(&h, ",\"region\":");
-    strbuf_append_json_string(&h, region, strlen(region));
-    strbuf_lit(&h, ",\"txns\":[");
+    bus_message_write_head(&h, source, strlen(source), region, strlen(region));
     if (h.nomem) {
         strbuf_deinit(&h);
         return MCSQ_ERR_NOMEM;
@@ -57,7 +51,7 @@ static int close_batch(batcher *b)
     char *payload = NULL;
     size_t len = 0;
     if (b->ntxns > 0) {
-        strbuf_lit(&b->msg, ENVELOPE_TAIL);
+        bus_message_write_end(&b->msg);
         strbuf_putc(&b->msg, '\0'); /* a C string too, e.g. for logs; not sent */
         if (b->msg.nomem)
             return MCSQ_ERR_NOMEM;
@@ -92,7 +86,7 @@ static void append_entry(batcher *b, const txn_record *rec, size_t first, size_t
         strbuf_append(&b->msg, b->header, b->header_len);
     } else
         strbuf_putc(&b->msg, ',');
-    txn_json_append_n(&b->msg, &view, rec->gtid_len, rec->file_len, false);
+    bus_message_write_txn(&b->msg, &view, rec->gtid_len, rec->file_len, false);
     b->nkeys += n;
     b->ntxns++;
 }
@@ -104,28 +98,10 @@ static void set_resume(batcher *b, const txn_record *rec)
     b->has_resume = true;
 }
 
-/* JSON bytes key k adds to an entry: quotes and comma, one byte more per
- * character that needs escaping (keys hold no control characters), twice
- * when it is also listed in "markers". */
-static size_t key_cost(const mcsq_key *k)
-{
-    size_t n = (size_t)k->len + 3;
-    for (uint32_t i = 0; i < k->len; i++)
-        n += (k->data[i] == '"' || k->data[i] == '\\') ? 1 : 0;
-    return k->marker ? 2 * n : n;
-}
-
-/* Bytes of an entry without its keys: fields, gtid, position, lists. */
+/* Bytes of rec's entry without its keys. */
 static size_t entry_overhead(const txn_record *rec)
 {
-    return 160 + 2 * (rec->file_len + rec->gtid_len);
-}
-
-/* key_cost() without reading the key: as if every byte needed escaping. */
-static size_t key_cost_max(const mcsq_key *k)
-{
-    size_t n = 2 * (size_t)k->len + 3;
-    return k->marker ? 2 * n : n;
+    return bus_message_txn_overhead(rec->gtid_len, rec->file_len);
 }
 
 /* Whether all of rec fits into the open message, by an upper bound of its
@@ -136,7 +112,7 @@ static bool fits_whole(const batcher *b, const txn_record *rec)
         return false;
     size_t bytes = (b->msg.len ? b->msg.len : b->header_len) + entry_overhead(rec) + 2;
     for (size_t i = 0; i < rec->nkeys && bytes <= b->max_bytes; i++)
-        bytes += key_cost_max(&rec->keys[i]);
+        bytes += bus_message_key_size_max(&rec->keys[i]);
     return bytes <= b->max_bytes;
 }
 
@@ -144,7 +120,7 @@ static size_t entry_bound(const txn_record *rec)
 {
     size_t bytes = entry_overhead(rec);
     for (size_t i = 0; i < rec->nkeys; i++)
-        bytes += key_cost(&rec->keys[i]);
+        bytes += bus_message_key_size(&rec->keys[i]);
     return bytes;
 }
 
@@ -156,7 +132,7 @@ static size_t keys_that_fit(const batcher *b, const txn_record *rec, size_t firs
     size_t bytes = (b->msg.len ? b->msg.len : b->header_len) + entry_overhead(rec) + 2;
     size_t n = 0;
     while (n < room_keys && first + n < rec->nkeys) {
-        bytes += key_cost(&rec->keys[first + n]);
+        bytes += bus_message_key_size(&rec->keys[first + n]);
         if (bytes > b->max_bytes && (n > 0 || b->ntxns > 0))
             break;
         n++;

@@ -1,7 +1,6 @@
 /*
- * Batcher: turns committed transactions into bus messages per the contract
- *
- *     {"v":1,"source":"db-east-1","region":"east","txns":[{...},...]}
+ * Batcher: turns committed transactions into bus messages, written by the
+ * contract's writer (bus/bus_message.h), one "txns" entry per transaction.
  *
  * A message closes at bus.batch_max_keys keys, bus.batch_max_bytes bytes or
  * bus.linger_ms after its first transaction. Transactions without keys add
@@ -29,7 +28,7 @@ typedef int (*batcher_emit_fn)(void *ctx, char *payload, size_t len, size_t nkey
                                const binlog_position *resume);
 
 typedef struct batcher {
-    char *header; /* {"v":1,"source":..,"region":..,"txns":[ */
+    char *header; /* the start of every message (bus_message_write_head()) */
     size_t header_len;
     size_t max_keys;
     size_t max_bytes;

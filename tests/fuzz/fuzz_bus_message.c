@@ -1,8 +1,9 @@
 /*
- * libFuzzer target for the bus message parser (bus/bus_message.c). The
- * first input byte picks the limits (odd: tiny ones, so the limit paths run
- * too), the rest is the payload, copied to exactly its length so that any
- * over-read is caught. Each result is checked: an error has a known code and a "byte N: ..." message with N
+ * libFuzzer target for the bus message reader (bus/bus_message.c on
+ * core/json_reader.c). The first input byte picks the limits (odd: tiny
+ * ones, so the limit paths run too), the rest is the payload, copied to
+ * exactly its length so that any over-read is caught. Each result is
+ * checked: an error has a known code and a "byte N: ..." message with N
  * inside the input; a parsed message has version 1, non-empty names, every
  * key passing cache_key_check() and lying in the payload or the arena, and
  * per-entry key and marker counts that add up.
@@ -42,7 +43,7 @@ static void check_txn(const bus_message *m, const bus_txn *t, const char *payloa
     for (size_t k = 0; k < t->nkeys; k++) {
         const mcsq_key *key = &t->keys[k];
         if (!inside(key->data, key->len, payload, len) &&
-            !inside(key->data, key->len, m->arena, m->arena_len))
+            !inside(key->data, key->len, m->arena.buf, m->arena.len))
             abort();
         if (cache_key_check(key->data, key->len) != CACHE_KEY_OK || key->marker > 1)
             abort();

@@ -1,6 +1,7 @@
 /*
- * Unit tests of the bus message parser (bus/bus_message.c): round
- * trips of messages built by the real batcher, every error path with its
+ * Unit tests of the bus message contract (bus/bus_message.c): the writer's
+ * exact bytes (bus entries and `mcsqueal scan` lines) and its size bounds;
+ * the reader: round trips of messages built by the real batcher, every error path with its
  * exact position, unknown fields at every level, escapes and Unicode, keys
  * that break the key rules, markers, limits, reuse, and 200k random
  * mutations of valid messages. Ends with a micro benchmark (printed, not
@@ -289,6 +290,82 @@ static void test_commit_exact(void **state)
     assert_int_equal(parse_tmp(&m, ENV(TXN(",\"commit_exact\":true,\"commit_exact\":true"))),
                      MCSQ_ERR_CORRUPT);
     bus_message_deinit(&m);
+}
+
+/* ---- the writer ---- */
+
+/* The exact bytes of entries and scan lines; `mcsqueal scan` prints these
+ * lines, so they must not change. */
+static void test_write_exact(void **state)
+{
+    (void)state;
+    mcsq_key keys[] = {{"user:42", 7, 1}, {"a\"b\\c", 5, 0}, {"\xc3\xa9", 2, 1}};
+    mcsq_txn full = {
+        "0-1-42", "binlog.000003", 8812, 9000, 1763669000123456, 1763669000124001, 1, keys, 3, 2};
+    mcsq_txn bare = {"", "b\"x", 4, 50, 0, -1, 0, NULL, 0, 0};
+    mcsq_txn extremes = {"", "b", 4, 50, INT64_MAX, INT64_MIN, 0, keys, 3, 2};
+    strbuf sb;
+    strbuf_init(&sb);
+    bus_message_write_txn(&sb, &full, 6, 13, true);
+    strbuf_putc(&sb, '\n');
+    bus_message_write_txn(&sb, &bare, 0, 3, false);
+    strbuf_putc(&sb, '\n');
+    bus_message_write_txn(&sb, &extremes, 0, 1, false);
+    strbuf_putc(&sb, '\n');
+    strbuf_putc(&sb, '\0');
+    assert_false(sb.nomem);
+    assert_string_equal(
+        sb.buf,
+        "{\"gtid\":\"0-1-42\",\"pos\":\"binlog.000003:8812\",\"commit_us\":1763669000123456,"
+        "\"commit_exact\":true,\"read_us\":1763669000124001,\"keys\":[\"user:42\",\"a\\\"b\\\\c\","
+        "\"\xc3\xa9\"],\"markers\":[\"user:42\",\"\xc3\xa9\"],\"file\":\"binlog.000003\",\"end_"
+        "pos\":9000}\n"
+        "{\"pos\":\"b\\\"x:4\",\"commit_us\":0,\"read_us\":-1,\"keys\":[]}\n"
+        "{\"pos\":\"b:4\",\"commit_us\":9223372036854775807,\"read_us\":-9223372036854775808,"
+        "\"keys\":[\"user:42\",\"a\\\"b\\\\c\",\"\xc3\xa9\"],\"markers\":[\"user:42\",\"\xc3\xa9\"]"
+        "}\n");
+    sb.len = 0;
+    bus_message_write_head(&sb, "s\"rc", 4, "east", 4);
+    bus_message_write_txn(&sb, &bare, 0, 3, false);
+    bus_message_write_end(&sb);
+    strbuf_putc(&sb, '\0');
+    assert_string_equal(sb.buf,
+                        "{\"v\":1,\"source\":\"s\\\"rc\",\"region\":\"east\",\"txns\":["
+                        "{\"pos\":\"b\\\"x:4\",\"commit_us\":0,\"read_us\":-1,\"keys\":[]}]}");
+    strbuf_deinit(&sb);
+}
+
+/* The bounds the batcher cuts messages by hold for entries at their
+ * longest: every optional field, the longest numbers, names and keys full
+ * of characters that need escaping. */
+static void test_write_size_bounds(void **state)
+{
+    (void)state;
+    char gtid[64], file[300], key_bytes[4][251];
+    memset(gtid, '"', sizeof(gtid));
+    memset(file, '\\', sizeof(file));
+    mcsq_key keys[4];
+    for (int i = 0; i < 4; i++) {
+        memset(key_bytes[i], i % 2 ? '"' : 'k', sizeof(key_bytes[i]));
+        keys[i] = (mcsq_key){key_bytes[i], (uint32_t)(50 * i + 1), i < 3 ? 1u : 0u};
+    }
+    for (size_t nkeys = 0; nkeys <= 4; nkeys++) {
+        mcsq_txn t = {gtid,      file, UINT64_MAX, UINT64_MAX, INT64_MIN,
+                      INT64_MIN, 1,    keys,       nkeys,      nkeys < 3 ? nkeys : 3};
+        strbuf sb;
+        strbuf_init(&sb);
+        bus_message_write_txn(&sb, &t, sizeof(gtid), sizeof(file), false);
+        size_t bound = bus_message_txn_overhead(sizeof(gtid), sizeof(file));
+        size_t bound_max = bound;
+        for (size_t i = 0; i < nkeys; i++) {
+            bound += bus_message_key_size(&keys[i]);
+            bound_max += bus_message_key_size_max(&keys[i]);
+            assert_true(bus_message_key_size(&keys[i]) <= bus_message_key_size_max(&keys[i]));
+        }
+        assert_true(sb.len + 1 <= bound); /* and its comma */
+        assert_true(bound <= bound_max);
+        strbuf_deinit(&sb);
+    }
 }
 
 /* ---- errors ---- */
@@ -908,12 +985,12 @@ static void test_lengths_and_reuse(void **state)
     assert_int_equal(parse_tmp(&m, big), 0);
     assert_int_equal(m.nkeys, 50 * 101);
     assert_int_equal(m.nmarkers, 50 * 6);
-    const void *bufs[] = {m.key_buf, m.txns, m.marker_buf, m.slots, m.arena};
-    size_t caps[] = {m.key_cap, m.txn_cap, m.marker_cap, m.slot_cap, m.arena_cap};
+    const void *bufs[] = {m.key_buf, m.txns, m.marker_buf, m.slots, m.arena.buf};
+    size_t caps[] = {m.key_cap, m.txn_cap, m.marker_cap, m.slot_cap, m.arena.cap};
     for (int i = 0; i < 3; i++) {
         assert_int_equal(parse_tmp(&m, i == 1 ? ENV(TXN("")) : big), 0);
-        const void *now[] = {m.key_buf, m.txns, m.marker_buf, m.slots, m.arena};
-        size_t now_caps[] = {m.key_cap, m.txn_cap, m.marker_cap, m.slot_cap, m.arena_cap};
+        const void *now[] = {m.key_buf, m.txns, m.marker_buf, m.slots, m.arena.buf};
+        size_t now_caps[] = {m.key_cap, m.txn_cap, m.marker_cap, m.slot_cap, m.arena.cap};
         assert_memory_equal(now, bufs, sizeof(bufs));
         assert_memory_equal(now_caps, caps, sizeof(caps));
     }
@@ -960,7 +1037,7 @@ static void check_parsed(const bus_message *m, const char *payload, size_t len)
             const mcsq_key *key = &t->keys[k];
             bool in_payload = key->data >= payload && key->data + key->len <= payload + len;
             bool in_arena =
-                key->data >= m->arena && key->data + key->len <= m->arena + m->arena_len;
+                key->data >= m->arena.buf && key->data + key->len <= m->arena.buf + m->arena.len;
             assert_true(in_payload || in_arena);
             assert_int_equal(cache_key_check(key->data, key->len), CACHE_KEY_OK);
             marked += key->marker;
@@ -1144,6 +1221,8 @@ int main(void)
     if (filter != NULL)
         cmocka_set_test_filter(filter);
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_write_exact),
+        cmocka_unit_test(test_write_size_bounds),
         cmocka_unit_test(test_contract_example),
         cmocka_unit_test(test_escape_then_utf8),
         cmocka_unit_test(test_round_trip_batcher),
