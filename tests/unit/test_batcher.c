@@ -1,11 +1,13 @@
 /*
  * Unit tests of the batcher and the acknowledgement watermark: message
  * contents per the bus contract, the three closing rules (keys, bytes,
- * linger), splitting of oversized transactions, keyless transactions, and
- * the watermark moving only over acknowledged prefixes.
+ * linger), splitting of oversized transactions (each key in exactly one
+ * piece), keyless transactions, and the watermark moving only over
+ * acknowledged prefixes.
  */
 #include "tailer/ack_tracker.h"
 #include "tailer/batcher.h"
+#include "bus/bus_message.h"
 #include "mcsqueal/error.h"
 
 #include <setjmp.h>
@@ -117,6 +119,37 @@ static void test_closes_at_max_keys(void **state)
     batcher_deinit(&b);
 }
 
+/* Reads every message of s back: each is one entry of the transaction at
+ * pos, and keys k0..k<nkeys-1> appear exactly once across them. */
+static void assert_each_key_once(const sink *s, int nkeys, uint64_t pos)
+{
+    int *seen = calloc((size_t)nkeys, sizeof(int));
+    assert_non_null(seen);
+    bus_message m;
+    bus_message_init(&m, NULL);
+    for (int i = 0; i < s->n; i++) {
+        assert_int_equal(bus_message_parse(&m, s->payload[i], strlen(s->payload[i]), NULL, 0), 0);
+        assert_int_equal(m.ntxns, 1);
+        assert_int_equal(m.txns[0].pos, pos);
+        for (size_t k = 0; k < m.nkeys; k++) {
+            char name[16];
+            int idx = -1;
+            assert_true(m.keys[k].len < sizeof(name));
+            memcpy(name, m.keys[k].data, m.keys[k].len);
+            name[m.keys[k].len] = '\0';
+            assert_int_equal(sscanf(name, "k%d", &idx), 1);
+            assert_in_range(idx, 0, nkeys - 1);
+            seen[idx]++;
+        }
+    }
+    for (int k = 0; k < nkeys; k++) {
+        if (seen[k] != 1)
+            fail_msg("key k%d is in %d of the %d pieces", k, seen[k], s->n);
+    }
+    bus_message_deinit(&m);
+    free(seen);
+}
+
 static void test_splits_large_transaction(void **state)
 {
     (void)state;
@@ -136,6 +169,7 @@ static void test_splits_large_transaction(void **state)
     assert_int_equal(total, 1500);
     assert_non_null(strstr(s.payload[0], "\"k0\""));
     assert_non_null(strstr(s.payload[s.n - 1], "\"k1499\""));
+    assert_each_key_once(&s, 1500, 800);
     sink_free(&s);
     batcher_deinit(&b);
 }
