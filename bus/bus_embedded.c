@@ -46,6 +46,7 @@ static log_level rdkafka_level(int level)
 /* Runs on librdkafka's threads; log_write() writes each line with one call. */
 static void rdkafka_log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
 {
+    (void)rk;
     log_level lvl = rdkafka_level(level);
     /* The owning handle has no bootstrap servers on purpose. */
     if (strstr(buf, "No `bootstrap.servers` configured") != NULL)

@@ -126,7 +126,7 @@ int bus_producer_fatal(bus_producer *p, char *errstr, size_t errstr_size)
 }
 
 int bus_producer_send(bus_producer *p, char *payload, size_t len, uint64_t token,
-                      const volatile int *stop, char *errstr, size_t errstr_size)
+                      const atomic_bool *stop, char *errstr, size_t errstr_size)
 {
     for (;;) {
         if (bus_producer_fatal(p, errstr, errstr_size)) {
@@ -144,7 +144,7 @@ int bus_producer_send(bus_producer *p, char *payload, size_t len, uint64_t token
             return errstr_set(errstr, errstr_size, MCSQ_ERR_CONNECT, "bus: produce: %s",
                               rd_kafka_err2str(err));
         }
-        if (stop != NULL && *stop) {
+        if (stop != NULL && atomic_load(stop)) {
             free(payload);
             return MCSQ_ERR_AGAIN;
         }

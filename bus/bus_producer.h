@@ -11,6 +11,7 @@
 
 #include "core/config.h"
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -30,11 +31,11 @@ int bus_producer_new(bus_producer **out, const mcsq_config *cfg, const char *boo
 
 /* Publishes payload (takes ownership; malloc'd) with the source name as key,
  * waiting while librdkafka's queue is full. `stop` (may be NULL) is
- * checked while waiting: when it becomes non-zero the call gives up with
+ * checked while waiting: when it becomes true the call gives up with
  * MCSQ_ERR_AGAIN (the payload is freed). Returns 0, MCSQ_ERR_AGAIN, or
  * MCSQ_ERR_CONNECT on a fatal producer error, with errstr. */
 int bus_producer_send(bus_producer *p, char *payload, size_t len, uint64_t token,
-                      const volatile int *stop, char *errstr, size_t errstr_size);
+                      const atomic_bool *stop, char *errstr, size_t errstr_size);
 
 /* Serves delivery reports, waiting up to timeout_ms for one. */
 void bus_producer_poll(bus_producer *p, int timeout_ms);

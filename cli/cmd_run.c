@@ -13,6 +13,7 @@
 #include "mcsqueal/error.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -33,7 +34,7 @@ typedef struct run_app {
     router *router;
     pthread_t thread;
     bool thread_started;
-    volatile int router_stop;
+    atomic_bool router_stop;
     int router_rc;
     char router_err[512];
 } run_app;
@@ -97,7 +98,7 @@ static int stop_router(run_app *a)
 {
     if (!a->thread_started)
         return EXIT_OK;
-    a->router_stop = 1;
+    atomic_store(&a->router_stop, true);
     pthread_join(a->thread, NULL);
     return a->router_rc == MCSQ_OK ? EXIT_OK : EXIT_RUNTIME;
 }
@@ -105,8 +106,8 @@ static int stop_router(run_app *a)
 int cmd_run(int argc, char **argv)
 {
     static run_app a;
-    int rc = daemon_load(&a.d, "run", argc, argv, usage);
-    if (rc >= 0) {
+    int rc;
+    if (!daemon_load(&a.d, "run", argc, argv, usage, &rc)) {
         daemon_finish(&a.d);
         return rc;
     }

@@ -14,6 +14,7 @@
 #include "bus/bus_embedded.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 
 typedef void (*daemon_stop_fn)(void *ctx);
@@ -36,14 +37,16 @@ typedef struct daemon_ctx {
     metrics_http *http;
     daemon_stop_fn on_stop; /* called once from the signal thread */
     void *stop_ctx;
-    volatile int stop;
+    atomic_bool stop; /* set once by the signal thread (SIGTERM, SIGINT) */
 } daemon_ctx;
 
 /* Parses --config FILE / --help from argv into d (usage text from `usage`),
- * loads and validates the configuration and sets up logging. Returns an
- * exit code: -1 to go on, else EXIT_OK (--help), EXIT_USAGE (bad options or
- * configuration: every error printed). */
-int daemon_load(daemon_ctx *d, const char *command, int argc, char **argv, const char *usage);
+ * loads and validates the configuration and sets up logging. Returns true
+ * when the command goes on; false when it ends now with *exit_code:
+ * EXIT_OK (--help) or EXIT_USAGE (bad options, configuration or log file:
+ * every error printed). Either way daemon_finish() cleans up. */
+bool daemon_load(daemon_ctx *d, const char *command, int argc, char **argv, const char *usage,
+                 int *exit_code);
 
 /* How a command reaches an embedded bus (bus.brokers = embedded). */
 typedef enum daemon_bus {

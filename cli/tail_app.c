@@ -17,7 +17,7 @@
 void tail_app_request_stop(tail_app *t)
 {
     /* before the reader runs, tail_app_start() sees d->stop itself */
-    if (__atomic_load_n(&t->reader_started, __ATOMIC_ACQUIRE))
+    if (atomic_load(&t->reader_started))
         tail_reader_request_stop(&t->reader);
 }
 
@@ -122,10 +122,10 @@ int tail_app_start(tail_app *t, daemon_ctx *d)
         tail_reader_deinit(&t->reader);
         return startup_exit_code(src);
     }
-    __atomic_store_n(&t->reader_started, true, __ATOMIC_RELEASE);
+    atomic_store(&t->reader_started, true);
     metrics_gauge_set_fn(metrics_series_get0(t->d->m.binlog_lag_seconds), tail_reader_lag_seconds,
                          &t->reader);
-    if (t->d->stop) /* a signal came while starting */
+    if (atomic_load(&t->d->stop)) /* a signal came while starting */
         tail_reader_request_stop(&t->reader);
     return start_publisher(t);
 }
@@ -154,7 +154,7 @@ void tail_app_finish(tail_app *t)
     /* no scrape may call into the publisher once it is freed */
     metrics_gauge_set_fn(metrics_series_get0(t->d->m.checkpoint_age_seconds), NULL, NULL);
     metrics_gauge_set_fn(metrics_series_get0(t->d->m.binlog_lag_seconds), NULL, NULL);
-    if (t->reader_started)
+    if (atomic_load(&t->reader_started))
         tail_reader_deinit(&t->reader);
     if (t->pub_ready)
         publisher_deinit(&t->pub);

@@ -11,6 +11,7 @@
 #include "tailer/tail_reader.h"
 #include "tailer/txn_queue.h"
 
+#include <stdatomic.h>
 #include <stdbool.h>
 
 typedef struct tail_app {
@@ -18,7 +19,7 @@ typedef struct tail_app {
     txn_queue queue;
     bool queue_ready;
     tail_reader reader;
-    bool reader_started;
+    atomic_bool reader_started; /* tail_app_request_stop() may come from another thread */
     publisher pub;
     bool pub_ready;
 } tail_app;

@@ -512,10 +512,10 @@ int router_new(router **out, const mcsq_config *cfg, const char *bootstrap, metr
     return MCSQ_OK;
 }
 
-int router_run(router *r, const volatile int *stop, char *errstr, size_t errstr_size)
+int router_run(router *r, const atomic_bool *stop, char *errstr, size_t errstr_size)
 {
     int rc = MCSQ_OK;
-    while (!*stop && rc == MCSQ_OK) {
+    while (!atomic_load(stop) && rc == MCSQ_OK) {
         bus_record rec;
         rc = bus_consumer_poll(r->consumer, &rec, POLL_MS, errstr, errstr_size);
         if (rc == MCSQ_ERR_AGAIN) {

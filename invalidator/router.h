@@ -13,6 +13,7 @@
 #include "core/config.h"
 #include "core/metrics_defs.h"
 
+#include <stdatomic.h>
 #include <stdint.h>
 
 typedef struct router router;
@@ -23,10 +24,10 @@ typedef struct router router;
 int router_new(router **out, const mcsq_config *cfg, const char *bootstrap, metrics_defs *defs,
                char *errstr, size_t errstr_size);
 
-/* Runs until *stop becomes non-zero or a failure that must stop it (the
+/* Runs until *stop becomes true or a failure that must stop it (the
  * spool cannot be written, the bus consumer failed). Returns 0 or that
  * error, with errstr. */
-int router_run(router *r, const volatile int *stop, char *errstr, size_t errstr_size);
+int router_run(router *r, const atomic_bool *stop, char *errstr, size_t errstr_size);
 
 /* The highest bus offset (+1) of partition 0 whose message is done, or -1:
  * lets `mcsqueal run` hold the tailer's checkpoint behind the router. */

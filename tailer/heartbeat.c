@@ -14,6 +14,7 @@
 #include <mysql.h>
 #include <mysqld_error.h>
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
@@ -32,7 +33,7 @@ typedef enum hb_verdict {
 
 typedef struct hb {
     const mcsq_config *cfg; /* (ref) */
-    const volatile int *stop;
+    const atomic_bool *stop;
     heartbeat_stats *stats; /* (ref) */
     MYSQL *m;
     bool table_ready;
@@ -47,7 +48,8 @@ typedef struct hb {
 /* Sleeps until the monotonic time deadline_ms or until *stop. */
 static void wait_until(const hb *h, int64_t deadline_ms)
 {
-    for (int64_t now = clock_mono_ms(); !*h->stop && now < deadline_ms; now = clock_mono_ms()) {
+    for (int64_t now = clock_mono_ms(); !atomic_load(h->stop) && now < deadline_ms;
+         now = clock_mono_ms()) {
         int64_t ms = deadline_ms - now < SLICE_MS ? deadline_ms - now : SLICE_MS;
         struct timespec ts = {0, (long)ms * 1000000L};
         nanosleep(&ts, NULL);
@@ -201,7 +203,7 @@ static void recover(hb *h, hb_verdict v)
     backoff(h);
 }
 
-int heartbeat_run(const mcsq_config *cfg, const volatile int *stop, uint64_t max_probes,
+int heartbeat_run(const mcsq_config *cfg, const atomic_bool *stop, uint64_t max_probes,
                   heartbeat_stats *stats, char *errstr, size_t errstr_size)
 {
     char key[512];
@@ -214,7 +216,7 @@ int heartbeat_run(const mcsq_config *cfg, const volatile int *stop, uint64_t max
     db_conn_endpoint(cfg, h.endpoint, sizeof(h.endpoint));
     uint64_t written = 0;
     int64_t next = clock_mono_ms();
-    while (!*stop && (max_probes == 0 || written < max_probes)) {
+    while (!atomic_load(stop) && (max_probes == 0 || written < max_probes)) {
         hb_verdict v = step(&h);
         if (v == HB_FATAL) {
             rc = MCSQ_ERR_CONFIG;

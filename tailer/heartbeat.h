@@ -19,6 +19,7 @@
 
 #include "core/config.h"
 
+#include <stdatomic.h>
 #include <stdint.h>
 
 typedef struct heartbeat_stats {
@@ -27,13 +28,13 @@ typedef struct heartbeat_stats {
     uint64_t reconnects; /* connections opened after the first */
 } heartbeat_stats;
 
-/* Writes probes until *stop becomes non-zero (checked at least every 100 ms
+/* Writes probes until *stop becomes true (checked at least every 100 ms
  * while waiting; a statement in flight finishes or times out first).
  * max_probes > 0 stops after that many probes (tests, `--count`). stats
  * (may be NULL) is updated as it goes. cfg is borrowed. Returns 0 when
  * stopped, or MCSQ_ERR_CONFIG / MCSQ_ERR_INVALID (retrying cannot help:
  * privileges, database, name) with errstr. */
-int heartbeat_run(const mcsq_config *cfg, const volatile int *stop, uint64_t max_probes,
+int heartbeat_run(const mcsq_config *cfg, const atomic_bool *stop, uint64_t max_probes,
                   heartbeat_stats *stats, char *errstr, size_t errstr_size);
 
 #endif

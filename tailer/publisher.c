@@ -87,7 +87,7 @@ static void wake_publisher(void *ctx)
 }
 
 int publisher_init(publisher *p, const mcsq_config *cfg, txn_queue *queue, const char *bootstrap,
-                   const volatile int *stop, const publisher_metrics *metrics, char *errstr,
+                   const atomic_bool *stop, const publisher_metrics *metrics, char *errstr,
                    size_t errstr_size)
 {
     memset(p, 0, sizeof(*p));

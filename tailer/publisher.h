@@ -49,7 +49,7 @@ typedef struct publisher {
     ack_tracker acks;
     publisher_stats stats;
     publisher_metrics metrics;
-    const volatile int *stop;   /* (ref) set on shutdown */
+    const atomic_bool *stop;    /* (ref) set on shutdown */
     int64_t (*gate)(void *ctx); /* see publisher_set_gate() */
     void *gate_ctx;
     int64_t last_checkpoint_us;
@@ -62,7 +62,7 @@ typedef struct publisher {
  * (copied; may be NULL) are the series it updates. Returns 0
  * or a negative mcsq_err with errstr. */
 int publisher_init(publisher *p, const mcsq_config *cfg, txn_queue *queue, const char *bootstrap,
-                   const volatile int *stop, const publisher_metrics *metrics, char *errstr,
+                   const atomic_bool *stop, const publisher_metrics *metrics, char *errstr,
                    size_t errstr_size);
 
 /* Seconds since the last checkpoint was written (for a callback gauge;
