@@ -19,6 +19,7 @@
 #include <getopt.h>
 #include <limits.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +32,7 @@ typedef struct bus_opts {
     const char *bootstrap_file; /* NULL: <state_dir>/bus.bootstrap */
     int brokers;
     int partitions;
+    bool help; /* --help: printed, nothing else to do */
 } bus_opts;
 
 static void usage(FILE *out)
@@ -70,7 +72,8 @@ static int parse_count(const char *opt, const char *arg, int max, int *out)
     return 0;
 }
 
-/* Returns -1 to go on, or the exit code to stop with. */
+/* Returns EXIT_OK (opts->help: the help was printed) or EXIT_USAGE
+ * (printed). */
 static int parse_args(int argc, char **argv, bus_opts *opts)
 {
     enum { OPT_BROKERS = 256, OPT_PARTITIONS };
@@ -102,6 +105,7 @@ static int parse_args(int argc, char **argv, bus_opts *opts)
             break;
         case 'h':
             usage(stdout);
+            opts->help = true;
             return EXIT_OK;
         case ':':
             fprintf(stderr, "mcsqueal bus: %s needs an argument\n", argv[optind - 1]);
@@ -123,10 +127,11 @@ static int parse_args(int argc, char **argv, bus_opts *opts)
         usage(stderr);
         return EXIT_USAGE;
     }
-    return -1;
+    return EXIT_OK;
 }
 
-/* Loads and checks the configuration; returns -1 to go on, or an exit code. */
+/* Loads and checks the configuration; returns EXIT_OK, or the exit code
+ * (printed; cfg is then not to be freed). */
 static int load_config(const char *path, mcsq_config *cfg)
 {
     mcsq_config_errors errs;
@@ -148,18 +153,19 @@ static int load_config(const char *path, mcsq_config *cfg)
         mcsq_config_deinit(cfg);
         return EXIT_USAGE;
     }
-    return -1;
+    return EXIT_OK;
 }
 
-/* Applies [mcsqueal] log_level and log_file; returns 0 or -1 (printed). */
+/* Applies [mcsqueal] log_level and log_file; returns EXIT_OK or
+ * EXIT_RUNTIME (printed). */
 static int apply_logging(const mcsq_config *cfg)
 {
     log_set_level((log_level)cfg->mcsqueal.log_level);
     if (cfg->mcsqueal.log_file[0] == '\0' || log_open(cfg->mcsqueal.log_file) == MCSQ_OK)
-        return 0;
+        return EXIT_OK;
     fprintf(stderr, "mcsqueal bus: log_file %s: cannot open: %s\n", cfg->mcsqueal.log_file,
             strerror(errno));
-    return -1;
+    return EXIT_RUNTIME;
 }
 
 /* Fills path with where the address goes, creating state_dir for the default.
@@ -268,21 +274,22 @@ static int serve(const bus_opts *opts, const mcsq_config *cfg, const char *path)
 
 int cmd_bus(int argc, char **argv)
 {
-    bus_opts opts = {NULL, NULL, BUS_EMBEDDED_DEFAULT_BROKERS, BUS_EMBEDDED_DEFAULT_PARTITIONS};
+    bus_opts opts = {.brokers = BUS_EMBEDDED_DEFAULT_BROKERS,
+                     .partitions = BUS_EMBEDDED_DEFAULT_PARTITIONS};
     int rc = parse_args(argc, argv, &opts);
-    if (rc >= 0)
+    if (rc != EXIT_OK || opts.help)
         return rc;
     mcsq_config cfg;
     rc = load_config(opts.config, &cfg);
-    if (rc >= 0)
+    if (rc != EXIT_OK)
         return rc;
     char path[PATH_MAX], errstr[512];
-    if (apply_logging(&cfg) != 0) {
-        rc = EXIT_RUNTIME;
-    } else if (bootstrap_path(&opts, &cfg, path, sizeof(path), errstr, sizeof(errstr)) != 0) {
+    rc = apply_logging(&cfg);
+    if (rc == EXIT_OK &&
+        bootstrap_path(&opts, &cfg, path, sizeof(path), errstr, sizeof(errstr)) != 0) {
         log_error("%s", errstr);
         rc = EXIT_RUNTIME;
-    } else {
+    } else if (rc == EXIT_OK) {
         rc = serve(&opts, &cfg, path);
     }
     mcsq_config_deinit(&cfg);

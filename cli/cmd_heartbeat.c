@@ -37,8 +37,8 @@ int cmd_heartbeat(int argc, char **argv)
 {
     static daemon_ctx d;
     char err[1024];
-    int rc = daemon_load(&d, "heartbeat", argc, argv, usage);
-    if (rc >= 0) {
+    int rc;
+    if (!daemon_load(&d, "heartbeat", argc, argv, usage, &rc)) {
         daemon_finish(&d);
         return rc;
     }

@@ -37,6 +37,7 @@ typedef struct marker_args {
     const char *action;
     const char *key;
     long ttl_s; /* 0: from the configuration */
+    bool help;  /* --help: printed, nothing else to do */
 } marker_args;
 
 static int usage_error(const char *what, const char *arg)
@@ -46,7 +47,7 @@ static int usage_error(const char *what, const char *arg)
     return EXIT_USAGE;
 }
 
-/* Returns -1 to go on, or the exit code to stop with. */
+/* Returns EXIT_OK (a->help: the help was printed) or EXIT_USAGE (printed). */
 static int parse_args(int argc, char **argv, marker_args *a)
 {
     static const struct option longopts[] = {
@@ -73,6 +74,7 @@ static int parse_args(int argc, char **argv, marker_args *a)
             break;
         case 'h':
             fputs(usage_text, stdout);
+            a->help = true;
             return EXIT_OK;
         case ':':
             return usage_error("option needs an argument:", argv[optind - 1]);
@@ -89,7 +91,7 @@ static int parse_args(int argc, char **argv, marker_args *a)
         return usage_error("unknown action", a->action);
     if (a->ttl_s != 0 && strcmp(a->action, "set") != 0)
         return usage_error("--ttl applies to set only", NULL);
-    return -1;
+    return EXIT_OK;
 }
 
 static int act(mcsq_marker_client *mc, const marker_args *a, long ttl_s)
@@ -122,7 +124,7 @@ int cmd_marker(int argc, char **argv)
 {
     marker_args a = {0};
     int code = parse_args(argc, argv, &a);
-    if (code >= 0)
+    if (code != EXIT_OK || a.help)
         return code;
     mcsq_config cfg;
     mcsq_config_errors errs;

@@ -35,8 +35,8 @@ static void no_op(void *ctx)
 int cmd_route(int argc, char **argv)
 {
     static daemon_ctx d;
-    int rc = daemon_load(&d, "route", argc, argv, usage);
-    if (rc >= 0) {
+    int rc;
+    if (!daemon_load(&d, "route", argc, argv, usage, &rc)) {
         daemon_finish(&d);
         return rc;
     }

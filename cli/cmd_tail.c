@@ -29,8 +29,8 @@ int cmd_tail(int argc, char **argv)
 {
     static daemon_ctx d;
     static tail_app t;
-    int rc = daemon_load(&d, "tail", argc, argv, usage);
-    if (rc >= 0) {
+    int rc;
+    if (!daemon_load(&d, "tail", argc, argv, usage, &rc)) {
         daemon_finish(&d);
         return rc;
     }

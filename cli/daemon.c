@@ -20,55 +20,73 @@
 #define DEFAULT_CONFIG "/etc/mcsqueal/mcsqueal.ini"
 #define SIG_FINISH SIGUSR1 /* internal: ends the signal thread */
 
+/* Applies log_level and log_file; returns EXIT_OK or EXIT_USAGE (printed). */
 static int setup_logging(daemon_ctx *d)
 {
     log_set_level((log_level)d->cfg.mcsqueal.log_level);
     if (d->cfg.mcsqueal.log_file[0] == '\0')
-        return -1;
+        return EXIT_OK;
     if (log_open(d->cfg.mcsqueal.log_file) != MCSQ_OK) {
         fprintf(stderr, "mcsqueal %s: cannot open log file %s: %s\n", d->command,
                 d->cfg.mcsqueal.log_file, strerror(errno));
         return EXIT_USAGE;
     }
-    return -1;
+    return EXIT_OK;
 }
 
-int daemon_load(daemon_ctx *d, const char *command, int argc, char **argv, const char *usage)
+/* Parses --config FILE / --help. Returns true with *path set to go on,
+ * false with *exit_code (help or usage printed). */
+static bool parse_options(const char *command, int argc, char **argv, const char *usage,
+                          const char **path, int *exit_code)
 {
     static const struct option longopts[] = {
         {"config", required_argument, NULL, 'c'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    memset(d, 0, sizeof(*d));
-    d->command = command;
-    d->lock_fd = -1;
-    const char *path = DEFAULT_CONFIG;
+    *path = DEFAULT_CONFIG;
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "c:h", longopts, NULL)) != -1) {
-        if (c == 'c')
-            path = optarg;
-        else if (c == 'h')
-            return fputs(usage, stdout), EXIT_OK;
-        else
-            return fputs(usage, stderr), EXIT_USAGE;
+        if (c == 'c') {
+            *path = optarg;
+            continue;
+        }
+        fputs(usage, c == 'h' ? stdout : stderr);
+        *exit_code = c == 'h' ? EXIT_OK : EXIT_USAGE;
+        return false;
     }
     if (optind < argc) {
         fprintf(stderr, "mcsqueal %s: unexpected argument '%s'\n\n%s", command, argv[optind],
                 usage);
-        return EXIT_USAGE;
+        *exit_code = EXIT_USAGE;
+        return false;
     }
+    return true;
+}
+
+bool daemon_load(daemon_ctx *d, const char *command, int argc, char **argv, const char *usage,
+                 int *exit_code)
+{
+    memset(d, 0, sizeof(*d));
+    d->command = command;
+    d->lock_fd = -1;
+    const char *path;
+    if (!parse_options(command, argc, argv, usage, &path, exit_code))
+        return false;
     mcsq_config_errors errs;
     mcsq_config_errors_init(&errs);
     int rc = mcsq_config_load(&d->cfg, path, &errs);
     if (rc != MCSQ_OK)
         mcsq_config_errors_print(&errs, stderr);
     mcsq_config_errors_deinit(&errs);
-    if (rc != MCSQ_OK)
-        return EXIT_USAGE;
+    if (rc != MCSQ_OK) {
+        *exit_code = EXIT_USAGE;
+        return false;
+    }
     d->cfg_loaded = true;
-    return setup_logging(d);
+    *exit_code = setup_logging(d);
+    return *exit_code == EXIT_OK;
 }
 
 static int lock_state_dir(daemon_ctx *d)
@@ -171,7 +189,7 @@ static int find_embedded_bus(daemon_ctx *d)
 {
     char path[4096];
     snprintf(path, sizeof(path), "%s/bus.bootstrap", d->cfg.mcsqueal.state_dir);
-    for (int i = 0; i < FIND_BUS_TIMEOUT_S * 10 && !d->stop; i++) {
+    for (int i = 0; i < FIND_BUS_TIMEOUT_S * 10 && !atomic_load(&d->stop); i++) {
         FILE *f = fopen(path, "r");
         if (f != NULL) {
             bool ok = fgets(d->bootstrap, sizeof(d->bootstrap), f) != NULL;
@@ -234,13 +252,16 @@ static void *signal_main(void *arg)
         if (sigwait(&set, &sig) != 0 || sig == SIG_FINISH)
             return NULL;
         if (sig == SIGHUP) {
-            log_reopen();
-            log_info("log reopened (SIGHUP)");
+            if (log_reopen() != MCSQ_OK)
+                log_error("cannot reopen the log file %s (SIGHUP): %s; still writing to the "
+                          "file opened before",
+                          d->cfg.mcsqueal.log_file, strerror(errno));
+            else
+                log_info("log reopened (SIGHUP)");
             continue;
         }
-        if (!d->stop) {
+        if (!atomic_exchange(&d->stop, true)) {
             log_info("%s: stopping (%s)", d->command, strsignal(sig));
-            d->stop = 1;
             d->on_stop(d->stop_ctx);
         }
     }

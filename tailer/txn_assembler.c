@@ -224,15 +224,14 @@ int txn_xid_parse(const char *text, size_t len, char *out)
 
 /* ---- keys ---- */
 
-/* Moves the open group's in-memory keys to its spill file. */
+/* Moves the open group's in-memory keys to its spill file. A failure is
+ * noted with its errno, which txn_assembler_feed() reports. */
 static void spill_keys(txn_assembler *a)
 {
-    if (a->spill == NULL && (a->spill = key_spill_new(a->spill_dir)) == NULL) {
-        a->spill_failed = true;
-        return;
-    }
-    if (key_spill_write(a->spill, a->keys.keys, a->keys.nkeys) != MCSQ_OK) {
-        a->spill_failed = true;
+    errno = 0;
+    if ((a->spill == NULL && (a->spill = key_spill_new(a->spill_dir)) == NULL) ||
+        key_spill_write(a->spill, a->keys.keys, a->keys.nkeys) != MCSQ_OK) {
+        a->spill_errno = errno != 0 ? errno : EIO;
         return;
     }
     key_set_reset(&a->keys);
@@ -522,7 +521,7 @@ static int on_xa_prepare_event(txn_assembler *a, const binlog_event *ev, const b
 }
 
 static int dispatch(txn_assembler *a, const binlog_event *ev, const binlog_pos *pos,
-                    const mcsq_txn **txn, char *errstr, size_t errstr_size)
+                    const mcsq_txn **txn)
 {
     switch (ev->hdr.type) {
     case BINLOG_QUERY_EVENT:
@@ -565,16 +564,17 @@ static int dispatch(txn_assembler *a, const binlog_event *ev, const binlog_pos *
 int txn_assembler_feed(txn_assembler *a, const binlog_event *ev, const binlog_pos *pos,
                        const mcsq_txn **txn, char *errstr, size_t errstr_size)
 {
-    int rc = dispatch(a, ev, pos, txn, errstr, errstr_size);
+    int rc = dispatch(a, ev, pos, txn);
     if (a->nomem) {
         a->nomem = false;
         return errstr_set(errstr, errstr_size, MCSQ_ERR_NOMEM, "out of memory storing keys");
     }
-    if (a->spill_failed) {
-        a->spill_failed = false;
+    if (a->spill_errno != 0) {
+        int err = a->spill_errno;
+        a->spill_errno = 0;
         return errstr_set(errstr, errstr_size, MCSQ_ERR_IO,
                           "cannot spill the keys of a large transaction to %s: %s", a->spill_dir,
-                          strerror(errno));
+                          strerror(err));
     }
     return rc;
 }

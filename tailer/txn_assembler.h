@@ -48,7 +48,7 @@ typedef struct txn_assembler {
     bool nomem;            /* a key could not be stored */
     bool coarse_clock;     /* read_us from a millisecond clock (offline scans) */
     int64_t read_us;       /* see txn_assembler_set_read_us() */
-    bool spill_failed;     /* keys could not be written to the spill file */
+    int spill_errno;       /* why keys could not be spilled (errno), 0: they could */
     const char *spill_dir; /* (ref) where large transactions spill; NULL: never */
     size_t spill_max;      /* key_set memory that triggers a spill */
     key_spill *spill;      /* keys of the open group spilled so far */

@@ -6,6 +6,7 @@
 #include "tailer/txn_assembler.h"
 #include "mcsqueal/error.h"
 
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -529,6 +530,38 @@ static void test_large_transaction_spills(void **state)
     assert_int_equal(access(dir, F_OK), -1);
 }
 
+/* A spill that fails is an error naming its cause (the errno of the
+ * failure, not whatever errno holds when the error is reported). */
+static void test_spill_failure_names_its_cause(void **state)
+{
+    fixture *f = *state;
+    char file[] = "/tmp/mcsq-test-spill-file.XXXXXX";
+    int fd = mkstemp(file);
+    assert_true(fd >= 0);
+    close(fd);
+    txn_assembler_set_spill(&f->a, file, 1024); /* a file, not a directory */
+    query(f, "BEGIN");
+    char sql[8192];
+    int n = snprintf(sql, sizeof(sql), "UPDATE t SET a=1 /* mcsqueal:");
+    for (int k = 0; k < 200; k++)
+        n += snprintf(sql + n, sizeof(sql) - (size_t)n, " key:%d", k);
+    snprintf(sql + n, sizeof(sql) - (size_t)n, " */");
+    binlog_event ev;
+    memset(&ev, 0, sizeof(ev));
+    ev.hdr.type = BINLOG_MARIA_ANNOTATE_ROWS_EVENT;
+    ev.hdr.timestamp = 1700000000;
+    ev.hdr.server_id = 1;
+    ev.u.rows_query.ptr = sql;
+    ev.u.rows_query.len = strlen(sql);
+    binlog_pos pos = {"binlog.000001", f->offset, f->offset + 100};
+    const mcsq_txn *txn = NULL;
+    char err[512] = "";
+    assert_int_equal(txn_assembler_feed(&f->a, &ev, &pos, &txn, err, sizeof(err)), MCSQ_ERR_IO);
+    unlink(file);
+    assert_non_null(strstr(err, "cannot spill"));
+    assert_non_null(strstr(err, strerror(ENOTDIR)));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -555,6 +588,7 @@ int main(void)
         cmocka_unit_test(test_xid_parse_forms),
         cmocka_unit_test_setup_teardown(test_many_keys_deduplicated, setup, teardown),
         cmocka_unit_test_setup_teardown(test_large_transaction_spills, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_spill_failure_names_its_cause, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
