@@ -407,6 +407,7 @@ static void continue_key(load_ctx *ctx, const char *value)
 /* inih's handler: called for every key line and every continuation line. */
 static int on_ini_value(void *user, const char *section, const char *name, const char *value)
 {
+    (void)section;
     load_ctx *ctx = user;
     ctx->handled = true;
     if (ctx->kind == LINE_CONTINUATION) {

@@ -64,6 +64,9 @@ static int range_check(const mcsq_config_row *row, int64_t v, char *why, size_t 
 static int parse_string(const mcsq_config_row *row, const char *text, void *field, char *why,
                         size_t len)
 {
+    (void)row;
+    (void)why;
+    (void)len;
     char *copy = strdup(text);
     if (copy == NULL)
         return MCSQ_ERR_NOMEM;
@@ -114,6 +117,7 @@ static int parse_size(const mcsq_config_row *row, const char *text, void *field,
 static int parse_bool(const mcsq_config_row *row, const char *text, void *field, char *why,
                       size_t len)
 {
+    (void)row;
     static const char *const yes[] = {"true", "yes", "on", "1"};
     static const char *const no[] = {"false", "no", "off", "0"};
     for (size_t i = 0; i < 4; i++) {
@@ -218,6 +222,7 @@ static void release_hostport(void *field)
 static int parse_hostport(const mcsq_config_row *row, const char *text, void *field, char *why,
                           size_t len)
 {
+    (void)row;
     mcsq_hostport hp = {NULL, 0};
     if (*text != '\0') {
         int rc = mcsq_hostport_parse(text, strlen(text), &hp, why, len);
@@ -261,6 +266,7 @@ int config_value_hostport_list_append(mcsq_hostport_list *list, const char *text
 static int parse_hostport_list(const mcsq_config_row *row, const char *text, void *field, char *why,
                                size_t len)
 {
+    (void)row;
     release_hostport_list(field);
     return config_value_hostport_list_append(field, text, why, len);
 }
@@ -282,7 +288,10 @@ static void release_props(void *field)
     memset(props, 0, sizeof(*props));
 }
 
-static void release_none(void *field) {}
+static void release_none(void *field)
+{
+    (void)field;
+}
 
 void config_value_format(const mcsq_config_row *row, const void *field, FILE *out)
 {

@@ -646,6 +646,7 @@ static int next_until_error(stream *s, int64_t *ms)
 
 static void test_dead_server(void **state)
 {
+    (void)state;
     mariadb_server *srv = server_start(NULL);
     stream s;
     int64_t ms;
@@ -692,6 +693,7 @@ static void expect_purged(stream *s, const binlog_position *pos, const char *wha
 
 static void test_purged(void **state)
 {
+    (void)state;
     mariadb_server *srv = server_start(NULL);
     MYSQL *db = server_connect(srv);
     stream s;
@@ -802,6 +804,7 @@ static void test_no_replication_slave(void **state)
 
 static void test_no_binlog(void **state)
 {
+    (void)state;
     static const char *const args[] = {"--skip-log-bin", NULL};
     mariadb_server *srv = server_start(args);
     mcsq_config cfg;

@@ -44,11 +44,15 @@ typedef struct delivery {
 
 static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
 {
+    (void)rk;
+    (void)err;
+    (void)reason;
     ((delivery *)opaque)->errors++;
 }
 
 static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 {
+    (void)rk;
     delivery *d = opaque;
     if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
         d->failed++;
@@ -207,6 +211,7 @@ static int loopback_entries(const char *list)
 
 static void test_defaults_one_loopback_broker(void **state)
 {
+    (void)state;
     bus_embedded *bus;
     char err[256];
     assert_int_equal(bus_embedded_new(&bus, NULL, err, sizeof(err)), MCSQ_OK);
@@ -230,6 +235,7 @@ static void expect_invalid(int brokers, int partitions, const char *topic, const
 
 static void test_rejects_bad_arguments(void **state)
 {
+    (void)state;
     expect_invalid(-1, 1, "t", "brokers: must be 1-16");
     expect_invalid(BUS_EMBEDDED_MAX_BROKERS + 1, 1, "t", "brokers");
     expect_invalid(1, -3, "t", "partitions: must be 1-1024");
@@ -249,6 +255,7 @@ static void test_rejects_bad_arguments(void **state)
 /* Three brokers and two partitions, as a client's metadata shows them. */
 static void test_brokers_and_partitions_as_asked(void **state)
 {
+    (void)state;
     bus_embedded *bus = bus_with_topic(3, 2);
     assert_int_equal(loopback_entries(bus_embedded_bootstrap(bus)), 3);
     delivery d = {0};
@@ -289,6 +296,7 @@ static const char *const idempotent_props[] = {"enable.idempotence", "true", "ac
 
 static void test_idempotent_producer_delivers_in_order(void **state)
 {
+    (void)state;
     bus_embedded *bus = bus_with_topic(1, 1);
     delivery d = {0};
     rd_kafka_t *p = producer_new(bus_embedded_bootstrap(bus), &d, idempotent_props);
@@ -319,6 +327,7 @@ static void test_idempotent_producer_delivers_in_order(void **state)
  */
 static void test_idempotent_retries_lose_nothing(void **state)
 {
+    (void)state;
     bus_embedded *bus = bus_with_topic(1, 1);
     rd_kafka_mock_cluster_t *mcluster = bus_embedded_mock_cluster(bus);
     static const char *const props[] = {
@@ -381,6 +390,7 @@ static void produce_big(rd_kafka_t *p, int count)
  */
 static void test_retention_moves_earliest_offset(void **state)
 {
+    (void)state;
     bus_embedded *bus = bus_with_topic(1, 1);
     static const char *const pprops[] = {"linger.ms", "0", "batch.num.messages", "1", NULL};
     delivery d = {0};
@@ -439,6 +449,7 @@ static int64_t committed_offset(rd_kafka_t *c)
  * next consumer of the group resumes there. */
 static void test_committed_offsets_survive_consumers(void **state)
 {
+    (void)state;
     bus_embedded *bus = bus_with_topic(1, 1);
     delivery d = {0};
     rd_kafka_t *p = producer_new(bus_embedded_bootstrap(bus), &d, NULL);
@@ -489,6 +500,7 @@ static void write_text(const char *path, const char *text)
 
 static void test_address_file(void **state)
 {
+    (void)state;
     char dir[] = "/tmp/mcsq-bus-itest-XXXXXX", path[256], expect[256], err[512] = "";
     assert_non_null(mkdtemp(dir));
     snprintf(path, sizeof(path), "%s/bus.bootstrap", dir);

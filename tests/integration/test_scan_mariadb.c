@@ -236,6 +236,7 @@ static void exec_sql(const itest *it, const char *tmpl)
 /* First column of the first row of a query, into out ("" for NULL). */
 static void query_value(const itest *it, MYSQL *db, const char *sql, char *out, size_t size)
 {
+    (void)it;
     if (mysql_query(db, sql) != 0)
         fail_msg("SQL failed: %s\n  error %u: %s", sql, mysql_errno(db), mysql_error(db));
     MYSQL_RES *res = mysql_store_result(db);
@@ -510,6 +511,7 @@ static bool match_keys(const expect_txn *e, const got_txn *g, size_t i)
 
 static bool match_txn(const itest *it, const expect_txn *e, const got_txn *g, size_t i)
 {
+    (void)it;
     if (!match_keys(e, g, i))
         return false;
     if (strcmp(e->file, g->file) != 0 || (e->gtid[0] != '\0' && strcmp(e->gtid, g->gtid) != 0)) {
@@ -979,6 +981,7 @@ static const char json_check[] =
 /* Runs the CLI over paths; returns its exit code, output files in dir. */
 static int run_cli(const itest *it, const char *dir, char **paths, size_t n)
 {
+    (void)it;
     char out[600], err[600];
     snprintf(out, sizeof(out), "%s/scan.out", dir);
     snprintf(err, sizeof(err), "%s/scan.err", dir);

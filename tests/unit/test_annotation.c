@@ -186,6 +186,7 @@ static void expect_only(const char *sql, unsigned flags, const char *want)
 
 static void test_single_key(void **state)
 {
+    (void)state;
     collector c;
     assert_int_equal(run(&c, "UPDATE users SET a=1 WHERE id=42 /* mcsqueal: user:42 */", 0), 1);
     expect_keys(&c, "user:42");
@@ -199,6 +200,7 @@ static void test_single_key(void **state)
 
 static void test_keys_in_order(void **state)
 {
+    (void)state;
     collector c;
     assert_int_equal(run(&c, "/* mcsqueal: a b c user:1 */ UPDATE t SET x=1", 0), 4);
     expect_keys(&c, "a", "b", "c", "user:1");
@@ -206,6 +208,7 @@ static void test_keys_in_order(void **state)
 
 static void test_annotation_anywhere(void **state)
 {
+    (void)state;
     expect_only("INSERT /* mcsqueal: k */ INTO t VALUES (1)", 0, "k");
     expect_only("UPDATE t SET a=1/* mcsqueal: k */WHERE id=1", 0, "k");
     expect_only("x/*mcsqueal:k*/", 0, "k");
@@ -213,6 +216,7 @@ static void test_annotation_anywhere(void **state)
 
 static void test_no_space_after_colon(void **state)
 {
+    (void)state;
     expect_only("/*mcsqueal:k*/", 0, "k");
     collector c;
     run(&c, "/*mcsqueal:a b*/", 0);
@@ -221,6 +225,7 @@ static void test_no_space_after_colon(void **state)
 
 static void test_at_sign_inside_key(void **state)
 {
+    (void)state;
     collector c;
     run(&c, "/* mcsqueal: user@example.com a@marker=x */", 0);
     expect_keys(&c, "user@example.com", "a@marker=x");
@@ -236,6 +241,7 @@ static void test_at_sign_inside_key(void **state)
 
 static void test_token_runs_into_close(void **state)
 {
+    (void)state;
     expect_only("/* mcsqueal: a*/", 0, "a");
     expect_only("/* mcsqueal:a*/ tail", 0, "a");
     /* The first star-slash closes: "a**" ends at its second star. */
@@ -246,6 +252,7 @@ static void test_token_runs_into_close(void **state)
 
 static void test_all_ascii_whitespace_separates(void **state)
 {
+    (void)state;
     collector c;
     run(&c, "/*\t\n\v\f\r mcsqueal:\ta\nb\vc\fd\re f  \t */", 0);
     expect_keys(&c, "a", "b", "c", "d", "e", "f");
@@ -253,6 +260,7 @@ static void test_all_ascii_whitespace_separates(void **state)
 
 static void test_tag_is_case_sensitive(void **state)
 {
+    (void)state;
     collector c;
     run(&c, "/* MCSQUEAL: k */ /* Mcsqueal: k */ /* mcSqueal: k */ mcsqueal:", 0);
     expect_no_keys(&c);
@@ -261,6 +269,7 @@ static void test_tag_is_case_sensitive(void **state)
 
 static void test_tag_needs_exact_spelling(void **state)
 {
+    (void)state;
     expect_only("/* mcsqueal : k */ mcsqueal:", 0, NULL);
     expect_only("/* mcsqueal k */ mcsqueal:", 0, NULL);
     expect_only("/* mcsquealk: k */ mcsqueal:", 0, NULL);
@@ -269,6 +278,7 @@ static void test_tag_needs_exact_spelling(void **state)
 
 static void test_tag_must_start_body(void **state)
 {
+    (void)state;
     collector c;
     run(&c, "/* note: mcsqueal: x */ /* - mcsqueal: y */ /* mcsqueal: k */", 0);
     expect_keys(&c, "k");
@@ -281,6 +291,7 @@ static void test_tag_must_start_body(void **state)
 
 static void test_ordinary_comment_skipped_to_close(void **state)
 {
+    (void)state;
     /* Quotes inside an ordinary comment do not open strings. */
     expect_only("/* it's */ /* mcsqueal: k */", 0, "k");
     expect_only("/* \" ` */ /* mcsqueal: k */", 0, "k");
@@ -292,6 +303,7 @@ static void test_ordinary_comment_skipped_to_close(void **state)
 
 static void test_several_comments(void **state)
 {
+    (void)state;
     collector c;
     run(&c, "/* mcsqueal: a */ UPDATE t /* mcsqueal: b c */ SET x=1 /* other */ /*mcsqueal:d*/", 0);
     expect_keys(&c, "a", "b", "c", "d");
@@ -301,6 +313,7 @@ static void test_several_comments(void **state)
 
 static void test_empty_annotation(void **state)
 {
+    (void)state;
     collector c;
     run(&c, "/* mcsqueal: */ /*mcsqueal:*/ /* mcsqueal:\n\t */", 0);
     expect_no_keys(&c);
@@ -310,6 +323,7 @@ static void test_empty_annotation(void **state)
 
 static void test_close_ends_annotation(void **state)
 {
+    (void)state;
     collector c;
     run(&c, "/* mcsqueal: a */ b */ c", 0);
     expect_keys(&c, "a");
@@ -317,6 +331,7 @@ static void test_close_ends_annotation(void **state)
 
 static void test_quotes_inside_annotation_are_key_bytes(void **state)
 {
+    (void)state;
     collector c;
     run(&c, "/* mcsqueal: it's \"q\" `b` a--b #h */ /* mcsqueal: k */", 0);
     expect_keys(&c, "it's", "\"q\"", "`b`", "a--b", "#h", "k");
@@ -324,6 +339,7 @@ static void test_quotes_inside_annotation_are_key_bytes(void **state)
 
 static void test_unterminated_annotation(void **state)
 {
+    (void)state;
     collector c;
     run(&c, "UPDATE t SET a=1 /* mcsqueal: a b", 0);
     expect_no_keys(&c);
@@ -347,6 +363,7 @@ static void test_unterminated_annotation(void **state)
 
 static void test_unterminated_ordinary_comment(void **state)
 {
+    (void)state;
     collector c;
     run(&c, "/* mcsqueal: a */ /* note mcsqueal: b", 0);
     expect_keys(&c, "a");
@@ -358,6 +375,7 @@ static void test_unterminated_ordinary_comment(void **state)
 
 static void test_fast_path_without_tag(void **state)
 {
+    (void)state;
     collector c;
     run(&c, "UPDATE t SET a='x' /* mcsqueal k */ /* mcsqueal */", 0);
     expect_no_keys(&c);
@@ -370,12 +388,14 @@ static void test_fast_path_without_tag(void **state)
 
 static void test_tag_outside_comment(void **state)
 {
+    (void)state;
     expect_only("SELECT 'mcsqueal: x', mcsqueal: y", 0, NULL);
     expect_only("mcsqueal: x */", 0, NULL);
 }
 
 static void test_short_and_empty_text(void **state)
 {
+    (void)state;
     collector c;
     assert_int_equal(run_n(&c, NULL, 0, 0), 0);
     assert_int_equal(run(&c, "", 0), 0);
@@ -387,6 +407,7 @@ static void test_short_and_empty_text(void **state)
 
 static void test_length_is_respected(void **state)
 {
+    (void)state;
     collector c;
     const char *sql = "/* mcsqueal: ab */ /* mcsqueal: cd */";
     /* Cut inside the first comment: unterminated, nothing delivered. */
@@ -405,6 +426,7 @@ static void test_length_is_respected(void **state)
 
 static void test_nul_bytes_in_text(void **state)
 {
+    (void)state;
     collector c;
     run_lit(&c, "SELECT '\0' \0 /* mcsqueal: k */", 0);
     expect_keys(&c, "k");
@@ -417,6 +439,7 @@ static void test_nul_bytes_in_text(void **state)
 
 static void test_marker_before_keys(void **state)
 {
+    (void)state;
     collector c;
     run(&c, "/* mcsqueal: @marker=east a b */", 0);
     expect_keys(&c, "a", "b");
@@ -426,6 +449,7 @@ static void test_marker_before_keys(void **state)
 
 static void test_marker_after_keys(void **state)
 {
+    (void)state;
     collector c;
     run(&c, "/* mcsqueal: a b @marker=east*/", 0);
     expect_keys(&c, "a", "b");
@@ -438,6 +462,7 @@ static void test_marker_after_keys(void **state)
 
 static void test_marker_does_not_leak(void **state)
 {
+    (void)state;
     collector c;
     run(&c, "/* mcsqueal: @marker=east a */ /* mcsqueal: b */ /* mcsqueal: c @marker=west */", 0);
     expect_keys(&c, "a", "b", "c");
@@ -451,6 +476,7 @@ static void test_marker_does_not_leak(void **state)
 
 static void test_last_valid_marker_wins(void **state)
 {
+    (void)state;
     collector c;
     run(&c, "/* mcsqueal: @marker=east a @marker=west */", 0);
     expect_keys(&c, "a");
@@ -465,6 +491,7 @@ static void test_last_valid_marker_wins(void **state)
 
 static void test_marker_length_limits(void **state)
 {
+    (void)state;
     char sql[200];
     char region[70];
     collector c;
@@ -488,6 +515,7 @@ static void test_marker_length_limits(void **state)
 
 static void test_marker_invalid_values(void **state)
 {
+    (void)state;
     static const char *const bad[] = {
         "/* mcsqueal: @marker= k */",
         "/* mcsqueal: @marker=a/b k */",
@@ -509,6 +537,7 @@ static void test_marker_invalid_values(void **state)
 
 static void test_directive_alone_is_not_a_key(void **state)
 {
+    (void)state;
     collector c;
     run(&c, "/* mcsqueal: @marker=east */", 0);
     expect_no_keys(&c);
@@ -518,6 +547,7 @@ static void test_directive_alone_is_not_a_key(void **state)
 
 static void test_probe_valid(void **state)
 {
+    (void)state;
     collector c;
     assert_int_equal(run(&c, "/* mcsqueal: @probe=1763669000123456 */", 0), 0);
     assert_int_equal(c.nprobes, 1);
@@ -537,6 +567,7 @@ static void test_probe_valid(void **state)
 
 static void test_probe_invalid(void **state)
 {
+    (void)state;
     static const char *const bad[] = {
         "@probe=9223372036854775808",
         "@probe=18446744073709551616",
@@ -566,6 +597,7 @@ static void test_probe_invalid(void **state)
 
 static void test_probe_with_keys_and_marker(void **state)
 {
+    (void)state;
     collector c;
     run(&c, "/* mcsqueal: k @probe=5 @marker=east */ /* mcsqueal: @probe=6 */", 0);
     expect_keys(&c, "k");
@@ -577,6 +609,7 @@ static void test_probe_with_keys_and_marker(void **state)
 
 static void test_probe_without_handler(void **state)
 {
+    (void)state;
     collector c;
     collector_reset(&c, "/* mcsqueal: @probe=5 k */", strlen("/* mcsqueal: @probe=5 k */"));
     annotation_handler h = {on_key, NULL, &c};
@@ -588,6 +621,7 @@ static void test_probe_without_handler(void **state)
 
 static void test_unknown_directives(void **state)
 {
+    (void)state;
     collector c;
     run(&c, "/* mcsqueal: @foo=bar @marker @ @=x @MARKER=east @probe a @markers=x */", 0);
     expect_keys(&c, "a");
@@ -601,6 +635,7 @@ static void test_unknown_directives(void **state)
 
 static void test_key_250_vs_251_bytes(void **state)
 {
+    (void)state;
     char sql[400];
     char key[260];
     collector c;
@@ -626,6 +661,7 @@ static void test_key_250_vs_251_bytes(void **state)
 
 static void test_key_control_chars(void **state)
 {
+    (void)state;
     collector c;
     run(&c, "/* mcsqueal: a\x01z b\x7f c\x1b[31m ok */", 0);
     expect_keys(&c, "ok");
@@ -635,6 +671,7 @@ static void test_key_control_chars(void **state)
 
 static void test_whitespace_controls_split_tokens(void **state)
 {
+    (void)state;
     collector c;
     run(&c, "/* mcsqueal: a\tb\nc\rd */", 0);
     expect_keys(&c, "a", "b", "c", "d");
@@ -643,6 +680,7 @@ static void test_whitespace_controls_split_tokens(void **state)
 
 static void test_multibyte_keys_accepted(void **state)
 {
+    (void)state;
     collector c;
     run(&c, "/* mcsqueal: caf\xc3\xa9 \xe2\x82\xac:1 \xf0\x9f\x98\x80 \xf4\x8f\xbf\xbf */", 0);
     expect_keys(&c, "caf\xc3\xa9", "\xe2\x82\xac:1", "\xf0\x9f\x98\x80", "\xf4\x8f\xbf\xbf");
@@ -651,6 +689,7 @@ static void test_multibyte_keys_accepted(void **state)
 
 static void test_invalid_utf8_rejected(void **state)
 {
+    (void)state;
     collector c;
     run(&c,
         "/* mcsqueal: k\xff \xc0\x80 \xed\xa0\x80 \xf4\x90\x80\x80 \xe2\x82 \x80 \xe0\x9f\xbf "
@@ -667,6 +706,7 @@ static void test_invalid_utf8_rejected(void **state)
 
 static void test_reject_names(void **state)
 {
+    (void)state;
     assert_string_equal(annotation_reject_name(ANNOTATION_REJECT_EMPTY), "empty");
     assert_string_equal(annotation_reject_name(ANNOTATION_REJECT_TOO_LONG), "too_long");
     assert_string_equal(annotation_reject_name(ANNOTATION_REJECT_CONTROL_CHAR), "control_char");
@@ -678,6 +718,7 @@ static void test_reject_names(void **state)
 
 static void test_stats_init(void **state)
 {
+    (void)state;
     annotation_stats st;
     memset(&st, 0xab, sizeof(st));
     annotation_stats_init(&st);
@@ -703,6 +744,7 @@ static size_t slurp(const char *path, char *buf, size_t size)
 
 static void test_rejection_log_is_escaped_and_limited(void **state)
 {
+    (void)state;
     char path[] = "/tmp/test_annotation_log_XXXXXX";
     int fd = mkstemp(path);
     assert_true(fd >= 0);
@@ -740,6 +782,7 @@ static void test_rejection_log_is_escaped_and_limited(void **state)
 
 static void test_single_quoted_fake(void **state)
 {
+    (void)state;
     expect_only("UPDATE t SET a='/* mcsqueal: x */'", 0, NULL);
     expect_only("UPDATE t SET a='/* mcsqueal: x */' /* mcsqueal: k */", 0, "k");
     expect_only("UPDATE t SET a='/* mcsqueal: x */' /* mcsqueal: k */", NBE, "k");
@@ -747,6 +790,7 @@ static void test_single_quoted_fake(void **state)
 
 static void test_double_quoted_fake(void **state)
 {
+    (void)state;
     expect_only("UPDATE t SET a=\"/* mcsqueal: x */\"", 0, NULL);
     expect_only("UPDATE t SET a=\"/* mcsqueal: x */\" /* mcsqueal: k */", 0, "k");
     expect_only("UPDATE t SET a=\"/* mcsqueal: x */\" /* mcsqueal: k */", NBE, "k");
@@ -754,12 +798,14 @@ static void test_double_quoted_fake(void **state)
 
 static void test_backquoted_fake(void **state)
 {
+    (void)state;
     expect_only("UPDATE `/* mcsqueal: x */` SET a=1", 0, NULL);
     expect_only("UPDATE `/* mcsqueal: x */` SET a=1 /* mcsqueal: k */", 0, "k");
 }
 
 static void test_other_quotes_inside_strings(void **state)
 {
+    (void)state;
     expect_only("SET a='say \"hi\" `x`' /* mcsqueal: k */", 0, "k");
     expect_only("SET a=\"it's `x`\" /* mcsqueal: k */", 0, "k");
     expect_only("SELECT `it's \"x\"` /* mcsqueal: k */", 0, "k");
@@ -768,6 +814,7 @@ static void test_other_quotes_inside_strings(void **state)
 
 static void test_backslash_escaped_quote(void **state)
 {
+    (void)state;
     /* Default: \' is an escaped quote, so the string runs to the last '. */
     expect_only("UPDATE t SET a='it\\'s /* mcsqueal: k */'", 0, NULL);
     expect_only("UPDATE t SET a=\"say \\\"/* mcsqueal: k */\"", 0, NULL);
@@ -776,6 +823,7 @@ static void test_backslash_escaped_quote(void **state)
 
 static void test_no_backslash_escapes(void **state)
 {
+    (void)state;
     /* NO_BACKSLASH_ESCAPES: 'it\' is a whole string, then `s`, then a real
      * comment, then a quote that is never closed. The MySQL lexer returns
      * the string, the identifier and skips the comment before it reaches the
@@ -794,6 +842,7 @@ static void test_no_backslash_escapes(void **state)
 
 static void test_escaped_backslash_before_quote(void **state)
 {
+    (void)state;
     /* '\\' is one backslash; the next quote closes the string. */
     expect_only("SET a='a\\\\' /* mcsqueal: k */", 0, "k");
     expect_only("SET a='a\\\\' /* mcsqueal: k */", NBE, "k");
@@ -807,6 +856,7 @@ static void test_escaped_backslash_before_quote(void **state)
 
 static void test_doubled_quotes(void **state)
 {
+    (void)state;
     expect_only("SET a='it''s /* mcsqueal: x */'", 0, NULL);
     expect_only("SET a='it''s' /* mcsqueal: k */", 0, "k");
     expect_only("SET a=\"say \"\"/* mcsqueal: x */\"\"\"", 0, NULL);
@@ -821,11 +871,13 @@ static void test_doubled_quotes(void **state)
 
 static void test_backquote_has_no_backslash_escape(void **state)
 {
+    (void)state;
     expect_only("SELECT `a\\` /* mcsqueal: k */", 0, "k");
 }
 
 static void test_ansi_quotes(void **state)
 {
+    (void)state;
     /* Under ANSI_QUOTES "..." is an identifier: no backslash escapes. */
     expect_only("SELECT \"a\\\" /* mcsqueal: k */", ANNOTATION_ANSI_QUOTES, "k");
     expect_only("SELECT \"a\\\" /* mcsqueal: k */", 0, NULL);
@@ -836,6 +888,7 @@ static void test_ansi_quotes(void **state)
 
 static void test_unterminated_string_stops_scan(void **state)
 {
+    (void)state;
     collector c;
     run(&c, "/* mcsqueal: a */ SET x='oops /* mcsqueal: b */", 0);
     expect_keys(&c, "a");
@@ -851,6 +904,7 @@ static void test_unterminated_string_stops_scan(void **state)
 
 static void test_dash_dash_comment(void **state)
 {
+    (void)state;
     expect_only("UPDATE t SET a=1 -- /* mcsqueal: x */", 0, NULL);
     expect_only("UPDATE t SET a=1 -- /* mcsqueal: x */\n/* mcsqueal: k */", 0, "k");
     expect_only("UPDATE t SET a=1 --\t/* mcsqueal: x */", 0, NULL);
@@ -866,6 +920,7 @@ static void test_dash_dash_comment(void **state)
 
 static void test_dash_dash_not_comment(void **state)
 {
+    (void)state;
     expect_only("UPDATE t SET a=1 --x /* mcsqueal: k */", 0, "k");
     expect_only("UPDATE t SET a=a--1 /* mcsqueal: k */", 0, "k");
     expect_only("UPDATE t SET a=a--/* mcsqueal: k */", 0, "k");
@@ -881,6 +936,7 @@ static void test_dash_dash_not_comment(void **state)
 
 static void test_hash_comment(void **state)
 {
+    (void)state;
     expect_only("UPDATE t SET a=1 # /* mcsqueal: x */", 0, NULL);
     expect_only("UPDATE t SET a=1 #/* mcsqueal: x */\n/* mcsqueal: k */", 0, "k");
     expect_only("UPDATE t SET a=1 # it's\n/* mcsqueal: k */", 0, "k");
@@ -891,6 +947,7 @@ static void test_hash_comment(void **state)
 
 static void test_executable_comment(void **state)
 {
+    (void)state;
     expect_only("/*! mcsqueal: x */", 0, NULL);
     expect_only("/*!mcsqueal:x*/", 0, NULL);
     expect_only("/*!50000 mcsqueal: x */", 0, NULL);
@@ -904,6 +961,7 @@ static void test_executable_comment(void **state)
 
 static void test_mariadb_executable_comment(void **state)
 {
+    (void)state;
     expect_only("/*M! mcsqueal: x */", 0, NULL);
     expect_only("/*M!100100 mcsqueal: x */", 0, NULL);
     expect_only("/*M!100100 /* mcsqueal: x */ */", 0, NULL);
@@ -912,6 +970,7 @@ static void test_mariadb_executable_comment(void **state)
 
 static void test_optimizer_hint(void **state)
 {
+    (void)state;
     expect_only("SELECT /*+ mcsqueal: x */ 1", 0, NULL);
     expect_only("SELECT /*+ BKA(t) /* mcsqueal: x */ 1", 0, NULL);
     expect_only("SELECT /*+ BKA(t) */ 1 /* mcsqueal: k */", 0, "k");
@@ -919,6 +978,7 @@ static void test_optimizer_hint(void **state)
 
 static void test_slash_without_star(void **state)
 {
+    (void)state;
     expect_only("SET a=4/2 /* mcsqueal: k */", 0, "k");
     expect_only("SET a=1 / * mcsqueal: x */", 0, NULL);
     expect_only("SET a=1 // mcsqueal: x */", 0, NULL);
@@ -926,6 +986,7 @@ static void test_slash_without_star(void **state)
 
 static void test_tag_inside_string_then_real(void **state)
 {
+    (void)state;
     /* The first "mcsqueal:" is in a string; the scan must find the next. */
     collector c;
     run(&c, "SET a='mcsqueal: /* mcsqueal: x */', b=\"mcsqueal:\" /* mcsqueal: k */", 0);
@@ -938,6 +999,7 @@ static void test_tag_inside_string_then_real(void **state)
 /* The scan tests 16 bytes at a time: every rule must hold at every offset. */
 static void test_every_alignment(void **state)
 {
+    (void)state;
     char sql[256];
     collector c;
     for (int pre = 0; pre < 48; pre++) {
@@ -1182,6 +1244,7 @@ static collector fuzz_got, fuzz_want; /* too big for the stack */
 
 static void test_fuzz_random_bytes(void **state)
 {
+    (void)state;
     uint64_t seed = 0x6d637371756561ULL;
     char buf[300];
     log_set_level(LOG_LEVEL_ERROR);
@@ -1272,6 +1335,7 @@ static size_t build_fragment_text(uint64_t *seed, char *buf, size_t size)
 
 static void test_fuzz_fragments_match_reference(void **state)
 {
+    (void)state;
     uint64_t seed = 0x1234567887654321ULL;
     char buf[1024];
     log_set_level(LOG_LEVEL_ERROR);
@@ -1286,6 +1350,7 @@ static void test_fuzz_fragments_match_reference(void **state)
  * hide behind agreement. */
 static void test_reference_sanity(void **state)
 {
+    (void)state;
     static const char sql[] = "'/* mcsqueal: x */' /* mcsqueal: @marker=e k @probe=9 */ -- x";
     collector *c = &fuzz_want;
     collector_reset(c, sql, sizeof(sql) - 1);

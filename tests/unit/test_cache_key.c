@@ -18,12 +18,14 @@
 
 static void test_empty(void **state)
 {
+    (void)state;
     assert_int_equal(cache_key_check("", 0), CACHE_KEY_EMPTY);
     assert_int_equal(cache_key_check(NULL, 0), CACHE_KEY_EMPTY);
 }
 
 static void test_simple_keys_ok(void **state)
 {
+    (void)state;
     assert_int_equal(CHECK("k"), CACHE_KEY_OK);
     assert_int_equal(CHECK("user:42"), CACHE_KEY_OK);
     assert_int_equal(CHECK("a/b-c_d.e|f{g}[h]'i\"j*k"), CACHE_KEY_OK);
@@ -31,6 +33,7 @@ static void test_simple_keys_ok(void **state)
 
 static void test_every_printable_ascii_ok(void **state)
 {
+    (void)state;
     for (int c = 0x21; c < 0x7f; c++) {
         char key[3] = {'a', (char)c, 'z'};
         assert_int_equal(cache_key_check(key, 3), CACHE_KEY_OK);
@@ -39,6 +42,7 @@ static void test_every_printable_ascii_ok(void **state)
 
 static void test_length_limit(void **state)
 {
+    (void)state;
     char key[CACHE_KEY_MAX_LEN + 2];
     memset(key, 'x', sizeof(key));
     assert_int_equal(cache_key_check(key, 1), CACHE_KEY_OK);
@@ -49,6 +53,7 @@ static void test_length_limit(void **state)
 
 static void test_length_counts_bytes_not_characters(void **state)
 {
+    (void)state;
     char key[260];
     for (int i = 0; i < 125; i++)
         memcpy(key + 2 * i, "\xc3\xa9", 2); /* 125 x U+00E9 = 250 bytes */
@@ -63,6 +68,7 @@ static void test_length_counts_bytes_not_characters(void **state)
 
 static void test_control_chars_rejected(void **state)
 {
+    (void)state;
     for (int c = 0; c <= 0x20; c++) {
         char key[3] = {'a', 'b', 'c'};
         for (int pos = 0; pos < 3; pos++) {
@@ -79,6 +85,7 @@ static void test_control_chars_rejected(void **state)
 
 static void test_valid_multibyte(void **state)
 {
+    (void)state;
     assert_int_equal(CHECK("caf\xc3\xa9"), CACHE_KEY_OK);      /* U+00E9 */
     assert_int_equal(CHECK("\xc2\x80"), CACHE_KEY_OK);         /* U+0080, first 2-byte */
     assert_int_equal(CHECK("\xdf\xbf"), CACHE_KEY_OK);         /* U+07FF */
@@ -95,6 +102,7 @@ static void test_valid_multibyte(void **state)
 
 static void test_overlongs_rejected(void **state)
 {
+    (void)state;
     assert_int_equal(CHECK("\xc0\x80"), CACHE_KEY_INVALID_UTF8);
     assert_int_equal(CHECK("\xc0\xaf"), CACHE_KEY_INVALID_UTF8); /* overlong '/' */
     assert_int_equal(CHECK("\xc1\xbf"), CACHE_KEY_INVALID_UTF8);
@@ -106,6 +114,7 @@ static void test_overlongs_rejected(void **state)
 
 static void test_surrogates_rejected(void **state)
 {
+    (void)state;
     assert_int_equal(CHECK("\xed\xa0\x80"), CACHE_KEY_INVALID_UTF8);             /* U+D800 */
     assert_int_equal(CHECK("\xed\xbf\xbf"), CACHE_KEY_INVALID_UTF8);             /* U+DFFF */
     assert_int_equal(CHECK("\xed\xa0\xbd\xed\xb8\x80"), CACHE_KEY_INVALID_UTF8); /* CESU pair */
@@ -113,6 +122,7 @@ static void test_surrogates_rejected(void **state)
 
 static void test_above_max_rejected(void **state)
 {
+    (void)state;
     assert_int_equal(CHECK("\xf4\x90\x80\x80"), CACHE_KEY_INVALID_UTF8); /* U+110000 */
     assert_int_equal(CHECK("\xf5\x80\x80\x80"), CACHE_KEY_INVALID_UTF8);
     assert_int_equal(CHECK("\xf7\xbf\xbf\xbf"), CACHE_KEY_INVALID_UTF8);
@@ -123,6 +133,7 @@ static void test_above_max_rejected(void **state)
 
 static void test_truncated_and_stray_rejected(void **state)
 {
+    (void)state;
     assert_int_equal(CHECK("\xc3"), CACHE_KEY_INVALID_UTF8);
     assert_int_equal(CHECK("a\xe2\x82"), CACHE_KEY_INVALID_UTF8);
     assert_int_equal(CHECK("\xf0\x9f\x98"), CACHE_KEY_INVALID_UTF8);
@@ -137,6 +148,7 @@ static void test_truncated_and_stray_rejected(void **state)
 
 static void test_verdict_precedence(void **state)
 {
+    (void)state;
     /* Control bytes win over bad UTF-8, wherever they are. */
     assert_int_equal(CHECK("\xff\x01"), CACHE_KEY_CONTROL_CHAR);
     assert_int_equal(CHECK("\x01\xff"), CACHE_KEY_CONTROL_CHAR);
@@ -149,6 +161,7 @@ static void test_verdict_precedence(void **state)
 
 static void test_verdict_names(void **state)
 {
+    (void)state;
     assert_string_equal(cache_key_verdict_name(CACHE_KEY_OK), "ok");
     assert_string_equal(cache_key_verdict_name(CACHE_KEY_EMPTY), "empty");
     assert_string_equal(cache_key_verdict_name(CACHE_KEY_TOO_LONG), "too_long");
@@ -200,6 +213,7 @@ static int next_nonctl(int b)
 /* All 1-, 2- and 3-byte strings of non-control bytes. */
 static void test_exhaustive_short_strings(void **state)
 {
+    (void)state;
     uint8_t s[3];
     for (int a = 0x21; a <= 0xff; a = next_nonctl(a)) {
         s[0] = (uint8_t)a;
@@ -220,6 +234,7 @@ static void test_exhaustive_short_strings(void **state)
  * boundary values for the last two. */
 static void test_four_byte_sample(void **state)
 {
+    (void)state;
     static const uint8_t tail[] = {0x41, 0x7e, 0x80, 0x8f, 0x90, 0x9f, 0xa0, 0xbf, 0xc0, 0xff};
     uint8_t s[4];
     for (int a = 0xe0; a <= 0xff; a++) {

@@ -53,6 +53,9 @@ static bool keep_dirs(void)
 
 static int rmtree_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {
+    (void)st;
+    (void)flag;
+    (void)ftw;
     (void)remove(path);
     return 0;
 }
