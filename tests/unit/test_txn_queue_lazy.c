@@ -12,6 +12,7 @@
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -58,7 +59,7 @@ typedef struct consumer {
     txn_queue *q;
     pthread_t thread;
     size_t got;
-    int done; /* read with __atomic */
+    atomic_bool done;
 } consumer;
 
 static void *consume_main(void *arg)
@@ -67,7 +68,7 @@ static void *consume_main(void *arg)
     txn_batch out = {0};
     c->got = txn_queue_pop_batch(c->q, &out, 100000, LONG_WAIT_MS);
     txn_batch_clear(&out);
-    __atomic_store_n(&c->done, 1, __ATOMIC_RELEASE);
+    atomic_store(&c->done, true);
     return NULL;
 }
 
@@ -76,7 +77,7 @@ static void consumer_start(consumer *c, txn_queue *q)
 {
     c->q = q;
     c->got = 0;
-    c->done = 0;
+    atomic_init(&c->done, false);
     assert_int_equal(pthread_create(&c->thread, NULL, consume_main, c), 0);
     for (int i = 0; i < 5000; i++) {
         pthread_mutex_lock(&q->lock);
@@ -91,7 +92,7 @@ static void consumer_start(consumer *c, txn_queue *q)
 
 static bool consumer_done(consumer *c)
 {
-    return __atomic_load_n(&c->done, __ATOMIC_ACQUIRE) != 0;
+    return atomic_load(&c->done);
 }
 
 /* Waits for the consumer to return; it must, well before its timeout. */
@@ -188,7 +189,7 @@ static void test_ordinary_push_always_wakes(void **state)
 typedef struct producer {
     txn_queue *q;
     int rc;
-    int done;
+    atomic_bool done;
 } producer;
 
 static void *produce_main(void *arg)
@@ -196,7 +197,7 @@ static void *produce_main(void *arg)
     producer *p = arg;
     txn_batch b = batch_of(2, 2);
     p->rc = txn_queue_push_batch_lazy(p->q, &b);
-    __atomic_store_n(&p->done, 1, __ATOMIC_RELEASE);
+    atomic_store(&p->done, true);
     return NULL;
 }
 
@@ -212,14 +213,14 @@ static void test_producer_waiting_for_room_wakes_the_consumer(void **state)
     consumer c;
     consumer_start(&c, &q);
     assert_int_equal(txn_queue_push_batch_lazy(&q, &one), MCSQ_OK);
-    producer p = {&q, -1, 0};
+    producer p = {&q, -1, false};
     pthread_t t;
     assert_int_equal(pthread_create(&t, NULL, produce_main, &p), 0);
     expect_woken_with(&c, 1);
     int64_t t0 = mono_ms();
-    while (!__atomic_load_n(&p.done, __ATOMIC_ACQUIRE) && mono_ms() - t0 < LONG_WAIT_MS / 2)
+    while (!atomic_load(&p.done) && mono_ms() - t0 < LONG_WAIT_MS / 2)
         sleep_ms(1);
-    assert_true(__atomic_load_n(&p.done, __ATOMIC_ACQUIRE));
+    assert_true(atomic_load(&p.done));
     pthread_join(t, NULL);
     assert_int_equal(p.rc, MCSQ_OK);
     assert_int_equal(txn_queue_count(&q), 2);
