@@ -124,6 +124,7 @@ int cmd_run(int argc, char **argv)
     int rrc = stop_router(&a);
     if (rc == EXIT_OK)
         rc = rrc;
+    daemon_signals_stop(&a.d); /* request_stop() uses what is freed next */
     tail_app_finish(&a.tail);
     router_destroy(a.router);
     daemon_finish(&a.d);

@@ -43,6 +43,7 @@ int cmd_tail(int argc, char **argv)
         rc = tail_app_start(&t, &d);
     if (rc == EXIT_OK)
         rc = tail_app_run(&t);
+    daemon_signals_stop(&d); /* request_stop() uses what is freed next */
     tail_app_finish(&t);
     daemon_finish(&d);
     return rc;

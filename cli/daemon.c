@@ -283,16 +283,22 @@ int daemon_signals_start(daemon_ctx *d, daemon_stop_fn on_stop, void *stop_ctx)
     return EXIT_OK;
 }
 
+void daemon_signals_stop(daemon_ctx *d)
+{
+    if (!d->signal_thread_running)
+        return;
+    pthread_kill(d->signal_thread, SIG_FINISH);
+    pthread_join(d->signal_thread, NULL);
+    d->signal_thread_running = false;
+}
+
 void daemon_finish(daemon_ctx *d)
 {
     daemon_bus_ready(d); /* a bus still starting is stopped below */
     if (d->http != NULL)
         metrics_http_stop(d->http); /* no scrape may call into what is freed next */
     d->http = NULL;
-    if (d->signal_thread_running) {
-        pthread_kill(d->signal_thread, SIG_FINISH);
-        pthread_join(d->signal_thread, NULL);
-    }
+    daemon_signals_stop(d);
     if (d->bus != NULL) {
         char err[512];
         int rc = bus_embedded_address_remove(d->bus, d->bootstrap_file, err, sizeof(err));

@@ -73,6 +73,11 @@ int daemon_bus_ready(daemon_ctx *d);
  * Returns 0 or EXIT_RUNTIME. */
 int daemon_signals_start(daemon_ctx *d, daemon_stop_fn on_stop, void *stop_ctx);
 
+/* Ends the signal thread (if it runs) and waits for it: once this returns,
+ * on_stop() is not running and will not be called, so what it uses may be
+ * freed. Signals stay blocked; a SIGHUP from now on is not acted on. */
+void daemon_signals_stop(daemon_ctx *d);
+
 /* Stops the signal thread, the embedded bus, releases the lock and frees
  * the configuration. */
 void daemon_finish(daemon_ctx *d);

@@ -103,8 +103,7 @@ int tail_app_start(tail_app *t, daemon_ctx *d)
 {
     char err[512];
     int rc;
-    memset(t, 0, sizeof(*t));
-    t->d = d;
+    t->d = d; /* t is zeroed: the signal thread may read reader_started already */
     if (txn_queue_init(&t->queue, (size_t)t->d->cfg.mcsqueal.queue_max_bytes) != MCSQ_OK)
         return EXIT_RUNTIME;
     t->queue_ready = true;

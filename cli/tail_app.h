@@ -26,7 +26,9 @@ typedef struct tail_app {
 
 /* Starts queue, reader (from the checkpoint, else mysql.start) and then,
  * once daemon_bus_ready(), the publisher (on d->bootstrap). Returns EXIT_OK
- * or an exit code after logging why. */
+ * or an exit code after logging why. Called once, on a t zeroed (static)
+ * before daemon_signals_start(): the signal thread may call
+ * tail_app_request_stop() at any time. */
 int tail_app_start(tail_app *t, daemon_ctx *d);
 
 /* Asks the reader to stop (any thread, e.g. the signal thread). */
