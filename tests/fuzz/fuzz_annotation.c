@@ -60,12 +60,15 @@ static void on_key(void *ctx, const char *key, size_t key_len, const char *marke
 
 static void on_probe(void *ctx, int64_t probe_us)
 {
+    (void)ctx;
     if (probe_us <= 0)
         abort();
 }
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
+    (void)argc;
+    (void)argv;
     /* Keep the rejection messages (and their escaping) but not the noise. */
     log_open("/dev/null");
     return 0;

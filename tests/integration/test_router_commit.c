@@ -25,6 +25,7 @@
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -50,7 +51,7 @@ typedef struct fixture {
     bus_embedded *bus;
     mcsq_config cfg;
     router *r;
-    volatile int stop;
+    atomic_bool stop;
     pthread_t thread;
     int rc;
     char err[512];
@@ -132,7 +133,7 @@ static int teardown(void **state)
 {
     fixture *fx = *state;
     memcached_server_resume(fx->mc);
-    fx->stop = 1;
+    atomic_store(&fx->stop, true);
     pthread_join(fx->thread, NULL);
     rd_kafka_destroy(fx->reader);
     rd_kafka_flush(fx->producer, 5000);
