@@ -32,9 +32,10 @@ MCSQ_ROUTE_SEED=N repeats the random choices):
      non-ASCII UTF-8 are deleted as they are (not a mangled key).
   2. partition         one cluster server SIGSTOPped (it keeps its data) for
      5.5 s during a workload: mcsqueal_spool_keys > 0 while it is stopped, a
-     spool file exists, the healthy servers keep being invalidated (within
-     4 s); after SIGCONT the spool is replayed: no stale key anywhere, spool
-     0, confirmed = keys sent, no spool file left after a graceful stop.
+     spool file exists (0600, its directories 0700), the healthy servers
+     keep being invalidated (within 4 s); after SIGCONT the spool is
+     replayed: no stale key anywhere, spool 0, confirmed = keys sent, no
+     spool file left after a graceful stop.
   3. router_kill9      `mcsqueal bus`, `mcsqueal tail` and `mcsqueal route` as
      separate processes; the router is killed with SIGKILL 20 times (half at
      random moments of its start-up, half a random moment after it got its
@@ -46,7 +47,8 @@ MCSQ_ROUTE_SEED=N repeats the random choices):
      tailer's checkpoint must be held behind what the router deleted).
   4. poison            three messages published with kcat (not JSON, "v":2,
      a number among the keys): each is a line in deadletter.jsonl with its
-     partition, offset, error and payload, mcsqueal_bus_messages_total
+     partition, offset, error and payload (the file 0600 in a 0700
+     state_dir), mcsqueal_bus_messages_total
      {result="poison"} is 3, and the router goes on deleting.
   5. route_startup     `mcsqueal route` (bus.brokers = embedded) started before
      `mcsqueal tail` waits for <state_dir>/bus.bootstrap, then deletes;
@@ -407,6 +409,19 @@ cluster = {cluster}
         return out
 
 
+def check_private(state_dir, files):
+    """The state directory, its subdirectories on the way to files, and the
+    files themselves are private to the user (docs/operations.md)."""
+    for f in files:
+        mode = os.stat(f).st_mode & 0o7777
+        check(mode == 0o600, "%s: mode %o, expected 600" % (f, mode))
+        d = os.path.dirname(f)
+        while len(d) >= len(state_dir):
+            mode = os.stat(d).st_mode & 0o7777
+            check(mode == 0o700, "%s: mode %o, expected 700" % (d, mode))
+            d = os.path.dirname(d)
+
+
 def run_proc(ctx, cfg, tag):
     p = Proc(ctx, ["run", "--config", cfg], tag)
     ctx.closers.append(p.stop)
@@ -632,6 +647,7 @@ def test_partition(ctx):
             time.sleep(0.1)
         check(ctx.spool_files(), "no spool file under %s/spool while deletes are spooled" %
               ctx.state_dir)
+        check_private(ctx.state_dir, ctx.spool_files())
         m = scrape(port)
         spool_peak = max(spool_peak, metric(m, "mcsqueal_spool_keys") or 0)
         consumed_rate = ((metric(m, "mcsqueal_bus_messages_total", result="consumed") or 0) -
@@ -935,6 +951,7 @@ def test_poison(ctx):
     dl = ctx.deadletters()
     print("  dead letters: %s" % [(d.get("offset"), d.get("error")) for d in dl])
     check(len(dl) == 3, "%d lines in deadletter.jsonl, expected 3: %s" % (len(dl), dl))
+    check_private(ctx.state_dir, [os.path.join(ctx.state_dir, "deadletter.jsonl")])
     offsets = []
     for d, payload in zip(dl, poison):
         check(isinstance(d.get("partition"), int) and d["partition"] >= 0,
