@@ -6,38 +6,21 @@
 #ifndef MCSQ_CORE_BYTE_WRITER_H
 #define MCSQ_CORE_BYTE_WRITER_H
 
-#include <endian.h>
+#include <stddef.h>
 #include <stdint.h>
-#include <string.h>
 
-static inline void byte_put_le16(uint8_t *p, uint16_t v)
+/* Writes the n (1..8) low bytes of v at p, least significant first. */
+static inline void byte_put_le(uint8_t *p, uint64_t v, size_t n)
 {
-    v = htole16(v);
-    memcpy(p, &v, 2);
+    for (size_t i = 0; i < n; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
 }
 
-static inline void byte_put_le32(uint8_t *p, uint32_t v)
+/* Writes the n (1..8) low bytes of v at p, most significant first. */
+static inline void byte_put_be(uint8_t *p, uint64_t v, size_t n)
 {
-    v = htole32(v);
-    memcpy(p, &v, 4);
-}
-
-static inline void byte_put_le64(uint8_t *p, uint64_t v)
-{
-    v = htole64(v);
-    memcpy(p, &v, 8);
-}
-
-static inline void byte_put_be16(uint8_t *p, uint16_t v)
-{
-    v = htobe16(v);
-    memcpy(p, &v, 2);
-}
-
-static inline void byte_put_be32(uint8_t *p, uint32_t v)
-{
-    v = htobe32(v);
-    memcpy(p, &v, 4);
+    for (size_t i = 0; i < n; i++)
+        p[i] = (uint8_t)(v >> (8 * (n - 1 - i)));
 }
 
 #endif

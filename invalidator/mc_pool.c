@@ -161,9 +161,9 @@ static int out_frame(out_buf *b, uint8_t opcode, uint32_t opaque, const char *pr
     memset(p, 0, HDR_LEN);
     p[0] = MAGIC_REQ;
     p[1] = opcode;
-    byte_put_be16(p + 2, (uint16_t)keylen);
-    byte_put_be32(p + 8, (uint32_t)keylen); /* body: the key, no extras, no value */
-    byte_put_be32(p + 12, opaque);
+    byte_put_be(p + 2, keylen, 2);
+    byte_put_be(p + 8, keylen, 4); /* body: the key, no extras, no value */
+    byte_put_be(p + 12, opaque, 4);
     memcpy(p + HDR_LEN, prefix, prefix_len);
     memcpy(p + HDR_LEN + prefix_len, key, len);
     b->len += HDR_LEN + keylen;

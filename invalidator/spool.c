@@ -195,12 +195,12 @@ static uint64_t append_size(const mcsq_key *keys, size_t n)
  * follows it in buf. */
 static void batch_header_encode(uint8_t *buf, uint32_t nkeys, size_t len, uint64_t append_off)
 {
-    byte_put_le32(buf, BATCH_MAGIC);
-    byte_put_le32(buf + 4, nkeys);
-    byte_put_le32(buf + 8, (uint32_t)len);
-    byte_put_le64(buf + 12, append_off);
-    byte_put_le32(buf + 20, crc32_update(0, buf + BATCH_HDR, len));
-    byte_put_le32(buf + 24, crc32_update(0, buf, 24));
+    byte_put_le(buf, BATCH_MAGIC, 4);
+    byte_put_le(buf + 4, nkeys, 4);
+    byte_put_le(buf + 8, len, 4);
+    byte_put_le(buf + 12, append_off, 8);
+    byte_put_le(buf + 20, crc32_update(0, buf + BATCH_HDR, len), 4);
+    byte_put_le(buf + 24, crc32_update(0, buf, 24), 4);
 }
 
 /* Encodes keys[0..k) (payload len bytes) into buf as one batch. */
@@ -209,7 +209,7 @@ static void batch_encode(uint8_t *buf, const mcsq_key *keys, size_t k, size_t le
 {
     uint8_t *p = buf + BATCH_HDR;
     for (size_t i = 0; i < k; i++) {
-        byte_put_le16(p, (uint16_t)keys[i].len);
+        byte_put_le(p, keys[i].len, 2);
         memcpy(p + 2, keys[i].data, keys[i].len);
         p += 2 + keys[i].len;
     }
@@ -278,10 +278,10 @@ static int batch_read(spool *sp, uint64_t off, uint64_t limit, batch_info *bi,
 
 static void slot_encode(uint8_t *s, uint64_t seq, spool_pos pos)
 {
-    byte_put_le64(s, seq);
-    byte_put_le64(s + 8, pos.off);
-    byte_put_le32(s + 16, pos.idx);
-    byte_put_le32(s + 20, crc32_update(0, s, 20));
+    byte_put_le(s, seq, 8);
+    byte_put_le(s + 8, pos.off, 8);
+    byte_put_le(s + 16, pos.idx, 4);
+    byte_put_le(s + 20, crc32_update(0, s, 20), 4);
 }
 
 /* Decodes a slot; returns its seq, or 0 when it is not valid. */
@@ -316,8 +316,8 @@ static void header_encode(uint8_t *h)
 {
     memset(h, 0, HDR_SIZE);
     memcpy(h, FILE_MAGIC, 8);
-    byte_put_le32(h + 8, FILE_VERSION);
-    byte_put_le32(h + 12, crc32_update(0, h, 12));
+    byte_put_le(h + 8, FILE_VERSION, 4);
+    byte_put_le(h + 12, crc32_update(0, h, 12), 4);
     slot_encode(h + SLOT_OFF(1), 1, (spool_pos){HDR_SIZE, 0});
 }
 
