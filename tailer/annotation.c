@@ -15,6 +15,13 @@
  * the end of the line, and block comments to the first star-slash. Byte-wise
  * scanning is right for ASCII-compatible character sets whose multibyte
  * sequences hold no ASCII bytes (utf8mb3/utf8mb4, latin1, ...).
+ *
+ * When the statement's sql_mode is presumed or unknown and a backslash
+ * comes before the last tag, the text is lexed under the candidate modes
+ * (a lexing that ends inside a string or comment is impossible), and where
+ * several remain, the lexers advance in step and an annotation comment
+ * counts only if none of them has it inside a string literal: user data
+ * never becomes an annotation, whichever mode the session used.
  */
 #include "tailer/annotation.h"
 
@@ -249,8 +256,7 @@ static const char *close_find(const char *p, const char *end)
 typedef struct scanner {
     const char *start; /* of the text */
     const char *end;
-    const char *last_tag; /* the last "mcsqueal:" in the text */
-    unsigned flags;
+    const char *last_tag;        /* the last "mcsqueal:" in the text */
     const annotation_handler *h; /* (ref) */
     annotation_stats *stats;     /* (ref) */
     size_t delivered;
@@ -436,28 +442,40 @@ static void annotation_body(scanner *sc, const char *p, const char *end)
     }
 }
 
-/* Skips the block comment opening at p ("/" "*"), parsing it on the way if
- * it is an annotation. Executable comments ("/" "*!", "/" "*M!") and
- * optimizer hints ("/" "*+") need no case of their own: their body does not
- * start with the tag, so they are skipped like any comment. Returns the
- * position after the comment, or NULL if it runs to the end of the text. */
-static const char *block_comment(scanner *sc, const char *p)
+/* The byte after the tag of the annotation comment opening at p ("/" "*"),
+ * or NULL when the comment's body does not start with the tag. Executable
+ * comments ("/" "*!", "/" "*M!") and optimizer hints ("/" "*+") need no
+ * case of their own: their body does not start with the tag. */
+static const char *annotation_tag_end(const scanner *sc, const char *p)
 {
-    const char *body = p + 2, *t = body, *end = sc->end;
+    const char *t = p + 2, *end = sc->end;
     while (t < end && ascii_space[(uint8_t)*t])
         t++;
-    if ((size_t)(end - t) < ANNOTATION_TAG_LEN || !tag_at(t)) {
-        const char *close = close_find(body, end);
-        return close ? close + 2 : NULL;
-    }
-    t += ANNOTATION_TAG_LEN;
-    const char *close = close_find(t, end);
+    if ((size_t)(end - t) < ANNOTATION_TAG_LEN || !tag_at(t))
+        return NULL;
+    return t + ANNOTATION_TAG_LEN;
+}
+
+/* Parses the annotation comment opening at p. Returns the position after
+ * it, or NULL if it runs to the end of the text (rejected as unterminated). */
+static const char *annotation_take(scanner *sc, const char *p)
+{
+    const char *body = annotation_tag_end(sc, p);
+    const char *close = close_find(body, sc->end);
     if (close == NULL) {
-        reject(sc->stats, ANNOTATION_REJECT_UNTERMINATED, "comment", p, (size_t)(end - p));
+        reject(sc->stats, ANNOTATION_REJECT_UNTERMINATED, "comment", p, (size_t)(sc->end - p));
         return NULL;
     }
-    annotation_body(sc, t, close);
+    annotation_body(sc, body, close);
     return close + 2;
+}
+
+/* Skips the annotation comment opening at p without parsing it; NULL if it
+ * runs to the end of the text. */
+static const char *annotation_skip(const scanner *sc, const char *p)
+{
+    const char *close = close_find(annotation_tag_end(sc, p), sc->end);
+    return close ? close + 2 : NULL;
 }
 
 /* Skips a quoted string or identifier whose opening quote is p[-1]. With
@@ -481,19 +499,20 @@ static const char *quoted_skip(const char *p, const char *end, char quote, bool 
     }
 }
 
-/* Whether quote opens a string with backslash escapes under sc->flags. */
-static bool quote_has_backslash(const scanner *sc, char quote)
+/* Whether quote opens a string with backslash escapes under flags. */
+static bool quote_has_backslash(unsigned flags, char quote)
 {
-    if (quote == '`' || (sc->flags & ANNOTATION_NO_BACKSLASH_ESCAPES))
+    if (quote == '`' || (flags & ANNOTATION_NO_BACKSLASH_ESCAPES))
         return false;
-    return !(quote == '"' && (sc->flags & ANNOTATION_ANSI_QUOTES));
+    return !(quote == '"' && (flags & ANNOTATION_ANSI_QUOTES));
 }
 
-/* Returns the position after the line comment starting at p (to '\n'). */
+/* Returns the position after the line comment starting at p (to '\n', or
+ * the end of the text). */
 static const char *line_comment(const scanner *sc, const char *p)
 {
     const char *nl = memchr(p, '\n', (size_t)(sc->end - p));
-    return nl ? nl + 1 : NULL;
+    return nl ? nl + 1 : sc->end;
 }
 
 /* "--" starts a comment only before whitespace, a control byte or the end. */
@@ -507,58 +526,191 @@ static bool dash_comment_at(const scanner *sc, const char *p)
     return c <= 0x20 || c == 0x7f;
 }
 
-/* Handles the special byte at p; returns where scanning resumes, or NULL
- * when nothing after p can count. */
-static const char *special_byte(scanner *sc, const char *p)
+/* Skips what the special byte at p opens under flags (a string literal, an
+ * identifier, a comment other than an annotation) or the byte itself;
+ * returns where scanning resumes, or NULL when that runs to the end of the
+ * text. */
+static const char *special_skip(const scanner *sc, unsigned flags, const char *p)
 {
+    const char *close;
     switch ((enum byte_class)top_class[(uint8_t)*p]) {
     case BC_QUOTE:
-        return quoted_skip(p + 1, sc->end, *p, quote_has_backslash(sc, *p));
+        return quoted_skip(p + 1, sc->end, *p, quote_has_backslash(flags, *p));
     case BC_DASH:
         return dash_comment_at(sc, p) ? line_comment(sc, p + 2) : p + 1;
     case BC_HASH:
         return line_comment(sc, p + 1);
     case BC_SLASH:
-        return (p + 1 < sc->end && p[1] == '*') ? block_comment(sc, p) : p + 1;
+        if (p + 1 >= sc->end || p[1] != '*')
+            return p + 1;
+        close = close_find(p + 2, sc->end);
+        return close ? close + 2 : NULL;
     case BC_PLAIN:
         break;
     }
     return p + 1;
 }
 
-/* The quote- and comment-aware scan of [p, end). */
-static void scan(scanner *sc, const char *p)
+/* One lexing of the text: where it has got to, under which flags. */
+typedef struct lexer {
+    const char *p;  /* where scanning resumes; NULL: the text ended inside a
+                       string literal or comment */
+    unsigned flags; /* ANNOTATION_NO_BACKSLASH_ESCAPES, ANNOTATION_ANSI_QUOTES */
+} lexer;
+
+/* Advances lx to the next annotation comment that opens at or before stop
+ * and returns its position (lx->p stays on it). Returns NULL when there is
+ * none; lx->p is then sc->end (or past stop, where the scan gave up), or
+ * NULL when the text ended inside a string literal or comment. */
+static const char *lex_next(const scanner *sc, lexer *lx, const char *stop)
 {
-    const char *end = sc->end;
+    const char *p = lx->p, *end = sc->end;
     while (p != NULL && p < end) {
         p = special_find(p, end);
-        if (p == end)
+        if (p == end || p > stop)
+            break;
+        if (*p == '/' && p + 1 < end && p[1] == '*' && annotation_tag_end(sc, p) != NULL) {
+            lx->p = p;
+            return p;
+        }
+        p = special_skip(sc, lx->flags, p);
+    }
+    lx->p = p;
+    return NULL;
+}
+
+/* Parses the annotations of the text lexed under flags. The scan stops once
+ * it is past the last tag: no annotation can open there or later. */
+static void parse_lexing(scanner *sc, unsigned flags)
+{
+    lexer lx = {sc->start, flags};
+    const char *c;
+    while ((c = lex_next(sc, &lx, sc->last_tag)) != NULL)
+        lx.p = annotation_take(sc, c);
+}
+
+/* Whether the text lexes completely under flags: it does not end inside a
+ * string literal or comment, which the server would have refused. */
+static bool lexes_completely(const scanner *sc, unsigned flags)
+{
+    lexer lx = {sc->start, flags};
+    const char *c;
+    while ((c = lex_next(sc, &lx, sc->end)) != NULL)
+        lx.p = annotation_skip(sc, c);
+    return lx.p != NULL;
+}
+
+/* The lexings a statement can have had: the sql_modes that change how
+ * string literals end (NO_BACKSLASH_ESCAPES with ANSI_QUOTES lexes as
+ * NO_BACKSLASH_ESCAPES alone). */
+#define LEXINGS 3
+static const unsigned lexing_flags[LEXINGS] = {0, ANNOTATION_ANSI_QUOTES,
+                                               ANNOTATION_NO_BACKSLASH_ESCAPES};
+
+/* Where a position lies in one lexing. */
+enum lex_place { LEX_TOP, LEX_COMMENT, LEX_QUOTED };
+
+/* Advances lx up to p, a position at or after lx->p, and tells whether p
+ * is at top level, inside a comment, or inside a string literal or quoted
+ * identifier under lx->flags. lx->p stays at or before p. */
+static enum lex_place lex_place_of(const scanner *sc, lexer *lx, const char *p)
+{
+    while (lx->p != NULL && lx->p < p) {
+        const char *q = special_find(lx->p, p);
+        if (q == p) {
+            lx->p = p;
+            break;
+        }
+        const char *next = special_skip(sc, lx->flags, q);
+        if (next == NULL || next > p) {
+            lx->p = q; /* the construct at q holds p (and maybe later ones) */
+            return top_class[(uint8_t)*q] == BC_QUOTE ? LEX_QUOTED : LEX_COMMENT;
+        }
+        lx->p = next;
+    }
+    return lx->p == NULL ? LEX_QUOTED : LEX_TOP; /* NULL: ended inside something unknown */
+}
+
+/* Parses the annotation comments that open under one of the n lexings and
+ * lie inside a string literal or quoted identifier under none: text that
+ * data can have put there is never an annotation, whichever lexing is the
+ * session's, while text inside a comment of another lexing is still the
+ * application's own. `next` finds each lexing's annotation comments,
+ * `place` follows them in the others; both only move forward. */
+static void parse_unquoted(scanner *sc, const unsigned *flags, size_t n)
+{
+    lexer next[LEXINGS], place[LEXINGS];
+    const char *at[LEXINGS];
+    for (size_t i = 0; i < n; i++) {
+        next[i] = place[i] = (lexer){sc->start, flags[i]};
+        at[i] = lex_next(sc, &next[i], sc->last_tag);
+    }
+    for (;;) {
+        const char *p = NULL;
+        for (size_t i = 0; i < n; i++)
+            p = at[i] != NULL && (p == NULL || at[i] < p) ? at[i] : p;
+        if (p == NULL)
             return;
-        if (p > sc->last_tag)
-            return; /* no annotation can start here or later */
-        p = special_byte(sc, p);
+        bool quoted = false;
+        for (size_t i = 0; i < n; i++)
+            quoted = (lex_place_of(sc, &place[i], p) == LEX_QUOTED) || quoted;
+        if (quoted)
+            log_ratelimited(&sc->stats->log_limit, LOG_LEVEL_WARN,
+                            "annotation: ignored an annotation comment that is inside a string "
+                            "literal under another sql_mode (the statement's is not known)");
+        else if (annotation_take(sc, p) == NULL)
+            return;
+        for (size_t i = 0; i < n; i++) {
+            if (at[i] == p) {
+                next[i].p = annotation_skip(sc, p);
+                at[i] = lex_next(sc, &next[i], sc->last_tag);
+            }
+        }
     }
 }
 
-size_t annotation_parse_ex(const char *sql, size_t len, unsigned flags, const annotation_handler *h,
-                           annotation_stats *stats, const char **last_tag)
+/* A backslash comes before the last tag and the sql_mode is presumed or
+ * unknown (see ANNOTATION_MODE_PRESUMED and ANNOTATION_MODE_UNKNOWN). */
+static void parse_doubtful(scanner *sc, unsigned flags)
 {
-    assert(h != NULL && h->on_key != NULL && stats != NULL);
-    *last_tag = NULL;
-    if (len < 2 + ANNOTATION_TAG_LEN)
-        return 0;
-    scanner sc = {sql, sql + len, NULL, flags, h, stats, 0};
-    sc.last_tag = tag_find_last(sql, len);
-    *last_tag = sc.last_tag;
-    if (sc.last_tag == NULL)
-        return 0;
-    scan(&sc, sql);
-    return sc.delivered;
+    unsigned mode = flags & (ANNOTATION_NO_BACKSLASH_ESCAPES | ANNOTATION_ANSI_QUOTES);
+    if (!(flags & ANNOTATION_MODE_UNKNOWN) && lexes_completely(sc, mode)) {
+        parse_lexing(sc, mode);
+        return;
+    }
+    unsigned ok[LEXINGS];
+    size_t n = 0;
+    for (size_t i = 0; i < LEXINGS; i++) {
+        if (lexes_completely(sc, lexing_flags[i]))
+            ok[n++] = lexing_flags[i];
+    }
+    if (n == 0) { /* not a statement the server accepted: trust no lexing */
+        memcpy(ok, lexing_flags, sizeof(ok));
+        n = LEXINGS;
+    }
+    if (n == 1)
+        parse_lexing(sc, ok[0]);
+    else
+        parse_unquoted(sc, ok, n);
 }
 
 size_t annotation_parse(const char *sql, size_t len, unsigned flags, const annotation_handler *h,
                         annotation_stats *stats)
 {
-    const char *last_tag;
-    return annotation_parse_ex(sql, len, flags, h, stats, &last_tag);
+    assert(h != NULL && h->on_key != NULL && stats != NULL);
+    if (len < 2 + ANNOTATION_TAG_LEN)
+        return 0;
+    scanner sc = {sql, sql + len, NULL, h, stats, 0};
+    sc.last_tag = tag_find_last(sql, len);
+    if (sc.last_tag == NULL)
+        return 0;
+    /* Only a backslash before the last tag can make the modes disagree: the
+     * lexer's state where a comment opens depends on the bytes before it
+     * only, and where a comment closes not on backslashes. */
+    if ((flags & (ANNOTATION_MODE_PRESUMED | ANNOTATION_MODE_UNKNOWN)) &&
+        memchr(sql, '\\', (size_t)(sc.last_tag - sql)) != NULL)
+        parse_doubtful(&sc, flags);
+    else
+        parse_lexing(&sc, flags & (ANNOTATION_NO_BACKSLASH_ESCAPES | ANNOTATION_ANSI_QUOTES));
+    return sc.delivered;
 }

@@ -64,23 +64,36 @@ typedef struct annotation_handler {
  * so, as inside `...`, only a doubled "" escapes and a backslash is an
  * ordinary character. */
 #define ANNOTATION_ANSI_QUOTES 0x2u
+/* The two flags above are presumed, not known: the mode the statement's
+ * transaction started with (row-format text carries no sql_mode of its
+ * own). If the text does not lex completely under them (it ends inside a
+ * string literal or comment, which the server would have refused), the
+ * session changed its sql_mode, and the text is parsed as with
+ * ANNOTATION_MODE_UNKNOWN. */
+#define ANNOTATION_MODE_PRESUMED 0x4u
+/* The statement's sql_mode is not known (the two flags above are ignored).
+ * Annotations count only where no data can have put them: the text is
+ * lexed under each mode that changes string literals (none, ANSI_QUOTES,
+ * NO_BACKSLASH_ESCAPES); the lexings that end inside a string literal or
+ * comment are dropped (the server accepted the statement, so it ran under
+ * another); an annotation comment of one of the lexings left counts unless
+ * another has it inside a string literal or quoted identifier. So a string
+ * never becomes an annotation. A real annotation can be missed only when a
+ * backslash comes before it and a quote character after it: one before
+ * every backslash or after the last quote is always found. */
+#define ANNOTATION_MODE_UNKNOWN 0x8u
 
 /* Parses one statement's text (borrowed; not NUL-terminated; may hold any
- * bytes). Calls h->on_key for each valid key in order of appearance and
- * h->on_probe for each valid @probe; a comment's directives are handled
- * before its keys. Text after an unterminated string literal or comment is
- * ignored (the server would not have accepted it). Returns the number of keys
- * delivered. Never fails and never allocates: bad input is counted in stats
- * and skipped. h, h->on_key and stats must not be NULL. */
+ * bytes) lexed per flags (above; 0: the default sql_mode). Calls h->on_key
+ * for each valid key in order of appearance and h->on_probe for each valid
+ * @probe; a comment's directives are handled before its keys. Text after an
+ * unterminated string literal or comment is ignored (the server would not
+ * have accepted it). Returns the number of keys delivered. Never fails and
+ * never allocates: bad input is counted in stats and skipped. h, h->on_key
+ * and stats must not be NULL. The modes can only disagree about annotations
+ * when a backslash comes before the last "mcsqueal:": without one, the text
+ * is lexed once whatever the flags. */
 size_t annotation_parse(const char *sql, size_t len, unsigned flags, const annotation_handler *h,
                         annotation_stats *stats);
-
-/* The same, also setting *last_tag to the last "mcsqueal:" in the text
- * (inside a comment or not), or NULL if there is none. Only the bytes before
- * it decide where the comments that can carry keys start: a caller that
- * lexes the text a second time with other flags can skip that when those
- * bytes do not differ under the two. */
-size_t annotation_parse_ex(const char *sql, size_t len, unsigned flags, const annotation_handler *h,
-                           annotation_stats *stats, const char **last_tag);
 
 #endif

@@ -255,45 +255,34 @@ static void on_probe(void *ctx, int64_t probe_us)
         a->probe_us = probe_us;
 }
 
-/* Parses text under the connection's sql_mode; *last_tag: as
- * annotation_parse_ex(). */
-static void statement_keys(txn_assembler *a, const char *text, size_t len, const char **last_tag)
+/* Lexing flags for statement text that ran under sql_mode. */
+static unsigned mode_flags(uint64_t sql_mode)
 {
-    unsigned flags =
-        (a->sql_mode & BINLOG_SQL_MODE_NO_BACKSLASH_ESCAPES) ? ANNOTATION_NO_BACKSLASH_ESCAPES : 0;
-    annotation_handler h = {on_key, on_probe, a};
-    annotation_parse_ex(text, len, flags, &h, &a->ann, last_tag);
+    unsigned flags = 0;
+    if (sql_mode & BINLOG_SQL_MODE_NO_BACKSLASH_ESCAPES)
+        flags |= ANNOTATION_NO_BACKSLASH_ESCAPES;
+    if (sql_mode & BINLOG_SQL_MODE_ANSI_QUOTES)
+        flags |= ANNOTATION_ANSI_QUOTES;
+    return flags;
 }
 
-/* Row-format statement text (Annotate_rows, Rows_query) does not carry its
- * session's sql_mode, and a backslash in a string literal means different
- * things with and without NO_BACKSLASH_ESCAPES. When the text has one, it
- * is lexed both ways and the keys of both are taken: an extra invalidation
- * costs a cache miss, a missed one serves stale data. The second pass
- * counts into scratch statistics so nothing is counted twice. Only a
- * backslash before the last tag can matter (the lexer's state where each
- * annotation comment opens depends on the bytes before it only, and where
- * a comment closes does not depend on backslashes), so without a tag, or
- * without a backslash before the last one, one pass is enough. */
-static void add_row_statement_keys(txn_assembler *a, const char *text, size_t len)
+/* Lexing flags for statement text that carries no sql_mode of its own
+ * (Annotate_rows, Rows_query, a Query event without one): the mode of the
+ * group's last Query event, presumed to be the session's still, or, when
+ * the group has had none (MariaDB's row format: its GTID event stands for
+ * BEGIN), unknown. Either way a string literal never becomes an annotation
+ * (see annotation.h). */
+static unsigned group_flags(const txn_assembler *a)
 {
-    const char *last_tag;
-    statement_keys(a, text, len, &last_tag);
-    if (last_tag == NULL || memchr(text, '\\', (size_t)(last_tag - text)) == NULL)
-        return;
-    unsigned other =
-        (a->sql_mode & BINLOG_SQL_MODE_NO_BACKSLASH_ESCAPES) ? 0 : ANNOTATION_NO_BACKSLASH_ESCAPES;
-    annotation_stats scratch;
-    annotation_stats_init(&scratch);
-    log_ratelimit_mute(&scratch.log_limit); /* the first pass reported */
-    annotation_handler h = {on_key, on_probe, a};
-    annotation_parse(text, len, other, &h, &scratch);
+    if (!a->sql_mode_known)
+        return ANNOTATION_MODE_UNKNOWN;
+    return mode_flags(a->sql_mode) | ANNOTATION_MODE_PRESUMED;
 }
 
-static void add_statement_keys(txn_assembler *a, const char *text, size_t len)
+static void add_statement_keys(txn_assembler *a, const char *text, size_t len, unsigned flags)
 {
-    const char *last_tag;
-    statement_keys(a, text, len, &last_tag);
+    annotation_handler h = {on_key, on_probe, a};
+    annotation_parse(text, len, flags, &h, &a->ann);
 }
 
 /* ---- group lifecycle ---- */
@@ -308,6 +297,7 @@ static void group_clear(txn_assembler *a)
     a->gtid[0] = '\0';
     a->commit_us = 0;
     a->probe_us = 0;
+    a->sql_mode_known = false;
 }
 
 static void group_start(txn_assembler *a, const binlog_pos *pos)
@@ -455,21 +445,25 @@ static int on_query(txn_assembler *a, const binlog_event *ev, const binlog_pos *
                     const mcsq_txn **txn)
 {
     const binlog_query *q = &ev->u.query;
-    if (q->has_sql_mode)
-        a->sql_mode = q->sql_mode;
     const char *rest;
     stmt_kind kind = classify(q->text.ptr, q->text.len, &rest);
     size_t rest_len = q->text.len - (size_t)(rest - q->text.ptr);
+    bool opens = kind == STMT_BEGIN || kind == STMT_XA_START || kind == STMT_OTHER;
+    if (opens && !a->open)
+        group_start(a, pos);
+    if (q->has_sql_mode) {
+        a->sql_mode = q->sql_mode;
+        a->sql_mode_known = true;
+    }
+    unsigned flags = q->has_sql_mode ? mode_flags(q->sql_mode) : group_flags(a);
     switch (kind) {
     case STMT_BEGIN:
     case STMT_XA_START:
-        if (!a->open)
-            group_start(a, pos);
         a->in_txn = true;
         return 0;
     case STMT_COMMIT:
     case STMT_ROLLBACK: /* non-transactional changes were logged: invalidate */
-        add_statement_keys(a, q->text.ptr, q->text.len);
+        add_statement_keys(a, q->text.ptr, q->text.len, flags);
         return emit(a, ev, pos, txn);
     case STMT_XA_END:
     case STMT_SAVEPOINT:
@@ -482,14 +476,12 @@ static int on_query(txn_assembler *a, const binlog_event *ev, const binlog_pos *
     }
     case STMT_XA_COMMIT:
     case STMT_XA_ROLLBACK:
-        add_statement_keys(a, q->text.ptr, q->text.len);
+        add_statement_keys(a, q->text.ptr, q->text.len, flags);
         return on_xa_decision(a, kind, rest, rest_len, ev, pos, txn);
     case STMT_OTHER:
         break;
     }
-    if (!a->open)
-        group_start(a, pos);
-    add_statement_keys(a, q->text.ptr, q->text.len);
+    add_statement_keys(a, q->text.ptr, q->text.len, flags);
     return a->in_txn ? 0 : emit(a, ev, pos, txn); /* auto-committed statement or DDL */
 }
 
@@ -532,7 +524,7 @@ static int dispatch(txn_assembler *a, const binlog_event *ev, const binlog_pos *
     case BINLOG_ROWS_QUERY_EVENT:
         if (!a->open)
             group_start(a, pos);
-        add_row_statement_keys(a, ev->u.rows_query.ptr, ev->u.rows_query.len);
+        add_statement_keys(a, ev->u.rows_query.ptr, ev->u.rows_query.len, group_flags(a));
         return 0;
     case BINLOG_XID_EVENT:
         return emit(a, ev, pos, txn);

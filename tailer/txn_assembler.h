@@ -35,11 +35,12 @@ typedef struct txn_assembler {
     size_t region_len;
     annotation_stats ann;
     txn_stats stats;
-    key_set keys;       /* keys of the open group */
-    bool in_txn;        /* BEGIN, XA START or a MariaDB non-standalone GTID seen */
-    bool open;          /* a group has started (GTID or BEGIN seen, or keys pending) */
-    uint64_t group_pos; /* offset of the group's first event */
-    uint64_t sql_mode;  /* of the group's last Query event */
+    key_set keys;        /* keys of the open group */
+    bool in_txn;         /* BEGIN, XA START or a MariaDB non-standalone GTID seen */
+    bool open;           /* a group has started (GTID or BEGIN seen, or keys pending) */
+    uint64_t group_pos;  /* offset of the group's first event */
+    uint64_t sql_mode;   /* of the group's last Query event that had one */
+    bool sql_mode_known; /* the group has had such a Query event */
     char gtid[BINLOG_GTID_TEXT_MAX];
     int64_t commit_us;     /* exact time from a MySQL GTID event, or 0 */
     int64_t probe_us;      /* from @probe, or 0 */

@@ -369,9 +369,10 @@ static void test_no_backslash_escapes_from_sql_mode(void **state)
     assert_keys(f->last, "nbe:1");
 }
 
-/* Regression: row-format text has no sql_mode; with NO_BACKSLASH_ESCAPES
- * in the session, 'a\' ends the string and the comment is real. Both
- * lexings are taken, so the key is never missed. */
+/* Row-format text carries no sql_mode, and MariaDB's row format has no
+ * Query event in the group to take it from. 'a\') ... only lexes as a
+ * whole statement under NO_BACKSLASH_ESCAPES, so that is the session's
+ * mode and the comment is real. */
 static void test_row_text_lexed_both_ways(void **state)
 {
     fixture *f = *state;
@@ -389,7 +390,7 @@ static void test_row_text_lexed_both_ways(void **state)
 }
 
 /* A backslash after the last tag cannot change where an annotation comment
- * opens: the keys are the same under both lexings (only one is needed). */
+ * opens: the keys are the same under every lexing (only one is needed). */
 static void test_row_text_backslash_after_last_tag(void **state)
 {
     fixture *f = *state;
@@ -400,12 +401,127 @@ static void test_row_text_backslash_after_last_tag(void **state)
     assert_int_equal(xid(f, 1), 1);
     assert_keys(f->last, "first:1 after:1");
     assert_int_equal(f->a.stats.keys, 2);
-    /* before the last tag, it still matters (both lexings, keys of both) */
+    /* before the last tag, it matters: the text lexes as a whole statement
+     * only without backslash escapes, where nbe:2 is inside a string */
     maria_gtid(f, 63, 0, NULL);
     annotate(f, BINLOG_MARIA_ANNOTATE_ROWS_EVENT,
              "INSERT INTO t VALUES ('a\\', '/* mcsqueal: nbe:2 */ ') /* mcsqueal: both:1 */");
     assert_int_equal(xid(f, 1), 1);
-    assert_keys(f->last, "nbe:2 both:1");
+    assert_keys(f->last, "both:1");
+}
+
+/* ---- users' data never becomes an annotation ---- */
+
+#define NBE_MODE BINLOG_SQL_MODE_NO_BACKSLASH_ESCAPES
+
+/* Data escaped for the default mode that, lexed without backslash escapes,
+ * would open an annotation; data escaped for NO_BACKSLASH_ESCAPES (quotes
+ * doubled) that, lexed with them, would; a real annotation after a literal
+ * ending in a backslash (NO_BACKSLASH_ESCAPES). */
+static const char smuggle_default[] =
+    "UPDATE t SET bio='x\\' /* mcsqueal: evil:1 */ \\'' WHERE id=1 /* mcsqueal: user:1 */";
+static const char smuggle_nbe[] = "UPDATE t SET bio='\\'' /* mcsqueal: evil:2 */ \\''', "
+                                  "v='\\' WHERE id=2 /* mcsqueal: user:2 */";
+static const char real_nbe[] = "INSERT INTO t VALUES ('C:\\dir\\', 'x') /* mcsqueal: nbe:1 */";
+
+/* MySQL's row format: BEGIN carries the session's sql_mode; the Rows_query
+ * text is lexed under it alone. */
+static void test_row_text_under_begin_sql_mode(void **state)
+{
+    fixture *f = *state;
+    mysql_gtid(f, 70, 0, false);
+    query_mode(f, "BEGIN", 0);
+    annotate(f, BINLOG_ROWS_QUERY_EVENT, smuggle_default);
+    assert_int_equal(xid(f, 1), 1);
+    assert_keys(f->last, "user:1");
+    mysql_gtid(f, 71, 0, false);
+    query_mode(f, "BEGIN", NBE_MODE);
+    annotate(f, BINLOG_ROWS_QUERY_EVENT, smuggle_nbe);
+    annotate(f, BINLOG_ROWS_QUERY_EVENT, real_nbe);
+    assert_int_equal(xid(f, 1), 1);
+    assert_keys(f->last, "user:2 nbe:1");
+    /* XA START carries it too */
+    mysql_gtid(f, 72, 0, false);
+    query_mode(f, "XA START X'01',X'',1", NBE_MODE);
+    annotate(f, BINLOG_ROWS_QUERY_EVENT, smuggle_nbe);
+    query_mode(f, "XA END X'01',X'',1", NBE_MODE);
+    assert_int_equal(xa_prepare(f, "X'01',X'',1", true), 1);
+    assert_keys(f->last, "user:2");
+}
+
+/* MariaDB's row format: the GTID event stands for BEGIN, so no Query event
+ * tells the sql_mode; the text is lexed so that data never counts. */
+static void test_row_text_without_sql_mode(void **state)
+{
+    fixture *f = *state;
+    maria_gtid(f, 80, 0, NULL);
+    annotate(f, BINLOG_MARIA_ANNOTATE_ROWS_EVENT, smuggle_default);
+    annotate(f, BINLOG_MARIA_ANNOTATE_ROWS_EVENT, smuggle_nbe);
+    annotate(f, BINLOG_MARIA_ANNOTATE_ROWS_EVENT, real_nbe);
+    assert_int_equal(xid(f, 1), 1);
+    assert_keys(f->last, "user:1 user:2 nbe:1");
+}
+
+/* The sql_mode of one transaction does not carry over to the next. */
+static void test_sql_mode_ends_with_its_group(void **state)
+{
+    fixture *f = *state;
+    maria_gtid(f, 81, 0, NULL);
+    query_mode(f, "INSERT INTO t VALUES (1) /* mcsqueal: stmt:1 */", NBE_MODE);
+    assert_int_equal(xid(f, 1), 1);
+    maria_gtid(f, 82, 0, NULL);
+    /* presumed NO_BACKSLASH_ESCAPES, this would lex completely with evil:1 */
+    annotate(f, BINLOG_MARIA_ANNOTATE_ROWS_EVENT, smuggle_default);
+    assert_int_equal(xid(f, 1), 1);
+    assert_keys(f->last, "user:1");
+}
+
+/* Statement format: each Query event is lexed under its own sql_mode. */
+static void test_statement_text_under_own_sql_mode(void **state)
+{
+    fixture *f = *state;
+    assert_int_equal(query_mode(f, smuggle_default, 0), 1);
+    assert_keys(f->last, "user:1");
+    assert_int_equal(query_mode(f, smuggle_nbe, NBE_MODE), 1);
+    assert_keys(f->last, "user:2");
+    maria_gtid(f, 83, 0, NULL);
+    query_mode(f, smuggle_nbe, NBE_MODE);
+    query_mode(f, smuggle_default, 0);
+    query_mode(f, real_nbe, NBE_MODE);
+    assert_int_equal(xid(f, 1), 1);
+    assert_keys(f->last, "user:2 user:1 nbe:1");
+}
+
+/* Mixed format: a statement-format Query event inside the transaction
+ * tells the session's current sql_mode to the row-format text after it. */
+static void test_mixed_query_updates_sql_mode(void **state)
+{
+    fixture *f = *state;
+    mysql_gtid(f, 73, 0, false);
+    query_mode(f, "BEGIN", 0);
+    query_mode(f, "INSERT INTO t VALUES ('y\\') /* mcsqueal: stmt:1 */", NBE_MODE);
+    annotate(f, BINLOG_ROWS_QUERY_EVENT, smuggle_nbe);
+    assert_int_equal(xid(f, 1), 1);
+    assert_keys(f->last, "stmt:1 user:2");
+    /* MariaDB: row text before the first Query event, then after it */
+    maria_gtid(f, 84, 0, NULL);
+    annotate(f, BINLOG_MARIA_ANNOTATE_ROWS_EVENT, smuggle_default);
+    query_mode(f, "INSERT INTO t VALUES (2) /* mcsqueal: stmt:2 */", 0);
+    annotate(f, BINLOG_MARIA_ANNOTATE_ROWS_EVENT, smuggle_default);
+    assert_int_equal(xid(f, 1), 1);
+    assert_keys(f->last, "user:1 stmt:2");
+}
+
+/* The session turned NO_BACKSLASH_ESCAPES on after BEGIN: the text cannot
+ * be a statement under BEGIN's mode, so the key is still found. */
+static void test_row_text_after_sql_mode_change(void **state)
+{
+    fixture *f = *state;
+    mysql_gtid(f, 74, 0, false);
+    query_mode(f, "BEGIN", 0);
+    annotate(f, BINLOG_ROWS_QUERY_EVENT, real_nbe);
+    assert_int_equal(xid(f, 1), 1);
+    assert_keys(f->last, "nbe:1");
 }
 
 static void test_unfinished_group_is_discarded(void **state)
@@ -585,6 +701,12 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_transactions_without_keys_are_emitted, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_incident_is_counted, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_row_text_under_begin_sql_mode, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_row_text_without_sql_mode, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sql_mode_ends_with_its_group, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_statement_text_under_own_sql_mode, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_mixed_query_updates_sql_mode, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_row_text_after_sql_mode_change, setup, teardown),
         cmocka_unit_test(test_xid_parse_forms),
         cmocka_unit_test_setup_teardown(test_many_keys_deduplicated, setup, teardown),
         cmocka_unit_test_setup_teardown(test_large_transaction_spills, setup, teardown),
