@@ -1,9 +1,9 @@
 /*
  * libFuzzer target for the annotation parser (tailer/annotation.c). The
- * first input byte selects the sql_mode flags, the rest is the statement
- * text. Every delivered key must pass cache_key_check(), lie inside the
- * input and carry a valid marker or none; the return value must equal the
- * number of keys delivered.
+ * first input byte selects the sql_mode flags (a known, presumed or unknown
+ * mode), the rest is the statement text. Every delivered key must pass
+ * cache_key_check(), lie inside the input and carry a valid marker or none;
+ * the return value must equal the number of keys delivered.
  *
  * Built and run as docs/fuzzing.md describes; the grammar's tokens are in
  * tests/fuzz/dict/fuzz_annotation.dict.
@@ -78,7 +78,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size == 0)
         return 0;
-    unsigned flags = data[0] & (ANNOTATION_NO_BACKSLASH_ESCAPES | ANNOTATION_ANSI_QUOTES);
+    unsigned flags = data[0] & (ANNOTATION_NO_BACKSLASH_ESCAPES | ANNOTATION_ANSI_QUOTES |
+                                ANNOTATION_MODE_PRESUMED | ANNOTATION_MODE_UNKNOWN);
     size_t len = size - 1;
     /* A private copy of exactly len bytes, so any over-read is caught. */
     char *text = malloc(len ? len : 1);
