@@ -13,6 +13,7 @@
 
 #include "core/clock.h"
 #include "mcsqueal/error.h"
+#include "mcsqueal/scan.h"
 
 #include <stdbool.h>
 #include <stdio.h>

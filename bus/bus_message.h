@@ -60,7 +60,6 @@
 #include "core/json_reader.h"
 #include "core/strbuf.h"
 #include "mcsqueal/key.h"
-#include "mcsqueal/scan.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -79,11 +78,15 @@
 void bus_message_write_head(strbuf *sb, const char *source, size_t source_len, const char *region,
                             size_t region_len);
 
+/* mcsq_txn is in mcsqueal/scan.h; declared here, not included, so that the
+ * router's side does not see the scan API. */
+struct mcsq_txn;
+
 /* Appends one "txns" entry for txn (borrowed; its gtid and file are gtid_len
  * and file_len bytes, need not be NUL-terminated). With scan_fields, also
  * "file" and "end_pos": a line of `mcsqueal scan`. Entries of one message
  * are separated by ','. */
-void bus_message_write_txn(strbuf *sb, const mcsq_txn *txn, size_t gtid_len, size_t file_len,
+void bus_message_write_txn(strbuf *sb, const struct mcsq_txn *txn, size_t gtid_len, size_t file_len,
                            bool scan_fields);
 
 /* Appends the end of a message, after its last entry. */
