@@ -316,6 +316,8 @@ static int handle(router *r, bus_record *rec, char *errstr, size_t errstr_size)
         return rc;
     update_spool_gauge(r);
     observe_lag(r, clock_wall_us()); /* against commit_us and read_us */
+    log_debug("route: message at offset %lld of partition %d done: %zu key(s)",
+              (long long)rec->offset, (int)rec->partition, r->msg.nkeys);
     return MCSQ_OK;
 }
 

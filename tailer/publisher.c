@@ -37,6 +37,8 @@ static void on_delivery(void *ctx, uint64_t token, int err, int64_t offset, cons
         atomic_fetch_add(&p->stats.messages_acked, 1);
         metrics_counter_inc(p->metrics.acked);
         ack_tracker_ack_offset(&p->acks, token, offset);
+        log_debug("bus: message %llu acknowledged at offset %lld", (unsigned long long)token,
+                  (long long)offset);
         return;
     }
     atomic_fetch_add(&p->stats.messages_failed, 1);

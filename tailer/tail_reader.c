@@ -119,6 +119,9 @@ static int queue_txn(tail_reader *r, const mcsq_txn *txn, char *errstr, size_t e
         return errstr_set(errstr, errstr_size, MCSQ_ERR_NOMEM, "out of memory");
     }
     rec->spill = spill;
+    log_debug("binlog: transaction %s ending at %s:%llu queued with %zu key(s)",
+              txn->gtid[0] != '\0' ? txn->gtid : "(no GTID)", txn->file,
+              (unsigned long long)txn->end_pos, txn->nkeys + (size_t)(spill ? spill->nkeys : 0));
     binlog_lag_on_commit(&r->lag, txn->commit_us, txn->read_us, txn->commit_exact);
     r->unsynced.transactions++;
     r->unsynced.keys += txn->nkeys + (spill ? spill->nkeys : 0);
