@@ -151,17 +151,15 @@ void log_write(log_level level, const char *file, int line, const char *fmt, ...
 int64_t log_ratelimit_allow(log_ratelimit *rl)
 {
     int64_t now_s = clock_mono_us() / 1000000;
-    if (now_s - rl->window_start >= (int64_t)rl->interval_s) {
-        int64_t dropped = (int64_t)rl->suppressed;
-        rl->window_start = now_s;
-        rl->printed = 1;
-        rl->suppressed = 0;
-        return dropped;
+    int64_t start = atomic_load_explicit(&rl->window_start, memory_order_relaxed);
+    /* one thread opens the next window; the others count in it */
+    if (now_s - start >= (int64_t)rl->interval_s &&
+        atomic_compare_exchange_strong(&rl->window_start, &start, now_s)) {
+        atomic_store(&rl->printed, 1);
+        return (int64_t)atomic_exchange(&rl->suppressed, 0);
     }
-    if (rl->printed < rl->burst) {
-        rl->printed++;
+    if (atomic_fetch_add(&rl->printed, 1) < rl->burst)
         return 0;
-    }
-    rl->suppressed++;
+    atomic_fetch_add(&rl->suppressed, 1);
     return -1;
 }

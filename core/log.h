@@ -6,6 +6,7 @@
 #ifndef MCSQ_CORE_LOG_H
 #define MCSQ_CORE_LOG_H
 
+#include <stdatomic.h>
 #include <stdint.h>
 
 typedef enum log_level {
@@ -31,13 +32,14 @@ void log_write(log_level level, const char *file, int line, const char *fmt, ...
     __attribute__((format(printf, 4, 5)));
 
 /* Rate limiter: at most `burst` messages per `interval_s`; the first message
- * after a suppressed stretch reports how many were suppressed. */
+ * after a suppressed stretch reports how many were suppressed. Threads may
+ * share one (a static limiter in a callback): its counters are atomics. */
 typedef struct log_ratelimit {
     uint32_t interval_s;
     uint32_t burst;
-    int64_t window_start;
-    uint32_t printed;
-    uint64_t suppressed;
+    _Atomic int64_t window_start;
+    _Atomic uint32_t printed;
+    _Atomic uint64_t suppressed;
 } log_ratelimit;
 
 #define LOG_RATELIMIT_INIT(interval, n)                                                            \
@@ -49,7 +51,8 @@ typedef struct log_ratelimit {
  * may be printed, or -1 when it must be suppressed. */
 int64_t log_ratelimit_allow(log_ratelimit *rl);
 
-/* Makes the limiter suppress every message from now on. */
+/* Makes the limiter suppress every message from now on (before other
+ * threads use it). */
 static inline void log_ratelimit_mute(log_ratelimit *rl)
 {
     rl->window_start = INT64_MAX / 2;

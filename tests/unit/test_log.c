@@ -264,11 +264,41 @@ static void test_reopen_failure_keeps_the_old_file(void **state)
     rmdir(dir);
 }
 
+/* A limiter shared by threads (a static one in a callback) lets exactly
+ * `burst` messages through per window and counts the rest. */
+#define RL_THREADS 4
+#define RL_CALLS 5000
+
+static log_ratelimit shared_limit = LOG_RATELIMIT_INIT(3600, 5);
+
+static void *limited_main(void *arg)
+{
+    atomic_long *allowed = arg;
+    for (int i = 0; i < RL_CALLS; i++)
+        if (log_ratelimit_allow(&shared_limit) >= 0)
+            atomic_fetch_add(allowed, 1);
+    return NULL;
+}
+
+static void test_ratelimit_shared_by_threads(void **state)
+{
+    (void)state;
+    atomic_long allowed = 0;
+    pthread_t t[RL_THREADS];
+    for (int i = 0; i < RL_THREADS; i++)
+        assert_int_equal(pthread_create(&t[i], NULL, limited_main, &allowed), 0);
+    for (int i = 0; i < RL_THREADS; i++)
+        pthread_join(t[i], NULL);
+    assert_int_equal(atomic_load(&allowed), 5);
+    assert_int_equal(atomic_load(&shared_limit.suppressed), RL_THREADS * RL_CALLS - 5);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sighup_storm_with_rotation),
         cmocka_unit_test(test_reopen_failure_keeps_the_old_file),
+        cmocka_unit_test(test_ratelimit_shared_by_threads),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
