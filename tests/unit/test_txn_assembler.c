@@ -423,6 +423,11 @@ static const char smuggle_default[] =
 static const char smuggle_nbe[] = "UPDATE t SET bio='\\'' /* mcsqueal: evil:2 */ \\''', "
                                   "v='\\' WHERE id=2 /* mcsqueal: user:2 */";
 static const char real_nbe[] = "INSERT INTO t VALUES ('C:\\dir\\', 'x') /* mcsqueal: nbe:1 */";
+/* Default mode: an annotation between two literals with escaped quotes. The
+ * text also lexes without backslash escapes, with mid:1 inside a string:
+ * only a known mode finds it. */
+static const char real_mid[] = "UPDATE t SET a='O\\'Brien' /* mcsqueal: mid:1 */ WHERE "
+                               "b='L\\'Aquila' /* mcsqueal: end:1 */";
 
 /* MySQL's row format: BEGIN carries the session's sql_mode; the Rows_query
  * text is lexed under it alone. */
@@ -432,8 +437,9 @@ static void test_row_text_under_begin_sql_mode(void **state)
     mysql_gtid(f, 70, 0, false);
     query_mode(f, "BEGIN", 0);
     annotate(f, BINLOG_ROWS_QUERY_EVENT, smuggle_default);
+    annotate(f, BINLOG_ROWS_QUERY_EVENT, real_mid);
     assert_int_equal(xid(f, 1), 1);
-    assert_keys(f->last, "user:1");
+    assert_keys(f->last, "user:1 mid:1 end:1");
     mysql_gtid(f, 71, 0, false);
     query_mode(f, "BEGIN", NBE_MODE);
     annotate(f, BINLOG_ROWS_QUERY_EVENT, smuggle_nbe);
@@ -503,6 +509,13 @@ static void test_mixed_query_updates_sql_mode(void **state)
     annotate(f, BINLOG_ROWS_QUERY_EVENT, smuggle_nbe);
     assert_int_equal(xid(f, 1), 1);
     assert_keys(f->last, "stmt:1 user:2");
+    /* and back: BEGIN's NO_BACKSLASH_ESCAPES would hide mid:1 */
+    mysql_gtid(f, 75, 0, false);
+    query_mode(f, "BEGIN", NBE_MODE);
+    query_mode(f, "INSERT INTO t VALUES ('y') /* mcsqueal: stmt:3 */", 0);
+    annotate(f, BINLOG_ROWS_QUERY_EVENT, real_mid);
+    assert_int_equal(xid(f, 1), 1);
+    assert_keys(f->last, "stmt:3 mid:1 end:1");
     /* MariaDB: row text before the first Query event, then after it */
     maria_gtid(f, 84, 0, NULL);
     annotate(f, BINLOG_MARIA_ANNOTATE_ROWS_EVENT, smuggle_default);
