@@ -3,6 +3,7 @@
  * the other, each with a fresh decoder format, and decodes their events.
  */
 #include "tailer/binlog_file_source.h"
+#include "tailer/binlog_stage.h"
 #include "mcsqueal/error.h"
 #include "core/errstr.h"
 
@@ -30,7 +31,6 @@ void binlog_file_source_init(binlog_file_source *fs, const char *const *paths, s
     memset(fs, 0, sizeof(*fs));
     fs->paths = paths;
     fs->nfiles = nfiles;
-    fs->verify = verify;
     if (verify && ahead && all_regular(paths, nfiles) &&
         scan_verifier_start(&fs->verifier, paths, nfiles) != MCSQ_OK)
         fs->verifier = NULL; /* verify inline */
@@ -63,13 +63,18 @@ static int open_next_file(binlog_file_source *fs, binlog_decoder *dec, char *err
     return MCSQ_OK;
 }
 
-static int file_fail(void *self, int rc, const binlog_pos *pos, bool inner, const char *detail,
-                     char *errstr, size_t errstr_size)
+/* Words an error at the event at offset (inner: inside its payload). */
+static int fail_at(const binlog_file_source *fs, int rc, uint64_t offset, bool inner,
+                   const char *detail, char *errstr, size_t errstr_size)
 {
-    binlog_file_source *fs = self;
     return errstr_set(errstr, errstr_size, rc, "%.300s: offset %" PRIu64 "%s: %.600s",
-                      fs->file.path, pos->offset, inner ? " (inside Transaction_payload)" : "",
-                      detail);
+                      fs->file.path, offset, inner ? " (inside Transaction_payload)" : "", detail);
+}
+
+static int file_fail_inner(void *self, int rc, const binlog_pos *pos, const char *detail,
+                           char *errstr, size_t errstr_size)
+{
+    return fail_at(self, rc, pos->offset, true, detail, errstr, errstr_size);
 }
 
 /* Reads the next event of the open file: 1 = read, 0 = at its end (closed). */
@@ -86,36 +91,47 @@ static int read_event(binlog_file_source *fs, const uint8_t **buf, size_t *len, 
     return rc == MCSQ_OK ? 1 : rc;
 }
 
-static int file_next(void *self, binlog_decoder *dec, binlog_event *ev, binlog_pos *pos,
-                     int64_t *read_us, char *errstr, size_t errstr_size)
+/* Reads the next event of the files: 1 = read, <0 error or EOF. */
+static int next_event(binlog_file_source *fs, binlog_decoder *dec, const uint8_t **buf, size_t *len,
+                      uint64_t *off, char *errstr, size_t errstr_size)
 {
-    binlog_file_source *fs = self;
-    const uint8_t *buf;
-    size_t len;
-    uint64_t off;
     int rc = 0;
     while (rc == 0) {
         if (!fs->file_open && (rc = open_next_file(fs, dec, errstr, errstr_size)) != MCSQ_OK)
             return rc;
-        rc = read_event(fs, &buf, &len, &off, errstr, errstr_size);
+        rc = read_event(fs, buf, len, off, errstr, errstr_size);
     }
-    if (rc < 0)
-        return rc;
-    if (fs->verifier != NULL) /* found intact already? */
-        dec->verify_checksums =
-            !scan_verifier_covers(fs->verifier, SCAN_VERIFIER_POS(fs->cur, off + len));
-    else
-        dec->verify_checksums = fs->verify;
-    *pos = (binlog_pos){fs->file.name, off, off + len};
-    *read_us = 0;
-    char err[FILE_SOURCE_ERR_MAX];
-    rc = binlog_event_decode(dec, buf, len, ev, err, sizeof(err));
-    if (rc != MCSQ_OK)
-        return file_fail(fs, rc, pos, false, err, errstr, errstr_size);
-    return MCSQ_OK;
+    return rc;
 }
 
-static const binlog_source_ops file_source_ops = {file_next, file_fail};
+static int file_next(void *self, binlog_stage *st, const mcsq_txn **txn, char *errstr,
+                     size_t errstr_size)
+{
+    binlog_file_source *fs = self;
+    char err[FILE_SOURCE_ERR_MAX];
+    int rc = 0;
+    while (rc == 0 && !st->in_payload) {
+        const uint8_t *buf;
+        size_t len;
+        uint64_t off;
+        rc = next_event(fs, &st->dec, &buf, &len, &off, errstr, errstr_size);
+        if (rc < 0)
+            return rc;
+        if (fs->verifier != NULL) /* found intact already? */
+            st->dec.verify_checksums =
+                !scan_verifier_covers(fs->verifier, SCAN_VERIFIER_POS(fs->cur, off + len));
+        binlog_event ev;
+        rc = binlog_event_decode(&st->dec, buf, len, &ev, err, sizeof(err));
+        binlog_pos pos = {fs->file.name, off, off + len};
+        if (rc == MCSQ_OK)
+            rc = binlog_stage_feed(st, &ev, &pos, txn, err, sizeof(err));
+        if (rc < 0)
+            return fail_at(fs, rc, off, false, err, errstr, errstr_size);
+    }
+    return rc;
+}
+
+static const binlog_source_ops file_source_ops = {file_next, file_fail_inner};
 
 binlog_source binlog_file_source_as_source(binlog_file_source *fs)
 {

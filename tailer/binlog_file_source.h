@@ -22,14 +22,13 @@ typedef struct binlog_file_source {
     size_t cur; /* index of the open (or next) file */
     bool file_open;
     binlog_file file;
-    bool verify;             /* checksums are verified */
     scan_verifier *verifier; /* NULL: the decoder checks every checksum itself */
 } binlog_file_source;
 
-/* Reads paths[0..nfiles) (borrowed for the source's lifetime); checksums
- * verified when verify, on a verifier thread when ahead is set and every
- * path is a regular file (else inline). Never fails: a verifier that cannot
- * start leaves the checks to the decoder. */
+/* Reads paths[0..nfiles) (borrowed for the source's lifetime). When verify
+ * (the stage's decoder verifies checksums), ahead is set and every path is
+ * a regular file, a verifier thread checks them ahead. Never fails: a
+ * verifier that cannot start leaves the checks to the decoder. */
 void binlog_file_source_init(binlog_file_source *fs, const char *const *paths, size_t nfiles,
                              bool verify, bool ahead);
 void binlog_file_source_deinit(binlog_file_source *fs);

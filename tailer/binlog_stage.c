@@ -1,7 +1,7 @@
 /*
- * Binlog stage (see binlog_stage.h): pulls decoded events from the source
- * and feeds them, and the inner events of Transaction_payload events, to
- * the assembler until one commits a transaction.
+ * Binlog stage (see binlog_stage.h): lets the source feed events until one
+ * commits a transaction, and reads the inner events of Transaction_payload
+ * events itself.
  */
 #include "tailer/binlog_stage.h"
 #include "mcsqueal/error.h"
@@ -44,25 +44,18 @@ void binlog_stage_observe(binlog_stage *st, binlog_stage_observer observer, void
     st->observer_ctx = ctx;
 }
 
-static int fail(binlog_stage *st, int rc, const binlog_pos *pos, bool inner, const char *detail,
-                char *errstr, size_t errstr_size)
-{
-    return st->src.ops->fail(st->src.self, rc, pos, inner, detail, errstr, errstr_size);
-}
-
 static void end_payload(binlog_stage *st)
 {
     st->in_payload = false;
     st->dec.fmt.checksum_alg = st->saved_checksum_alg;
 }
 
-static int start_payload(binlog_stage *st, const binlog_event *ev, const binlog_pos *pos,
-                         char *errstr, size_t errstr_size)
+int binlog_stage_open_payload(binlog_stage *st, const binlog_event *ev, const binlog_pos *pos,
+                              char *err, size_t err_size)
 {
-    char err[STAGE_ERR_MAX];
-    int rc = payload_reader_open(&st->payload, &ev->u.payload, err, sizeof(err));
+    int rc = payload_reader_open(&st->payload, &ev->u.payload, err, err_size);
     if (rc != MCSQ_OK)
-        return fail(st, rc, pos, false, err, errstr, errstr_size);
+        return rc;
     st->in_payload = true;
     st->payload_pos = *pos;
     st->saved_checksum_alg = st->dec.fmt.checksum_alg;
@@ -89,28 +82,8 @@ static int step_payload(binlog_stage *st, const mcsq_txn **txn, char *errstr, si
     if (rc == MCSQ_OK)
         rc = txn_assembler_feed(&st->assembler, &ev, &st->payload_pos, txn, err, sizeof(err));
     if (rc < 0)
-        return fail(st, rc, &st->payload_pos, true, err, errstr, errstr_size);
-    return rc;
-}
-
-/* Next top-level event: 1 = txn, 0 = keep going, <0 error or EOF. */
-static int step_event(binlog_stage *st, const mcsq_txn **txn, char *errstr, size_t errstr_size)
-{
-    binlog_event ev; /* not zeroed whole: 360 bytes per event were 4% of a tail's CPU */
-    binlog_pos pos;
-    int64_t read_us;
-    int rc = st->src.ops->next(st->src.self, &st->dec, &ev, &pos, &read_us, errstr, errstr_size);
-    if (rc != MCSQ_OK)
-        return rc;
-    txn_assembler_set_read_us(&st->assembler, read_us);
-    if (st->observer != NULL)
-        st->observer(st->observer_ctx, &ev, &pos, 0);
-    if (ev.hdr.type == BINLOG_TRANSACTION_PAYLOAD_EVENT)
-        return start_payload(st, &ev, &pos, errstr, errstr_size);
-    char err[STAGE_ERR_MAX];
-    rc = txn_assembler_feed(&st->assembler, &ev, &pos, txn, err, sizeof(err));
-    if (rc < 0)
-        return fail(st, rc, &pos, false, err, errstr, errstr_size);
+        return st->src.ops->fail_inner(st->src.self, rc, &st->payload_pos, err, errstr,
+                                       errstr_size);
     return rc;
 }
 
@@ -119,6 +92,6 @@ int binlog_stage_next(binlog_stage *st, const mcsq_txn **txn, char *errstr, size
     int rc = 0;
     while (rc == 0)
         rc = st->in_payload ? step_payload(st, txn, errstr, errstr_size)
-                            : step_event(st, txn, errstr, errstr_size);
+                            : st->src.ops->next(st->src.self, st, txn, errstr, errstr_size);
     return rc == 1 ? MCSQ_OK : rc;
 }

@@ -4,8 +4,9 @@
  *
  *     source (decoded events) -> Transaction_payload inner events -> assembler
  *
- * It descends into Transaction_payload events, whose inner events carry no
- * checksums of their own (the payload event's checksum covers them): the
+ * The source reads, decodes and feeds the events (binlog_source.h); the
+ * stage descends into Transaction_payload events, whose inner events carry
+ * no checksums of their own (the payload event's checksum covers them): the
  * decoder's checksum setting is switched off while they are read and
  * restored after. Inner events take the place of their payload event.
  */
@@ -54,5 +55,25 @@ void binlog_stage_observe(binlog_stage *st, binlog_stage_observer observer, void
  * until the next call), MCSQ_ERR_EOF at the end of the source, or another
  * negative mcsq_err with errstr worded by the source. */
 int binlog_stage_next(binlog_stage *st, const mcsq_txn **txn, char *errstr, size_t errstr_size);
+
+/* For sources: starts reading the inner events of a Transaction_payload
+ * event. Returns 0 or a negative mcsq_err with the detail in err. */
+int binlog_stage_open_payload(binlog_stage *st, const binlog_event *ev, const binlog_pos *pos,
+                              char *err, size_t err_size);
+
+/* For sources: feeds one decoded event of the binlog's content at pos.
+ * Returns 1 when it committed a transaction (*txn), 0 when not (a
+ * Transaction_payload event is opened: st->in_payload), or a negative
+ * mcsq_err with the detail in err, which the source words. Inline: it runs
+ * for every event. */
+static inline int binlog_stage_feed(binlog_stage *st, const binlog_event *ev, const binlog_pos *pos,
+                                    const mcsq_txn **txn, char *err, size_t err_size)
+{
+    if (st->observer != NULL)
+        st->observer(st->observer_ctx, ev, pos, 0);
+    if (ev->hdr.type == BINLOG_TRANSACTION_PAYLOAD_EVENT)
+        return binlog_stage_open_payload(st, ev, pos, err, err_size);
+    return txn_assembler_feed(&st->assembler, ev, pos, txn, err, err_size);
+}
 
 #endif

@@ -81,6 +81,7 @@ int mcsq_scan_new(mcsq_scan **out, const char *const *paths, size_t nfiles,
     binlog_file_source_init(&s->files, paths, nfiles, verify, s->on_event == NULL);
     binlog_source src = binlog_file_source_as_source(&s->files);
     binlog_stage_init(&s->stage, &src, opt ? opt->region : NULL);
+    s->stage.dec.verify_checksums = verify;
     txn_assembler_use_coarse_clock(&s->stage.assembler);
     if (s->on_event != NULL)
         binlog_stage_observe(&s->stage, report_event, s);
