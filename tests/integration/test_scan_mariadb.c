@@ -685,6 +685,32 @@ static void xa_decide(itest *it, const char *verb, const char *xid)
     exec_sql(it, sql);
 }
 
+/* Closes a connection that left XA transaction gtrid (a plain string xid)
+ * prepared, and waits until the server has detached it: the close returns
+ * before the server's thread lets go of the xid, and deciding it earlier
+ * fails with XAER_NOTA. */
+static void close_prepared(const itest *it, MYSQL *other, const char *gtrid)
+{
+    mysql_close(other);
+    char *want = expand(it, gtrid);
+    for (int tries = 0;; tries++) {
+        if (mysql_query(it->db, "XA RECOVER") != 0)
+            fail_msg("XA RECOVER failed: %s", mysql_error(it->db));
+        MYSQL_RES *res = mysql_store_result(it->db);
+        assert_non_null(res);
+        bool found = false;
+        for (MYSQL_ROW row; !found && (row = mysql_fetch_row(res)) != NULL;)
+            found = row[3] != NULL && strcmp(row[3], want) == 0;
+        mysql_free_result(res);
+        if (found)
+            break;
+        if (tries == 1000)
+            fail_msg("XA transaction %s was not detached from its closed connection", want);
+        usleep(10 * 1000);
+    }
+    free(want);
+}
+
 /* Scenario 2 (and 6: an XA transaction prepared in one binlog file and
  * decided in the next). */
 static void phase_xa(itest *it)
@@ -711,7 +737,7 @@ static void phase_xa(itest *it)
 
     MYSQL *other = connect_db(it, "itest");
     xa_prepare_on(it, other, "'{P}-x5'", "{P}.xa:5", true);
-    mysql_close(other);
+    close_prepared(it, other, "{P}-x5");
     autocommit(it, "INSERT INTO t_inno(v) VALUES ('{V}') /* mcsqueal: {P}.between:5 */",
                "{P}.between:5");
     xa_decide(it, "COMMIT", "'{P}-x5'");
@@ -723,10 +749,10 @@ static void phase_xa(itest *it)
 
     other = connect_db(it, "itest");
     xa_prepare_on(it, other, "'{P}-x8'", "{P}.xa:8", true);
-    mysql_close(other);
+    close_prepared(it, other, "{P}-x8");
     other = connect_db(it, "itest");
     xa_prepare_on(it, other, "'{P}-x9'", "{P}.xarb:9", true);
-    mysql_close(other);
+    close_prepared(it, other, "{P}-x9");
     flush_logs(it); /* scenario 6: prepared in one file, decided in the next */
     xa_decide(it, "COMMIT", "'{P}-x8'");
     expect_txn_keys(it, "{P}.xa:8 {P}.xa:shared", "{P} XA prepared before rotation");
