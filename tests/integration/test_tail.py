@@ -473,7 +473,10 @@ def test_messages_match_workload(ctx):
     ctx.closers.append(tailer.stop)
     tailer.wait_streaming()
     bootstrap_file = os.path.join(ctx.state_dir, "bus.bootstrap")
-    check(os.path.exists(bootstrap_file), "no %s with bus.brokers = embedded" % bootstrap_file)
+    # the embedded bus starts on its own thread while the reader connects:
+    # its address may be written after the reader streams
+    wait_until(lambda: os.path.exists(bootstrap_file), 30,
+               what="%s with bus.brokers = embedded" % bootstrap_file)
     reader = Reader(read_text(bootstrap_file).strip(), ctx.topic())
     ctx.closers.append(reader.close)
 
