@@ -111,19 +111,24 @@ static void put_8digits(char *end, uint32_t v)
     }
 }
 
-void strbuf_append_u64(strbuf *sb, uint64_t v)
+char *strbuf_put_u64(char *dst, uint64_t v)
 {
-    if (sb->cap - sb->len < 20 && strbuf_reserve(sb, 20) != MCSQ_OK)
-        return;
     unsigned n = digits_u64(v);
-    char *p = sb->buf + sb->len + n;
+    char *p = dst + n;
     while (v >= 100000000) { /* the low 8 digits in 32-bit arithmetic */
         put_8digits(p, (uint32_t)(v % 100000000));
         v /= 100000000;
         p -= 8;
     }
     put_digits32(p, (uint32_t)v);
-    sb->len += n;
+    return dst + n;
+}
+
+void strbuf_append_u64(strbuf *sb, uint64_t v)
+{
+    if (sb->cap - sb->len < 20 && strbuf_reserve(sb, 20) != MCSQ_OK)
+        return;
+    sb->len = (size_t)(strbuf_put_u64(sb->buf + sb->len, v) - sb->buf);
 }
 
 void strbuf_append_i64(strbuf *sb, int64_t v)

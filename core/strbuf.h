@@ -41,6 +41,9 @@ static inline void strbuf_putc(strbuf *sb, char c)
 #define strbuf_lit(sb, s) strbuf_append((sb), (s), sizeof(s) - 1)
 
 void strbuf_append_u64(strbuf *sb, uint64_t v);
+
+/* Writes v in decimal at dst (room for 20 bytes, no NUL); returns the end. */
+char *strbuf_put_u64(char *dst, uint64_t v);
 void strbuf_append_i64(strbuf *sb, int64_t v);
 
 /* Appends bytes as a JSON string with quotes. Bytes must be UTF-8 (keys are

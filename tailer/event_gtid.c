@@ -7,6 +7,7 @@
 #include "tailer/binlog_event.h"
 #include "core/byte_reader.h"
 #include "core/errstr.h"
+#include "core/strbuf.h"
 #include "mcsqueal/error.h"
 
 #include <inttypes.h>
@@ -35,27 +36,13 @@ void binlog_xid_format(int64_t format_id, const uint8_t *gtrid, size_t gtrid_len
     snprintf(p, (size_t)(out + BINLOG_XID_TEXT_MAX - p), "%" PRId64, format_id);
 }
 
-/* Writes v in decimal at p; returns the end. */
-static char *put_u64(char *p, uint64_t v)
-{
-    char tmp[20];
-    size_t n = 0;
-    do {
-        tmp[n++] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v != 0);
-    while (n > 0)
-        *p++ = tmp[--n];
-    return p;
-}
-
 size_t binlog_maria_gtid_format(const binlog_maria_gtid *g, uint32_t server_id, char *out)
 {
-    char *p = put_u64(out, g->domain_id);
+    char *p = strbuf_put_u64(out, g->domain_id);
     *p++ = '-';
-    p = put_u64(p, server_id);
+    p = strbuf_put_u64(p, server_id);
     *p++ = '-';
-    p = put_u64(p, g->seq_no);
+    p = strbuf_put_u64(p, g->seq_no);
     *p = '\0';
     return (size_t)(p - out);
 }

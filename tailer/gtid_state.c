@@ -3,6 +3,7 @@
  * domain; one transaction updates one entry.
  */
 #include "tailer/gtid_state.h"
+#include "core/strbuf.h"
 #include "mcsqueal/error.h"
 
 #include <inttypes.h>
@@ -94,20 +95,6 @@ int gtid_state_update(gtid_state *st, const char *gtid)
     return set_entry(st, &e);
 }
 
-/* Writes v in decimal at p; returns the end. */
-static char *put_u64(char *p, uint64_t v)
-{
-    char tmp[20];
-    size_t n = 0;
-    do {
-        tmp[n++] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v != 0);
-    while (n > 0)
-        *p++ = tmp[--n];
-    return p;
-}
-
 size_t gtid_state_format(const gtid_state *st, char *out, size_t size)
 {
     char entry[64]; /* "domain-server-seq," at most 10+1+10+1+20+1 */
@@ -116,11 +103,11 @@ size_t gtid_state_format(const gtid_state *st, char *out, size_t size)
         char *p = entry;
         if (i > 0)
             *p++ = ',';
-        p = put_u64(p, st->v[i].domain);
+        p = strbuf_put_u64(p, st->v[i].domain);
         *p++ = '-';
-        p = put_u64(p, st->v[i].server);
+        p = strbuf_put_u64(p, st->v[i].server);
         *p++ = '-';
-        p = put_u64(p, st->v[i].seq);
+        p = strbuf_put_u64(p, st->v[i].seq);
         size_t n = (size_t)(p - entry);
         if (len + n < size)
             memcpy(out + len, entry, n);
