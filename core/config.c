@@ -349,6 +349,15 @@ static void set_prop(load_ctx *ctx, const mcsq_config_row *row, const char *name
         config_run_error(&ctx->run, ctx->lineno, "%s: value must not be empty", label);
         return;
     }
+    if (strlen(name) + strlen(" = ") + strlen(config_prop_printed_value(prop, value)) >
+        CONFIG_LINE_MAX) {
+        /* `check-config --print` writes it back as `name = value`: it must load again */
+        config_run_error(&ctx->run, ctx->lineno,
+                         "%s: name and value take more than the %d bytes of one line when "
+                         "written as `name = value`",
+                         label, CONFIG_LINE_MAX);
+        return;
+    }
     for (size_t i = 0; i < props->n; i++) {
         if (strcmp(props->v[i].name, prop) == 0) {
             config_run_error(&ctx->run, ctx->lineno, "%s: set twice (first on line %d)", label,

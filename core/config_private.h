@@ -18,6 +18,14 @@
 /* Size of a buffer for the reason a value was rejected. */
 #define CONFIG_WHY_LEN 320
 
+/* The longest line the reader takes, in bytes (inih's line buffer less the
+ * newline and NUL); what `check-config --print` writes fits it too. */
+#define CONFIG_LINE_MAX 198
+
+/* The value `check-config --print` writes for kafka.<prop>: "<hidden>"
+ * when the property's name looks like a secret, else value itself. */
+const char *config_prop_printed_value(const char *prop, const char *value);
+
 /* ------------------------------------------------- values (config_value.c) */
 
 /* Parses text as row's type into field (a place in the config, owned by it).

@@ -9,6 +9,10 @@
 
 #include <string.h>
 
+#define STRINGIFY_(x) #x
+#define STRINGIFY(x) STRINGIFY_(x)
+#define LINE_MAX_TEXT STRINGIFY(CONFIG_LINE_MAX)
+
 static int finish_output(FILE *out)
 {
     return fflush(out) == 0 && !ferror(out) ? MCSQ_OK : MCSQ_ERR_IO;
@@ -130,7 +134,8 @@ static void write_reference_intro(FILE *out)
           "- Unknown sections and keys are errors, and so are a key or a section given "
           "twice.\n"
           "- Values are not quoted; whitespace around them is removed.\n"
-          "- A line holds at most 198 bytes. A list value continues on the following lines "
+          "- A line holds at most " LINE_MAX_TEXT
+          " bytes. A list value continues on the following lines "
           "when they are indented, so do not indent keys.\n"
           "- `examples/mcsqueal.ini` is a sample with every key, commented out at its "
           "default.\n\n"
@@ -162,12 +167,17 @@ static bool prop_is_secret(const char *name)
     return false;
 }
 
+const char *config_prop_printed_value(const char *prop, const char *value)
+{
+    return prop_is_secret(prop) ? "<hidden>" : value;
+}
+
 static void write_props(FILE *out, const mcsq_config_row *row, const mcsq_config_props *props)
 {
     int prefix = (int)strlen(row->name) - 1;
     for (size_t i = 0; i < props->n; i++)
         fprintf(out, "%.*s%s = %s\n", prefix, row->name, props->v[i].name,
-                prop_is_secret(props->v[i].name) ? "<hidden>" : props->v[i].value);
+                config_prop_printed_value(props->v[i].name, props->v[i].value));
 }
 
 static void write_password_note(FILE *out, const mcsq_config *cfg)

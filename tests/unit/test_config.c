@@ -821,6 +821,33 @@ static void test_print_roundtrip_hides_secrets(void **state)
     free(out);
 }
 
+/* A kafka.* line that fits only without the spaces `--print` puts around
+ * "=" (or whose secret value is shorter than "<hidden>") is refused, so that
+ * whatever loads prints back as a file that loads again. */
+static void test_print_roundtrip_long_property(void **state)
+{
+    fixture *fx = *state;
+    char name[200], text[600];
+    /* "kafka." + name + " = " + "v": exactly 198 bytes: loads and prints back */
+    memset(name, 'x', 188);
+    name[188] = '\0';
+    snprintf(text, sizeof(text), "[bus]\nkafka.%s = v\n", name);
+    load_ok(fx, text);
+    char *out = capture(fx, write_config);
+    load_ok(fx, out);
+    free(out);
+    /* one byte more fits the reader's line only as "name=value" */
+    snprintf(text, sizeof(text), "[bus]\nkafka.%sx=v\n", name);
+    load_fails(fx, text, 2, "take more than the 198 bytes of one line");
+    /* a secret printed as <hidden> is longer than its value: 197 bytes as
+     * written, 200 as printed */
+    memset(name, 'x', 183);
+    memcpy(name, "password", 8);
+    name[183] = '\0';
+    snprintf(text, sizeof(text), "[bus]\nkafka.%s = short\n", name);
+    load_fails(fx, text, 2, "take more than the 198 bytes of one line");
+}
+
 /* Whether the file at path has a line starting with prefix, followed by a
  * space or the line end (any_tail: followed by anything). */
 static bool file_has_line(const char *path, const char *prefix, bool any_tail)
@@ -897,6 +924,7 @@ int main(void)
         T(test_consumer_group),
         T(test_reference_lists_every_key),
         T(test_print_roundtrip_hides_secrets),
+        T(test_print_roundtrip_long_property),
         T(test_example_config),
     };
 #undef T
