@@ -14,6 +14,8 @@
 
 #include <cmocka.h>
 
+#include "utf8_reference.h"
+
 #define CHECK(s) cache_key_check((s), sizeof(s) - 1)
 
 static void test_empty(void **state)
@@ -170,38 +172,9 @@ static void test_verdict_names(void **state)
     assert_string_equal(cache_key_verdict_name((cache_key_verdict)99), "unknown");
 }
 
-/* Reference: decode by bit patterns and arithmetic, then apply the limits. */
-static int ref_utf8_valid(const uint8_t *s, size_t n)
-{
-    static const uint32_t min_cp[5] = {0, 0, 0x80, 0x800, 0x10000};
-    size_t i = 0;
-    while (i < n) {
-        uint8_t c = s[i];
-        size_t len = (c & 0x80) == 0      ? 1
-                     : (c & 0xe0) == 0xc0 ? 2
-                     : (c & 0xf0) == 0xe0 ? 3
-                     : (c & 0xf8) == 0xf0 ? 4
-                                          : 0;
-        if (len == 0 || i + len > n)
-            return 0;
-        uint32_t cp = len == 1 ? c : (uint32_t)(c & (0x7f >> len));
-        for (size_t k = 1; k < len; k++) {
-            if ((s[i + k] & 0xc0) != 0x80)
-                return 0;
-            cp = (cp << 6) | (s[i + k] & 0x3f);
-        }
-        if (len > 1 && cp < min_cp[len])
-            return 0;
-        if ((cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
-            return 0;
-        i += len;
-    }
-    return 1;
-}
-
 static cache_key_verdict ref_check(const uint8_t *s, size_t n)
 {
-    return ref_utf8_valid(s, n) ? CACHE_KEY_OK : CACHE_KEY_INVALID_UTF8;
+    return utf8_reference_valid(s, n) ? CACHE_KEY_OK : CACHE_KEY_INVALID_UTF8;
 }
 
 static int next_nonctl(int b)
