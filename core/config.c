@@ -377,11 +377,17 @@ static void set_key(load_ctx *ctx, const char *name, const char *value)
         report_unknown_key(ctx, name);
         return;
     }
+    config_row_label(label, sizeof(label), ctx_pool(ctx), row, name);
+    if (value[0] == ';') {
+        /* `name =;x` holds ";x", but `check-config --print` writes `name = ;x`,
+         * whose ";" starts a comment: refused so that the printed file loads */
+        config_run_error(&ctx->run, ctx->lineno, "%s: a value must not start with ';'", label);
+        return;
+    }
     if (row->type == MCSQ_CONF_PROPS) {
         set_prop(ctx, row, name, value);
         return;
     }
-    config_row_label(label, sizeof(label), ctx_pool(ctx), row, name);
     int *line = ctx_key_line(ctx, row);
     if (*line != 0) {
         config_run_error(&ctx->run, ctx->lineno, "%s: set twice (first on line %d)", label, *line);

@@ -846,6 +846,10 @@ static void test_print_roundtrip_long_property(void **state)
     name[183] = '\0';
     snprintf(text, sizeof(text), "[bus]\nkafka.%s = short\n", name);
     load_fails(fx, text, 2, "take more than the 198 bytes of one line");
+    /* a value starting with ';' would print as a comment */
+    load_fails(fx, "[bus]\nkafka.acks =;all\n", 2,
+               "[bus] kafka.acks: a value must not start with ';'");
+    load_fails(fx, "[mcsqueal]\nlog_file =;x\n", 2, "log_file: a value must not start with ';'");
 }
 
 /* Whether the file at path has a line starting with prefix, followed by a
