@@ -628,7 +628,8 @@ static int ring_new(mc_pool *pool, char *errstr, size_t errstr_size)
         return MCSQ_ERR_NOMEM;
     }
     for (size_t i = 0; i < pool->nservers; i++)
-        servers[i] = (key_placement_server){pool->servers[i].host, (unsigned)pool->servers[i].port};
+        servers[i] =
+            (key_placement_server){pool->servers[i].host, (unsigned)pool->servers[i].port, 1};
     memcached_return_t rc = key_placement_configure(pool->ring, servers, pool->nservers,
                                                     pool->prefix, pool->opts.hash_with_prefix);
     free(servers);

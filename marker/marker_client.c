@@ -56,7 +56,7 @@ static int server_list_add(void *ctx, const char *host, unsigned port)
     char *h = strdup(host);
     if (h == NULL)
         return l->nomem = true, -1;
-    l->v[l->n++] = (key_placement_server){h, port};
+    l->v[l->n++] = (key_placement_server){h, port, 1};
     return 0;
 }
 
