@@ -1,0 +1,32 @@
+# Stores keys with Perl's Cache::Memcached::Fast, for the placement tests: the
+# client tells no key's server, so the tests read where the keys landed.
+# `perl client_cache_memcached_fast.pl store SETTINGS HOST:PORT[:WEIGHT]...`
+# reads keys (one per line) on stdin and sets each; SETTINGS is `defaults` or
+# `ketama_points=N` (the client's option of that name).
+use strict;
+use warnings;
+use Cache::Memcached::Fast;
+
+my ($mode, $settings, @specs) = @ARGV;
+if (!defined $settings || !@specs || $mode ne 'store'
+    || ($settings ne 'defaults' && $settings !~ /^ketama_points=\d+$/)) {
+    print STDERR "usage: client_cache_memcached_fast.pl store defaults|ketama_points=N HOST:PORT[:WEIGHT]...\n";
+    exit 2;
+}
+my @servers;
+for my $spec (@specs) {
+    my ($host, $port, $weight) = split /:/, $spec;
+    push @servers, defined $weight ? { address => "$host:$port", weight => $weight }
+                                   : "$host:$port";
+}
+my %options = (servers => \@servers, io_timeout => 5);
+$options{ketama_points} = $1 if $settings =~ /^ketama_points=(\d+)$/;
+my $memd = Cache::Memcached::Fast->new(\%options);
+my $stored = 0;
+while (my $key = <STDIN>) {
+    $key =~ s/[\r\n]+$//;
+    next if $key eq '';
+    $memd->set($key, 'v') or die "client_cache_memcached_fast: set $key failed\n";
+    $stored++;
+}
+print "stored $stored\n";
