@@ -155,6 +155,11 @@ typedef struct mcsq_config {
     struct {
         int64_t ttl_s;
     } marker;
+    struct {
+        char *sample_rate; /* as written; mcsq_audit_sample_rate_parse() reads it */
+        char *delays_ms;   /* as written; mcsq_audit_delays_parse() reads it */
+        int64_t max_checks_per_s;
+    } audit;
 } mcsq_config;
 
 /* One collected problem. */
@@ -221,6 +226,20 @@ int mcsq_hostport_parse(const char *s, size_t len, mcsq_hostport *out, char *err
  * freed by mcsq_start_deinit(). Returns 0, MCSQ_ERR_CONFIG (reason in err)
  * or MCSQ_ERR_NOMEM. */
 int mcsq_start_parse(const char *text, mcsq_start *out, char *err, size_t errlen);
+
+/* Most delays an [audit] delays_ms list may hold. */
+#define MCSQ_AUDIT_DELAYS_MAX 8
+
+/* Parses an audit.sample_rate value: a decimal fraction in [0, 1] (0 turns
+ * the auditor off). out may be NULL to only check. Returns 0 or
+ * MCSQ_ERR_CONFIG (reason in err). */
+int mcsq_audit_sample_rate_parse(const char *text, double *out, char *err, size_t errlen);
+
+/* Parses an audit.delays_ms value: 1..MCSQ_AUDIT_DELAYS_MAX whole
+ * milliseconds (each 100..86400000), separated by spaces or commas, strictly
+ * increasing. out (MCSQ_AUDIT_DELAYS_MAX entries) and n may be NULL to only
+ * check. Returns 0 or MCSQ_ERR_CONFIG (reason in err). */
+int mcsq_audit_delays_parse(const char *text, int64_t *out, size_t *n, char *err, size_t errlen);
 
 /* Frees the strings of a parsed start position and zeroes it. */
 void mcsq_start_deinit(mcsq_start *start);

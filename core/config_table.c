@@ -93,6 +93,16 @@ static int check_start(const char *value, char *err, size_t errlen)
     return mcsq_start_parse(value, NULL, err, errlen);
 }
 
+static int check_sample_rate(const char *value, char *err, size_t errlen)
+{
+    return mcsq_audit_sample_rate_parse(value, NULL, err, errlen);
+}
+
+static int check_delays(const char *value, char *err, size_t errlen)
+{
+    return mcsq_audit_delays_parse(value, NULL, NULL, err, errlen);
+}
+
 #define CFG(field) offsetof(mcsq_config, field)
 #define POOL(field) offsetof(mcsq_pool_config, field)
 #define WORD_CHARS "`A-Z a-z 0-9 . _ -`"
@@ -119,6 +129,10 @@ static const mcsq_config_section sections[] = {
     {"marker", false,
      "Remote markers (docs/markers.md): `mcsqueal marker` sets them in the `regional` pool, "
      "routers clear them; applications configure the client library the same way."},
+    {"audit", false,
+     "The router's auditor (docs/audit.md) checks, for a sample of the invalidations it "
+     "confirmed, that no copy stored before the delete is left on any server of the pool, "
+     "after each delay."},
 };
 
 static const mcsq_config_row table[] = {
@@ -485,6 +499,41 @@ static const mcsq_config_row table[] = {
      .desc = "Lifetime of a marker `mcsqueal marker set` sets, in seconds: a safety net for a "
              "marker nobody clears (reads of its key go to the master until it expires). Keep "
              "it longer than any replication delay you would wait for."},
+
+    /* [audit] */
+    {.section = "audit",
+     .name = "sample_rate",
+     .type = MCSQ_CONF_STRING,
+     .offset = CFG(audit.sample_rate),
+     .min = 1,
+     .max = 32,
+     .def = "0.001",
+     .check = check_sample_rate,
+     .allowed_doc = "a decimal fraction, 0..1",
+     .desc = "Fraction of the deletes confirmed by memcached that the auditor checks, decided "
+             "key by key in each pool. 0 turns the auditor off; 1 checks every key."},
+    {.section = "audit",
+     .name = "delays_ms",
+     .type = MCSQ_CONF_STRING,
+     .offset = CFG(audit.delays_ms),
+     .min = 1,
+     .max = 128,
+     .def = "1000 60000",
+     .check = check_delays,
+     .allowed_doc = "1-8 increasing whole milliseconds, 100..86400000, separated by spaces",
+     .desc = "When a sampled key is checked on every server of its pool, counted from the "
+             "moment memcached confirmed its delete: one check per delay (the `delay` label "
+             "of the audit metrics)."},
+    {.section = "audit",
+     .name = "max_checks_per_s",
+     .type = MCSQ_CONF_INT,
+     .offset = CFG(audit.max_checks_per_s),
+     .min = 1,
+     .max = 100000,
+     .def = "100",
+     .desc = "Most checks per second (a check is one key on every server of one pool after "
+             "one delay). Samples beyond it are dropped and counted as "
+             "`mcsqueal_audit_checks_total{result=\"dropped\"}`, never queued."},
 };
 
 const mcsq_config_row *mcsq_config_table(size_t *n)
@@ -676,4 +725,52 @@ void mcsq_start_deinit(mcsq_start *start)
     free(start->gtid);
     free(start->file);
     memset(start, 0, sizeof(*start));
+}
+
+int mcsq_audit_sample_rate_parse(const char *text, double *out, char *err, size_t errlen)
+{
+    size_t n = strspn(text, "0123456789.");
+    char *end = NULL;
+    double v = n > 0 && text[n] == '\0' && strchr(text, '.') == strrchr(text, '.')
+                   ? strtod(text, &end)
+                   : -1;
+    if (end == NULL || *end != '\0' || !(v >= 0 && v <= 1)) {
+        snprintf(err, errlen, "\"%s\" is not a decimal fraction from 0 to 1 (e.g. 0.001)", text);
+        return MCSQ_ERR_CONFIG;
+    }
+    if (out != NULL)
+        *out = v;
+    return MCSQ_OK;
+}
+
+int mcsq_audit_delays_parse(const char *text, int64_t *out, size_t *n, char *err, size_t errlen)
+{
+    int64_t v[MCSQ_AUDIT_DELAYS_MAX];
+    size_t k = 0;
+    const char *p = text + strspn(text, " \t,");
+    while (*p != '\0') {
+        size_t len = strcspn(p, " \t,");
+        uint64_t ms = 0;
+        const char *why = k == MCSQ_AUDIT_DELAYS_MAX         ? "more than 8 delays"
+                          : !parse_u64(p, len, &ms)          ? "not a whole number of milliseconds"
+                          : ms < 100 || ms > 86400000        ? "out of range (100..86400000 ms)"
+                          : k > 0 && (int64_t)ms <= v[k - 1] ? "not after the delay before it"
+                                                             : NULL;
+        if (why != NULL) {
+            snprintf(err, errlen, "\"%.*s\": %s", (int)(len < 40 ? len : 40), p, why);
+            return MCSQ_ERR_CONFIG;
+        }
+        v[k++] = (int64_t)ms;
+        p += len;
+        p += strspn(p, " \t,");
+    }
+    if (k == 0) {
+        snprintf(err, errlen, "must name at least one delay");
+        return MCSQ_ERR_CONFIG;
+    }
+    if (out != NULL)
+        memcpy(out, v, k * sizeof(*v));
+    if (n != NULL)
+        *n = k;
+    return MCSQ_OK;
 }

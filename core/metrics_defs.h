@@ -51,7 +51,16 @@
     X(invalidation_lag_seconds, HISTOGRAM, "cluster",                                              \
       "Seconds from the commit to the delete confirmed by memcached.")                             \
     X(pipeline_latency_seconds, HISTOGRAM, "cluster",                                              \
-      "Seconds from reading the commit in the binlog to the delete confirmed by memcached.")
+      "Seconds from reading the commit in the binlog to the delete confirmed by memcached.")       \
+    X(audit_checks_total, COUNTER, "pool,result,delay",                                            \
+      "Audit checks of sampled invalidations, by pool, result and delay after the delete.")        \
+    X(audit_survivors_total, COUNTER, "pool,server,owner",                                         \
+      "Copies stored before a sampled delete and still there at a check, by server.")              \
+    X(audit_consistency_ratio, GAUGE, "pool,delay",                                                \
+      "Held / (held + survived) of the audit checks of the last 10 minutes.")                      \
+    X(audit_window_checks, GAUGE, "pool,delay,result",                                             \
+      "Audit checks of the last 10 minutes, by result.")                                           \
+    X(audit_pool_audited, GAUGE, "pool", "1 when the auditor checks the pool, 0 when it cannot.")
 
 /* Prefix of every name in METRICS_DEFS. */
 #define METRICS_DEFS_PREFIX "mcsqueal_"
