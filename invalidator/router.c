@@ -10,6 +10,7 @@
 #include "core/strbuf.h"
 #include "bus/bus_consumer.h"
 #include "bus/bus_message.h"
+#include "invalidator/audit.h"
 #include "invalidator/mc_pool.h"
 #include "invalidator/spool.h"
 #include "invalidator/marker_clearer.h"
@@ -76,6 +77,7 @@ struct router {
     metrics_series *marker_age;
     int64_t last_replay_us;
     _Atomic int64_t done_offset;
+    audit *audit; /* NULL when auditing is off */
 };
 
 static void on_gap(void *ctx, int32_t partition, int64_t from, int64_t to)
@@ -306,9 +308,12 @@ static int handle(router *r, bus_record *rec, char *errstr, size_t errstr_size)
         return errstr_set(errstr, errstr_size, MCSQ_ERR_NOMEM, "out of memory");
     memset(r->held, 0, r->msg.nkeys);
     for (size_t i = 0; i < r->npools; i++) {
+        int64_t sent_us = clock_mono_us();
         rc = pool_delete(r, &r->pools[i], r->msg.keys, r->msg.nkeys, errstr, errstr_size);
         if (rc != MCSQ_OK)
             return rc;
+        audit_batch(r->audit, i, r->msg.keys, r->server, r->outcome, MC_POOL_CONFIRMED,
+                    r->msg.nkeys, sent_us);
         for (size_t k = 0; k < r->msg.nkeys; k++)
             r->held[k] |= r->outcome[k] == MC_POOL_FAILED;
     }
@@ -497,6 +502,8 @@ int router_new(router **out, const mcsq_config *cfg, const char *bootstrap, metr
     if (rc == MCSQ_OK)
         rc = markers_init(r, errstr, errstr_size);
     if (rc == MCSQ_OK)
+        rc = audit_new(&r->audit, cfg, defs, errstr, errstr_size);
+    if (rc == MCSQ_OK)
         rc = open_deadletter(r, errstr, errstr_size);
     if (rc == MCSQ_OK)
         rc = open_existing_spools(r, errstr, errstr_size);
@@ -549,6 +556,7 @@ void router_destroy(router *r)
     if (r == NULL)
         return;
     bus_consumer_destroy(r->consumer);
+    audit_destroy(r->audit);
     for (size_t i = 0; i < r->npools; i++) {
         router_pool *p = &r->pools[i];
         for (size_t s = 0; p->spools != NULL && s < p->nservers; s++)
