@@ -22,6 +22,7 @@ static const cli_command commands[] = {
      cmd_heartbeat},
     {"status", "summary of a running daemon, read from its metrics endpoint", cmd_status},
     {"marker", "set, check or clear a remote marker in the regional pool", cmd_marker},
+    {"audit", "look keys up now on every server of every pool (survivors of deletes)", cmd_audit},
     {NULL, NULL, NULL},
 };
 

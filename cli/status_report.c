@@ -5,6 +5,7 @@
  * `cluster` label of the latency histograms.
  */
 #include "cli/status_report.h"
+#include "cli/status_audit.h"
 #include "core/metrics.h"
 #include "mcsqueal/error.h"
 
@@ -216,5 +217,6 @@ void status_report(FILE *out, const char *url, const prom_doc *before, const pro
     if (!tailer && n == 0)
         fprintf(out, "neither a tailer nor a router reports metrics here\n");
     fprintf(out, "\n");
+    status_audit(out, now);
     errors_section(&c);
 }
