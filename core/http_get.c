@@ -7,6 +7,7 @@
 #include "core/http_get.h"
 #include "core/clock.h"
 #include "core/errstr.h"
+#include "core/tcp_io.h"
 #include "mcsqueal/error.h"
 
 #include <errno.h>
@@ -82,94 +83,13 @@ int http_url_parse(const char *url, http_url *out, char *errstr, size_t errstr_s
     return MCSQ_OK;
 }
 
-/* Waits for fd to be ready for events until deadline; 0, or -1 on timeout. */
-static int wait_fd(int fd, short events, int64_t deadline)
-{
-    for (;;) {
-        int64_t left = deadline - clock_mono_ms();
-        if (left <= 0)
-            return -1;
-        struct pollfd pfd = {fd, events, 0};
-        int r = poll(&pfd, 1, (int)left);
-        if (r > 0)
-            return 0;
-        if (r < 0 && errno != EINTR)
-            return -1;
-    }
-}
-
-/* Connects to one address before the deadline; returns the fd or -1 with
- * *err set to the errno (ETIMEDOUT for the deadline). */
-static int connect_one(const struct addrinfo *ai, int64_t deadline, int *err)
-{
-    int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, ai->ai_protocol);
-    if (fd < 0) {
-        *err = errno;
-        return -1;
-    }
-    if (connect(fd, ai->ai_addr, ai->ai_addrlen) != 0 && errno != EINPROGRESS) {
-        *err = errno;
-        close(fd);
-        return -1;
-    }
-    socklen_t len = sizeof(*err);
-    *err = 0;
-    if (wait_fd(fd, POLLOUT, deadline) != 0)
-        *err = ETIMEDOUT;
-    else if (getsockopt(fd, SOL_SOCKET, SO_ERROR, err, &len) != 0)
-        *err = errno;
-    if (*err != 0) {
-        close(fd);
-        return -1;
-    }
-    return fd;
-}
-
-static int open_socket(const http_url *u, int64_t deadline, int *fd, char *errstr,
-                       size_t errstr_size)
-{
-    char port[16];
-    struct addrinfo hints = {0}, *res = NULL;
-    hints.ai_socktype = SOCK_STREAM;
-    snprintf(port, sizeof(port), "%d", u->port);
-    int g = getaddrinfo(u->host, port, &hints, &res);
-    if (g != 0)
-        return errstr_set(errstr, errstr_size, MCSQ_ERR_CONNECT, "%s: %s", u->host,
-                          gai_strerror(g));
-    int err = ECONNREFUSED;
-    *fd = -1;
-    for (const struct addrinfo *ai = res; ai != NULL && *fd < 0; ai = ai->ai_next)
-        *fd = connect_one(ai, deadline, &err);
-    freeaddrinfo(res);
-    if (*fd < 0)
-        return errstr_set(errstr, errstr_size, MCSQ_ERR_CONNECT, "cannot connect to %s port %d: %s",
-                          u->host, u->port, strerror(err));
-    return MCSQ_OK;
-}
-
-static int send_all(int fd, const char *buf, size_t len, int64_t deadline)
-{
-    while (len > 0) {
-        if (wait_fd(fd, POLLOUT, deadline) != 0)
-            return -1;
-        ssize_t n = send(fd, buf, len, MSG_NOSIGNAL);
-        if (n < 0 && errno != EAGAIN && errno != EINTR)
-            return -1;
-        if (n > 0) {
-            buf += n;
-            len -= (size_t)n;
-        }
-    }
-    return 0;
-}
-
 /* Reads until the server closes, at most max bytes, into out. */
 static int recv_all(int fd, strbuf *out, size_t max, int64_t deadline, char *errstr,
                     size_t errstr_size)
 {
     char buf[16384];
     for (;;) {
-        if (wait_fd(fd, POLLIN, deadline) != 0)
+        if (tcp_wait(fd, POLLIN, deadline) != 0)
             return errstr_set(errstr, errstr_size, MCSQ_ERR_CONNECT, "no complete answer in time");
         ssize_t n = recv(fd, buf, sizeof(buf), 0);
         if (n == 0)
@@ -212,7 +132,7 @@ int http_get(const char *url, int timeout_ms, size_t max_bytes, strbuf *body, ch
     if (rc != MCSQ_OK)
         return rc;
     int64_t deadline = clock_mono_ms() + timeout_ms;
-    if ((rc = open_socket(&u, deadline, &fd, errstr, errstr_size)) != MCSQ_OK)
+    if ((rc = tcp_connect(u.host, (unsigned)u.port, deadline, &fd, errstr, errstr_size)) != MCSQ_OK)
         return rc;
     snprintf(req, sizeof(req),
              "GET %s HTTP/1.0\r\nHost: %s%s%s:%d\r\nUser-Agent: mcsqueal-status\r\n"
@@ -221,7 +141,7 @@ int http_get(const char *url, int timeout_ms, size_t max_bytes, strbuf *body, ch
              u.port);
     strbuf raw;
     strbuf_init(&raw);
-    if (send_all(fd, req, strlen(req), deadline) != 0)
+    if (tcp_send_all(fd, req, strlen(req), deadline) != 0)
         rc = errstr_set(errstr, errstr_size, MCSQ_ERR_CONNECT, "sending the request failed");
     else
         rc = recv_all(fd, &raw, max_bytes, deadline, errstr, errstr_size);
