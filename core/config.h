@@ -73,6 +73,12 @@ typedef enum mcsq_pool_role {
     MCSQ_POOL_REGIONAL,
 } mcsq_pool_role;
 
+/* [pool NAME] invalidate. */
+typedef enum mcsq_pool_invalidate {
+    MCSQ_POOL_INVALIDATE_DELETE = 0,
+    MCSQ_POOL_INVALIDATE_STALE,
+} mcsq_pool_invalidate;
+
 typedef enum mcsq_start_kind {
     MCSQ_START_END = 0,
     MCSQ_START_BEGIN,
@@ -94,7 +100,9 @@ typedef struct mcsq_pool_config {
     mcsq_hostport_list servers;
     int role; /* mcsq_pool_role */
     char *prefix;
-    int line; /* line of the [pool NAME] header */
+    int invalidate;      /* mcsq_pool_invalidate */
+    int64_t stale_ttl_s; /* seconds; used with invalidate = stale */
+    int line;            /* line of the [pool NAME] header */
 } mcsq_pool_config;
 
 /* The whole configuration. Strings are owned, never NULL after a successful

@@ -26,6 +26,7 @@ static const char *const on_diverged_words[] = {"stop", "continue", NULL};
 static const char *const ssl_mode_words[] = {"disabled",  "preferred",       "required",
                                              "verify_ca", "verify_identity", NULL};
 static const char *const pool_role_words[] = {"cluster", "gutter", "regional", NULL};
+static const char *const pool_invalidate_words[] = {"delete", "stale", NULL};
 
 /* Name, region, cluster and topic: safe in topics, group ids and JSON. */
 static int check_word(const char *value, char *err, size_t errlen)
@@ -456,6 +457,28 @@ static const mcsq_config_row table[] = {
      .check = check_key_prefix,
      .allowed_doc = "no whitespace or control characters",
      .desc = "Prefix put before every key deleted in this pool."},
+    {.section = "pool",
+     .name = "invalidate",
+     .type = MCSQ_CONF_ENUM,
+     .offset = POOL(invalidate),
+     .def = "delete",
+     .words = pool_invalidate_words,
+     .desc = "How the router invalidates a key (memcached meta protocol, docs/memcached.md). "
+             "`delete` (`md <key> q`): the item is removed; right for every client. `stale` "
+             "(`md <key> I T<stale_ttl_s> q`): the item stays, marked stale; one meta reader "
+             "wins its refill while the others keep the old value for up to `stale_ttl_s`, so "
+             "a hot key causes no herd on the database. Only for pools whose readers ALL read "
+             "through meta `mg` (the lease API or an equivalent client): a plain `get` returns "
+             "a stale item as if it were fresh. Remote markers are always deleted."},
+    {.section = "pool",
+     .name = "stale_ttl_s",
+     .type = MCSQ_CONF_INT,
+     .offset = POOL(stale_ttl_s),
+     .min = 1,
+     .max = 2592000,
+     .def = "30",
+     .desc = "With `invalidate = stale`: seconds a stale item may still be served (its new "
+             "expiry, memcached's `T` flag) before it is gone. Ignored with `delete`."},
 
     /* [metrics] */
     {.section = "metrics",

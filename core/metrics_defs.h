@@ -40,6 +40,9 @@
     X(bus_messages_total, COUNTER, "result", "Bus messages by outcome (produced or consumed).")    \
     X(bus_inflight_messages, GAUGE, "", "Messages produced and not yet acknowledged by the bus.")  \
     X(deletes_total, COUNTER, "pool,result", "Memcached deletes by pool and outcome.")             \
+    X(memcached_version_unsupported, GAUGE, "pool,server",                                         \
+      "1 while a memcached server answers with a version older than 1.6: its deletes are "         \
+      "spooled.")                                                                                  \
     X(bus_consumer_lag_messages, GAUGE, "partition",                                               \
       "Messages of a partition not yet processed by the router (high watermark - position).")      \
     X(spool_keys, GAUGE, "", "Keys waiting in the retry spool on disk.")                           \

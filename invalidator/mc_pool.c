@@ -1,35 +1,34 @@
 /*
  * Pool deleter (see mc_pool.h): consistent-hash placement by libmemcached,
- * and a small binary-protocol pipeline of its own for the deletes.
+ * and a small pipeline of memcached meta-protocol commands of its own for
+ * the invalidations.
  *
- * Why not libmemcached's I/O: memcached answers a quiet delete (DELETEQ) of
- * a missing key with a "Not found" reply, and libmemcached neither drains
- * those nor matches replies to requests by opaque. Its noreply mode
- * therefore (1) stalls and times out once unread miss replies fill the
- * socket buffers, and (2) hands a stale "Not found" to the next request that
- * waits for a reply, which would turn into a false confirmation. Here every
- * reply is read and matched: misses are fine, other errors fail their key,
- * and only the NOOP written after a server's deletes confirms them.
+ * Why not libmemcached's I/O: it has no meta protocol, and its noreply mode
+ * neither drains the replies memcached still sends for misses nor matches
+ * replies to requests, so it can neither confirm a pipeline of deletes nor
+ * keep a large one from stalling (docs/memcached.md). Here every reply is
+ * read and matched: misses are fine, errors fail their keys, and only the
+ * `mn` written after a server's commands confirms them.
  *
- * One batch: encode each valid key as a DELETEQ frame (opaque = its index in
- * the batch) into its server's output buffer, add a NOOP (opaque
- * NOOP_OPAQUE), then run every server with work in one poll() loop: connect
- * when needed, write while reading replies, until each server has answered
- * its NOOP or failed (connection error at once; no progress for the poll
- * timeout). A connection reused from an earlier batch that turns out dead
- * (server restarted) is reconnected once and the server's frames resent:
- * deletes are idempotent.
+ * One batch: encode each valid key as `md <prefix><key> q O<index>` (stale
+ * mode: `md <prefix><key> I T<ttl> q O<index>`) into its server's output
+ * buffer, add `mn`, then run every server with work in one poll() loop:
+ * connect when needed (a new connection first asks `version` and refuses a
+ * memcached older than 1.6), write while reading replies, until each server
+ * has answered its `mn` with `MN` or failed (connection error at once; no
+ * progress for the poll timeout). A connection reused from an earlier batch
+ * that turns out dead (server restarted) is reconnected once and the
+ * server's commands resent: invalidations are idempotent.
  */
 #include "invalidator/mc_pool.h"
 
-#include "core/byte_reader.h"
-#include "core/byte_writer.h"
 #include "core/cache_key.h"
 #include "core/clock.h"
 #include "core/errstr.h"
 #include "core/log.h"
 #include "marker/key_placement.h"
 #include "mcsqueal/error.h"
+#include "mcsqueal/marker.h"
 
 #include <libmemcached/memcached.h>
 
@@ -46,36 +45,37 @@
 #include <time.h>
 #include <unistd.h>
 
-#define HDR_LEN 24 /* binary protocol header */
-#define MAGIC_REQ 0x80
-#define MAGIC_RES 0x81
-#define OP_DELETE 0x04
-#define OP_NOOP 0x0a
-#define OP_DELETEQ 0x14
-#define STATUS_OK 0x0000
-#define STATUS_KEY_ENOENT 0x0001
-#define NOOP_OPAQUE UINT32_MAX /* key opaques are batch indexes, below it */
-#define IN_SIZE 65536          /* reply buffer per server */
+#define VERSION_REQ "version\r\n"
+#define VERSION_REQ_LEN (sizeof(VERSION_REQ) - 1)
+#define MN_REQ "mn\r\n"
+#define MN_REQ_LEN (sizeof(MN_REQ) - 1)
+#define MIN_MAJOR 1 /* the meta protocol as used here: memcached 1.6 */
+#define MIN_MINOR 6
+#define U32_DIGITS 10
+#define CMD_TAIL_MAX 48 /* " I T<ttl> q O" */
+#define IN_SIZE 65536   /* reply buffer per server */
 #define READS_PER_EVENT 16
 #define OUT_KEEP_MAX (4u << 20) /* larger output buffers are freed after a batch */
 #define ERROR_LEN 200
+#define VERSION_LEN 64
 
 typedef enum conn_state {
     CONN_CLOSED = 0,
     CONN_CONNECTING,
+    CONN_HELLO, /* connected; `version` asked, its answer awaited */
     CONN_OPEN,
 } conn_state;
 
 /* A server's part in the current run (batch or probe). */
 typedef enum run_state {
     RUN_IDLE = 0, /* no work */
-    RUN_ACTIVE,   /* connecting, writing or waiting for its NOOP */
-    RUN_DONE,     /* NOOP answered: everything before it confirmed */
+    RUN_ACTIVE,   /* connecting, writing or waiting for its MN */
+    RUN_DONE,     /* MN answered: everything before it confirmed */
     RUN_FAILED,
 } run_state;
 
 typedef struct out_buf {
-    uint8_t *data;
+    char *data;
     size_t len;
     size_t cap;
 } out_buf;
@@ -87,17 +87,22 @@ typedef struct mc_server {
     int fd;     /* -1 when closed */
     conn_state conn;
     bool down;
+    bool too_old; /* its last `version` answer was older than 1.6 */
     int err;
     char error[ERROR_LEN];
+    char version[VERSION_LEN]; /* from its last `version` answer; "" when unknown */
     /* the current run */
     run_state run;
     bool fresh;          /* connected during this run */
     bool got_reply;      /* read a reply during this run */
     int64_t deadline_ms; /* fails when reached */
     out_buf out;
-    size_t off;         /* bytes of out written */
-    bool write_blocked; /* the last write would have blocked */
-    uint8_t *in;        /* replies not parsed yet (IN_SIZE bytes) */
+    size_t off;           /* bytes of out written */
+    size_t hello_off;     /* bytes of VERSION_REQ written (CONN_HELLO) */
+    bool write_blocked;   /* the last write would have blocked */
+    uint32_t next_opaque; /* replies so far matched keys below this one */
+    bool err_pending;     /* an error without an opaque came after next_opaque */
+    char *in;             /* replies not parsed yet (IN_SIZE bytes) */
     size_t in_len;
     /* the last batch */
     size_t keys;
@@ -116,6 +121,8 @@ struct mc_pool {
     char prefix[KEY_PLACEMENT_PREFIX_MAX + 1];
     size_t prefix_len;
     mc_pool_options opts;
+    char cmd_tail[CMD_TAIL_MAX]; /* after the key: " q O" or " I T<ttl> q O" */
+    size_t cmd_tail_len;
     memcached_st *ring; /* the continuum only; never connects */
     mc_server *servers;
     size_t nservers;
@@ -127,14 +134,6 @@ struct mc_pool {
 
 /* ---- small helpers ---- */
 
-/* The big-endian field of n bytes at off of a reply header h. */
-static uint32_t header_field(const uint8_t *h, size_t off, size_t n)
-{
-    byte_reader br;
-    byte_reader_init(&br, h + off, n);
-    return (uint32_t)byte_reader_uint_be(&br, n);
-}
-
 static int out_reserve(out_buf *b, size_t more)
 {
     if (b->cap - b->len >= more)
@@ -142,7 +141,7 @@ static int out_reserve(out_buf *b, size_t more)
     size_t cap = b->cap != 0 ? b->cap : 4096;
     while (cap - b->len < more)
         cap *= 2;
-    uint8_t *p = realloc(b->data, cap);
+    char *p = realloc(b->data, cap);
     if (p == NULL)
         return MCSQ_ERR_NOMEM;
     b->data = p;
@@ -150,23 +149,58 @@ static int out_reserve(out_buf *b, size_t more)
     return 0;
 }
 
-/* Appends one request: header, then prefix and key as the key field. */
-static int out_frame(out_buf *b, uint8_t opcode, uint32_t opaque, const char *prefix,
-                     size_t prefix_len, const char *key, size_t len)
+/* Writes v in decimal at p; returns the number of digits. */
+static size_t put_u32(char *p, uint32_t v)
 {
-    size_t keylen = prefix_len + len;
-    if (out_reserve(b, HDR_LEN + keylen) != 0)
+    char tmp[U32_DIGITS];
+    size_t n = 0;
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v != 0);
+    for (size_t i = 0; i < n; i++)
+        p[i] = tmp[n - 1 - i];
+    return n;
+}
+
+/* Markers (MCSQ_MARKER_KEY_PREFIX) are always deleted: a marker marked
+ * stale would still read as present. */
+static bool key_is_marker(const char *key, size_t len)
+{
+    size_t plen = sizeof(MCSQ_MARKER_KEY_PREFIX) - 1;
+    return len > plen && memcmp(key, MCSQ_MARKER_KEY_PREFIX, plen) == 0;
+}
+
+/* Appends one invalidation: "md <prefix><key><tail><opaque>\r\n". */
+static int out_command(out_buf *b, const mc_pool *pool, uint32_t opaque, const char *key,
+                       size_t len)
+{
+    bool plain = pool->opts.invalidate == MC_POOL_INVALIDATE_DELETE || key_is_marker(key, len);
+    const char *tail = plain ? " q O" : pool->cmd_tail;
+    size_t tail_len = plain ? 4 : pool->cmd_tail_len;
+    if (out_reserve(b, 3 + pool->prefix_len + len + tail_len + U32_DIGITS + 2) != 0)
         return MCSQ_ERR_NOMEM;
-    uint8_t *p = b->data + b->len;
-    memset(p, 0, HDR_LEN);
-    p[0] = MAGIC_REQ;
-    p[1] = opcode;
-    byte_put_be(p + 2, keylen, 2);
-    byte_put_be(p + 8, keylen, 4); /* body: the key, no extras, no value */
-    byte_put_be(p + 12, opaque, 4);
-    memcpy(p + HDR_LEN, prefix, prefix_len);
-    memcpy(p + HDR_LEN + prefix_len, key, len);
-    b->len += HDR_LEN + keylen;
+    char *p = b->data + b->len;
+    memcpy(p, "md ", 3);
+    p += 3;
+    memcpy(p, pool->prefix, pool->prefix_len);
+    p += pool->prefix_len;
+    memcpy(p, key, len);
+    p += len;
+    memcpy(p, tail, tail_len);
+    p += tail_len;
+    p += put_u32(p, opaque);
+    memcpy(p, "\r\n", 2);
+    b->len = (size_t)(p + 2 - b->data);
+    return 0;
+}
+
+static int out_mn(out_buf *b)
+{
+    if (out_reserve(b, MN_REQ_LEN) != 0)
+        return MCSQ_ERR_NOMEM;
+    memcpy(b->data + b->len, MN_REQ, MN_REQ_LEN);
+    b->len += MN_REQ_LEN;
     return 0;
 }
 
@@ -194,7 +228,9 @@ static void server_fail(const mc_pool *pool, mc_server *s, int err, const char *
     server_close(s);
     s->run = RUN_FAILED;
     s->err = err;
-    if (!s->down)
+    if (!s->down && err == MCSQ_ERR_UNSUPPORTED)
+        log_error("pool %s: memcached %s: %s", pool->name, s->name, s->error);
+    else if (!s->down)
         log_warn("pool %s: memcached %s is down: %s", pool->name, s->name, s->error);
     s->down = true;
 }
@@ -225,7 +261,8 @@ static void server_connect(const mc_pool *pool, mc_server *s, int64_t now)
         server_fail(pool, s, MCSQ_ERR_CONNECT, "connect: %s", strerror(e));
         return;
     }
-    s->conn = rc == 0 ? CONN_OPEN : CONN_CONNECTING;
+    s->conn = rc == 0 ? CONN_HELLO : CONN_CONNECTING;
+    s->hello_off = 0;
     s->fresh = true;
     s->deadline_ms = now + pool->opts.connect_timeout_ms;
 }
@@ -238,6 +275,8 @@ static void server_begin(const mc_pool *pool, mc_server *s, int64_t now)
     s->in_len = 0;
     s->fresh = false;
     s->got_reply = false;
+    s->next_opaque = 0;
+    s->err_pending = false;
     s->err = MCSQ_OK;
     s->error[0] = '\0';
     s->deadline_ms = now + pool->opts.poll_timeout_ms;
@@ -268,54 +307,160 @@ static void server_conn_error(const mc_pool *pool, mc_server *s, int64_t now, co
 
 /* ---- replies ---- */
 
-/* A delete failed with a status other than "not found": that key fails. */
-static bool reply_key_error(mc_server *s, size_t si, const batch_ctx *b, uint32_t opaque,
-                            uint32_t status)
+/* Fails the keys of server si with opaques in [from, to): an error reply
+ * without an opaque came after the reply for key from - 1 and before the
+ * one for key to, and memcached answers in order. */
+static void keys_fail_range(mc_server *s, size_t si, const batch_ctx *b, uint32_t from, size_t to)
 {
-    if (opaque >= b->n || b->owner[opaque] != si)
+    for (size_t i = from; i < to && i < b->n; i++) {
+        if (b->owner[i] == si && b->outcome[i] == MC_POOL_CONFIRMED)
+            b->outcome[i] = MC_POOL_FAILED;
+    }
+    s->err_pending = false;
+}
+
+/* The value of the O<opaque> flag among the flags of a reply line
+ * [p, end); false when there is none. */
+static bool reply_opaque(const char *p, const char *end, uint32_t *out)
+{
+    while (p < end) {
+        while (p < end && *p == ' ')
+            p++;
+        if (p < end && *p == 'O' && p + 1 < end && p[1] >= '0' && p[1] <= '9') {
+            uint64_t v = 0;
+            for (p++; p < end && *p >= '0' && *p <= '9' && v <= UINT32_MAX; p++)
+                v = v * 10 + (uint64_t)(*p - '0');
+            *out = (uint32_t)v;
+            return v <= UINT32_MAX && (p == end || *p == ' ');
+        }
+        while (p < end && *p != ' ')
+            p++;
+    }
+    return false;
+}
+
+/* A reply naming its key (NF: not found, a success for us; HD: done; EX or
+ * another code: that key fails). Returns false on a protocol violation. */
+static bool reply_key(mc_server *s, size_t si, const batch_ctx *b, const char *line, size_t len)
+{
+    uint32_t opaque;
+    if (!reply_opaque(line + 2, line + len, &opaque) || opaque >= b->n || b->owner[opaque] != si ||
+        opaque < s->next_opaque)
         return false;
+    if (s->err_pending)
+        keys_fail_range(s, si, b, s->next_opaque, opaque);
+    s->next_opaque = opaque + 1;
+    if (memcmp(line, "NF", 2) == 0 || memcmp(line, "HD", 2) == 0)
+        return true;
     b->outcome[opaque] = MC_POOL_FAILED;
     s->err = MCSQ_ERR_IO;
-    snprintf(s->error, sizeof(s->error), "memcached answered status 0x%04x to a delete", status);
+    snprintf(s->error, sizeof(s->error), "memcached answered \"%.*s\" to an invalidation",
+             (int)(len < 64 ? len : 64), line);
     return true;
 }
 
-/* Handles one reply; returns false on a protocol violation. */
-static bool reply_handle(mc_server *s, size_t si, const batch_ctx *b, const uint8_t *h)
+/* CLIENT_ERROR, SERVER_ERROR or ERROR: memcached names no key, so every
+ * key of the server from the last matched reply up to the next one fails. */
+static void reply_error(mc_server *s, const char *line, size_t len)
 {
-    uint32_t opcode = h[1], status = header_field(h, 6, 2), opaque = header_field(h, 12, 4);
-    if (opcode == OP_NOOP) {
-        if (opaque != NOOP_OPAQUE || s->off != s->out.len)
+    s->err_pending = true;
+    s->err = MCSQ_ERR_IO;
+    snprintf(s->error, sizeof(s->error), "memcached answered \"%.*s\"",
+             (int)(len < 120 ? len : 120), line);
+}
+
+static bool line_is(const char *line, size_t len, const char *word)
+{
+    size_t n = strlen(word);
+    return len >= n && memcmp(line, word, n) == 0 && (len == n || line[n] == ' ');
+}
+
+/* Handles one reply line (without its CR LF) in a batch or probe; returns
+ * false on a protocol violation. */
+static bool reply_handle(mc_server *s, size_t si, const batch_ctx *b, const char *line, size_t len)
+{
+    if (len == 2 && memcmp(line, "MN", 2) == 0) {
+        if (s->off != s->out.len)
             return false;
+        if (s->err_pending)
+            keys_fail_range(s, si, b, s->next_opaque, b->n);
         s->run = RUN_DONE; /* everything written before it is confirmed */
         return true;
     }
-    if (opcode != OP_DELETEQ && opcode != OP_DELETE)
-        return false;
-    if (status == STATUS_OK || status == STATUS_KEY_ENOENT)
+    if (line_is(line, len, "CLIENT_ERROR") || line_is(line, len, "SERVER_ERROR") ||
+        line_is(line, len, "ERROR")) {
+        reply_error(s, line, len);
         return true;
-    return reply_key_error(s, si, b, opaque, status);
+    }
+    if (len >= 2 && line[0] >= 'A' && line[0] <= 'Z' && line[1] >= 'A' && line[1] <= 'Z' &&
+        (len == 2 || line[2] == ' '))
+        return reply_key(s, si, b, line, len);
+    return false;
 }
 
-/* Parses the complete replies in s->in. Returns false on a protocol error. */
-static bool replies_parse(mc_server *s, size_t si, const batch_ctx *b)
+/* Parses "VERSION <major>.<minor>..." ([line, line + len)): 1 when at least
+ * 1.6, 0 when older or not a number, -1 when not a version reply. */
+static int version_ok(mc_server *s, const char *line, size_t len)
+{
+    if (!line_is(line, len, "VERSION") || len <= 8)
+        return -1;
+    size_t vlen = len - 8 < VERSION_LEN - 1 ? len - 8 : VERSION_LEN - 1;
+    memcpy(s->version, line + 8, vlen);
+    s->version[vlen] = '\0';
+    for (size_t i = 0; i < vlen; i++) /* it goes into logs and metrics labels */
+        s->version[i] = s->version[i] < 0x21 || s->version[i] > 0x7e ? '?' : s->version[i];
+    unsigned major = 0, minor = 0;
+    if (sscanf(s->version, "%u.%u", &major, &minor) != 2)
+        return 0;
+    return major > MIN_MAJOR || (major == MIN_MAJOR && minor >= MIN_MINOR);
+}
+
+/* The answer to `version` on a new connection: the server is usable only
+ * from memcached 1.6 (the meta protocol). */
+static void hello_handle(const mc_pool *pool, mc_server *s, const char *line, size_t len,
+                         size_t rest)
+{
+    int ok = version_ok(s, line, len);
+    if (ok < 0 || rest > 0) {
+        server_fail(pool, s, MCSQ_ERR_CORRUPT,
+                    "unexpected answer to \"version\" (not memcached's text protocol?)");
+        return;
+    }
+    s->too_old = ok == 0;
+    if (s->too_old) {
+        server_fail(pool, s, MCSQ_ERR_UNSUPPORTED,
+                    "version %s is not supported: mcsqueal needs memcached 1.6 or newer "
+                    "(meta protocol); its invalidations are spooled until it is upgraded",
+                    s->version);
+        return;
+    }
+    s->conn = CONN_OPEN;
+}
+
+/* Parses the complete reply lines in s->in. Returns false on a protocol
+ * error (the server has not failed yet). */
+static bool replies_parse(const mc_pool *pool, mc_server *s, size_t si, const batch_ctx *b)
 {
     size_t pos = 0;
-    while (s->in_len > pos && s->run == RUN_ACTIVE) {
-        const uint8_t *h = s->in + pos;
-        if (h[0] != MAGIC_RES) /* e.g. a text-protocol "ERROR": fail at once */
-            return false;
-        if (s->in_len - pos < HDR_LEN)
+    while (pos < s->in_len && s->run == RUN_ACTIVE && s->conn != CONN_CLOSED) {
+        char *nl = memchr(s->in + pos, '\n', s->in_len - pos);
+        if (nl == NULL)
             break;
-        uint32_t body = header_field(h, 8, 4);
-        if (body > IN_SIZE - HDR_LEN)
+        size_t end = (size_t)(nl - s->in);
+        if (end == pos || s->in[end - 1] != '\r')
             return false;
-        if (s->in_len - pos < HDR_LEN + body)
-            break;
-        if (!reply_handle(s, si, b, h))
+        const char *line = s->in + pos;
+        size_t len = end - 1 - pos;
+        pos = end + 1;
+        if (s->conn == CONN_HELLO)
+            hello_handle(pool, s, line, len, s->in_len - pos);
+        else if (!reply_handle(s, si, b, line, len))
             return false;
-        pos += HDR_LEN + body;
     }
+    if (s->conn == CONN_CLOSED)
+        return true;
+    if (pos == 0 && s->in_len == IN_SIZE)
+        return false; /* a line longer than the buffer */
     memmove(s->in, s->in + pos, s->in_len - pos);
     s->in_len -= pos;
     return true;
@@ -340,29 +485,42 @@ static void server_read(const mc_pool *pool, size_t si, const batch_ctx *b, int6
         s->in_len += (size_t)n;
         s->got_reply = true;
         server_progress(pool, s, now);
-        if (!replies_parse(s, si, b))
-            server_fail(pool, s, MCSQ_ERR_CORRUPT, "unexpected reply (not the binary protocol?)");
+        if (!replies_parse(pool, s, si, b))
+            server_fail(pool, s, MCSQ_ERR_CORRUPT,
+                        "unexpected reply (not memcached's meta protocol?)");
     }
 }
 
-static void server_write(const mc_pool *pool, mc_server *s, int64_t now)
+/* Sends len - *off bytes of data; false when the connection broke (the
+ * server then has reconnected or failed). */
+static bool server_send(const mc_pool *pool, mc_server *s, const char *data, size_t len,
+                        size_t *off, int64_t now)
 {
-    while (s->off < s->out.len) {
-        ssize_t n = send(s->fd, s->out.data + s->off, s->out.len - s->off, MSG_NOSIGNAL);
+    while (*off < len) {
+        ssize_t n = send(s->fd, data + *off, len - *off, MSG_NOSIGNAL);
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
             s->write_blocked = true;
-            return;
+            return true;
         }
         if (n < 0) {
             server_conn_error(pool, s, now, strerror(errno));
-            return;
+            return false;
         }
         s->write_blocked = false;
-        s->off += (size_t)n;
+        *off += (size_t)n;
         server_progress(pool, s, now);
     }
+    return true;
+}
+
+static void server_write(const mc_pool *pool, mc_server *s, int64_t now)
+{
+    if (s->conn == CONN_HELLO)
+        (void)server_send(pool, s, VERSION_REQ, VERSION_REQ_LEN, &s->hello_off, now);
+    else
+        (void)server_send(pool, s, s->out.data, s->out.len, &s->off, now);
 }
 
 static void server_connected(const mc_pool *pool, mc_server *s, int64_t now)
@@ -375,8 +533,9 @@ static void server_connected(const mc_pool *pool, mc_server *s, int64_t now)
         server_fail(pool, s, MCSQ_ERR_CONNECT, "connect: %s", strerror(e));
         return;
     }
-    s->conn = CONN_OPEN;
+    s->conn = CONN_HELLO;
     server_progress(pool, s, now);
+    server_write(pool, s, now);
 }
 
 static void server_event(const mc_pool *pool, size_t si, short revents, const batch_ctx *b,
@@ -389,17 +548,23 @@ static void server_event(const mc_pool *pool, size_t si, short revents, const ba
     }
     if (revents & POLLOUT)
         server_write(pool, s, now);
-    if (s->run == RUN_ACTIVE && s->conn == CONN_OPEN && (revents & (POLLIN | POLLERR | POLLHUP)))
+    if (s->run == RUN_ACTIVE && (s->conn == CONN_OPEN || s->conn == CONN_HELLO) &&
+        (revents & (POLLIN | POLLERR | POLLHUP)))
         server_read(pool, si, b, now);
+    if (s->run == RUN_ACTIVE && s->conn == CONN_OPEN && s->off < s->out.len && !s->write_blocked)
+        server_write(pool, s, now); /* just verified: start at once */
 }
 
 /* What to wait for. Replies are read only once writing is done or blocked:
  * bigger reads, fewer system calls, and no deadlock, since memcached stops
- * reading only when its replies fill our buffers, which blocks our writes. */
+ * reading only when its replies fill our buffers, which blocks our writes.
+ * A new connection writes `version` and waits for its answer first. */
 static short server_events(const mc_server *s)
 {
     if (s->conn == CONN_CONNECTING)
         return POLLOUT;
+    if (s->conn == CONN_HELLO)
+        return s->hello_off < VERSION_REQ_LEN ? POLLOUT : POLLIN;
     bool writing = s->off < s->out.len;
     return (short)((writing ? POLLOUT : 0) | (!writing || s->write_blocked ? POLLIN : 0));
 }
@@ -491,15 +656,15 @@ static int batch_add(mc_pool *pool, const mcsq_key *k, uint32_t i, batch_ctx *b,
     if (s->down)
         return 0;
     s->run = RUN_ACTIVE;
-    return out_frame(&s->out, OP_DELETEQ, i, pool->prefix, pool->prefix_len, k->data, k->len);
+    return out_command(&s->out, pool, i, k->data, k->len);
 }
 
-/* Ends every active server's frames with the NOOP that confirms them. */
+/* Ends every active server's commands with the `mn` that confirms them. */
 static int batch_seal(mc_pool *pool)
 {
     for (size_t i = 0; i < pool->nservers; i++) {
         mc_server *s = &pool->servers[i];
-        if (s->run == RUN_ACTIVE && out_frame(&s->out, OP_NOOP, NOOP_OPAQUE, "", 0, "", 0) != 0)
+        if (s->run == RUN_ACTIVE && out_mn(&s->out) != 0)
             return MCSQ_ERR_NOMEM;
     }
     return 0;
@@ -533,7 +698,7 @@ static void batch_finish(mc_pool *pool, const batch_ctx *b, mc_pool_results *res
     for (size_t i = 0; i < pool->nservers; i++) {
         mc_server *s = &pool->servers[i];
         if (s->run == RUN_DONE && s->in_len > 0)
-            server_close(s); /* bytes after the NOOP: start the next batch clean */
+            server_close(s); /* bytes after the MN: start the next batch clean */
         if (s->out.cap > OUT_KEEP_MAX) {
             free(s->out.data);
             s->out = (out_buf){0};
@@ -591,7 +756,7 @@ bool mc_pool_probe(mc_pool *pool, size_t server)
     mc_server *s = &pool->servers[server];
     batch_ctx b = {.outcome = NULL, .owner = NULL, .n = 0};
     s->out.len = 0;
-    if (out_frame(&s->out, OP_NOOP, NOOP_OPAQUE, "", 0, "", 0) != 0) {
+    if (out_mn(&s->out) != 0) {
         snprintf(s->error, sizeof(s->error), "out of memory");
         return false;
     }
@@ -615,6 +780,8 @@ void mc_pool_options_init(mc_pool_options *opts)
     opts->connect_timeout_ms = MC_POOL_TIMEOUT_DEFAULT_MS;
     opts->poll_timeout_ms = MC_POOL_TIMEOUT_DEFAULT_MS;
     opts->hash_with_prefix = false;
+    opts->invalidate = MC_POOL_INVALIDATE_DELETE;
+    opts->stale_ttl_s = MC_POOL_STALE_TTL_DEFAULT_S;
 }
 
 /* The continuum, placed as the marker client and applications place keys
@@ -671,6 +838,13 @@ static int pool_check(const mcsq_pool_config *cfg, const mc_pool_options *opts, 
     if (opts->connect_timeout_ms <= 0 || opts->poll_timeout_ms <= 0)
         return errstr_set(errstr, errstr_size, MCSQ_ERR_CONFIG,
                           "pool %s: timeouts must be positive", name);
+    if (opts->invalidate != MC_POOL_INVALIDATE_DELETE &&
+        opts->invalidate != MC_POOL_INVALIDATE_STALE)
+        return errstr_set(errstr, errstr_size, MCSQ_ERR_CONFIG,
+                          "pool %s: unknown invalidation mode %d", name, (int)opts->invalidate);
+    if (opts->stale_ttl_s < 1 || opts->stale_ttl_s > MC_POOL_STALE_TTL_MAX_S)
+        return errstr_set(errstr, errstr_size, MCSQ_ERR_CONFIG,
+                          "pool %s: stale TTL must be 1-%d seconds", name, MC_POOL_STALE_TTL_MAX_S);
     return 0;
 }
 
@@ -694,6 +868,13 @@ static int pool_fill(mc_pool *pool, const mcsq_pool_config *cfg)
     return 0;
 }
 
+/* What follows the key in a stale-mode command, up to the opaque's value. */
+static void cmd_tail_init(mc_pool *pool)
+{
+    int n = snprintf(pool->cmd_tail, sizeof(pool->cmd_tail), " I T%d q O", pool->opts.stale_ttl_s);
+    pool->cmd_tail_len = (size_t)n;
+}
+
 int mc_pool_new(mc_pool **out, const mcsq_pool_config *cfg, const mc_pool_options *opts,
                 char *errstr, size_t errstr_size)
 {
@@ -707,6 +888,7 @@ int mc_pool_new(mc_pool **out, const mcsq_pool_config *cfg, const mc_pool_option
     if (pool == NULL)
         return errstr_set(errstr, errstr_size, MCSQ_ERR_NOMEM, "out of memory");
     pool->opts = opts != NULL ? *opts : defaults;
+    cmd_tail_init(pool);
     rc = pool_fill(pool, cfg);
     if (rc == 0)
         rc = ring_new(pool, errstr, errstr_size);
@@ -762,6 +944,8 @@ void mc_pool_server_info_get(const mc_pool *pool, size_t server, mc_pool_server_
     info->down = s->down;
     info->err = s->err;
     info->error = s->error;
+    info->version = s->version;
+    info->unsupported = s->too_old;
     info->batch_keys = s->keys;
     info->batch_confirmed = s->confirmed;
 }

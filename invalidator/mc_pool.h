@@ -10,18 +10,23 @@
  * MEMCACHED_CALLBACK_PREFIX_KEY applies it: prefix + key on the wire, the
  * server chosen by the key alone (unless hash_with_prefix is set).
  *
- * Wire: the memcached binary protocol, one TCP connection per server. A batch
- * is written as quiet deletes (DELETEQ, memcached's "noreply": it answers only
- * misses and errors) grouped per server, then one NOOP per server. memcached
- * handles one connection's requests in order, so the NOOP's reply confirms
- * every delete written before it. All servers are written and read at the same
- * time in one poll() loop, and miss replies are drained while writing, so a
- * large batch cannot deadlock and one slow server does not delay the others.
- * (libmemcached's own noreply mode cannot be confirmed safely; see
- * docs/memcached.md.)
+ * Wire: memcached's meta protocol (memcached 1.6 or newer), one TCP
+ * connection per server. A batch is written as quiet meta deletes grouped
+ * per server, `md <prefix><key> q O<index>` (memcached answers only misses,
+ * `NF O<index>`, and errors), then one `mn` per server. memcached handles one
+ * connection's commands in order, so the `MN` answering it confirms every
+ * command written before it. In stale mode (MC_POOL_INVALIDATE_STALE) the
+ * command is `md <prefix><key> I T<stale_ttl_s> q O<index>`: the item stays,
+ * marked stale, and the next meta reader wins its refill; remote markers
+ * (keys starting with MCSQ_MARKER_KEY_PREFIX) are deleted in both modes. All
+ * servers are written and read at the same time in one poll() loop, and
+ * replies are drained while writing, so a large batch cannot deadlock and one
+ * slow server does not delay the others. A new connection first asks
+ * `version`: a memcached older than 1.6 fails (MCSQ_ERR_UNSUPPORTED).
  *
- * Failure: a server that refuses or drops the connection fails at once; one
- * that makes no progress for poll_timeout_ms fails then. Its keys are FAILED
+ * Failure: a server that refuses or drops the connection, or answers
+ * `version` with a release older than 1.6, fails at once; one that makes no
+ * progress for poll_timeout_ms fails then. Its keys are FAILED
  * and it is marked down: later batches fail its keys without any I/O until
  * mc_pool_probe() gets an answer from it.
  *
@@ -40,10 +45,20 @@
 /* Default connect and poll timeouts. */
 #define MC_POOL_TIMEOUT_DEFAULT_MS 1000
 
+/* Default and largest stale TTL (stale mode), in seconds. */
+#define MC_POOL_STALE_TTL_DEFAULT_S 30
+#define MC_POOL_STALE_TTL_MAX_S 2592000 /* memcached reads larger values as unix times */
+
 /* Server index of a key that was not placed (an invalid key). */
 #define MC_POOL_NO_SERVER UINT32_MAX
 
 typedef struct mc_pool mc_pool;
+
+/* How a key is invalidated (a pool's `invalidate` setting). */
+typedef enum mc_pool_invalidate {
+    MC_POOL_INVALIDATE_DELETE = 0, /* md <key> q: the item is removed */
+    MC_POOL_INVALIDATE_STALE = 1,  /* md <key> I T<ttl> q: the item stays, marked stale */
+} mc_pool_invalidate;
 
 typedef struct mc_pool_options {
     int connect_timeout_ms; /* a connection must be up within this (> 0) */
@@ -51,11 +66,15 @@ typedef struct mc_pool_options {
     bool hash_with_prefix;  /* choose the server by prefix + key, as
                                MEMCACHED_BEHAVIOR_HASH_WITH_PREFIX_KEY=1 does;
                                default false: by the key alone */
+    mc_pool_invalidate invalidate; /* default MC_POOL_INVALIDATE_DELETE */
+    int stale_ttl_s;               /* stale mode: seconds a stale item is still served
+                                      (1..MC_POOL_STALE_TTL_MAX_S; default 30) */
 } mc_pool_options;
 
 /* What became of one key of a batch. */
 typedef enum mc_pool_outcome {
-    MC_POOL_CONFIRMED = 0, /* memcached processed the delete (deleted, or was not there) */
+    MC_POOL_CONFIRMED = 0, /* memcached processed the invalidation (deleted or marked
+                              stale, or the key was not there) */
     MC_POOL_FAILED = 1,    /* not confirmed (server down, timeout, error): spool it */
     MC_POOL_INVALID = 2,   /* breaks the key rules, or longer than 250 bytes with the
                               prefix: never sent, never retried */
@@ -77,21 +96,26 @@ typedef struct mc_pool_server_info {
     bool down;              /* failed; batches skip it until a probe succeeds */
     int err;                /* last failure: MCSQ_ERR_CONNECT, MCSQ_ERR_AGAIN (timeout),
                                MCSQ_ERR_IO (memcached refused deletes), MCSQ_ERR_CORRUPT
-                               (bad reply); MCSQ_OK when none since the last success */
+                               (bad reply), MCSQ_ERR_UNSUPPORTED (older than 1.6); MCSQ_OK
+                               when none since the last success */
     const char *error;      /* its description, "" when none (owned by the pool) */
+    const char *version;    /* its answer to `version` on the last new connection, "" when
+                               unknown (owned by the pool) */
+    bool unsupported;       /* that version is older than 1.6: down until upgraded */
     size_t batch_keys;      /* last batch: keys this server owned */
     size_t batch_confirmed; /* ... of which confirmed */
 } mc_pool_server_info;
 
 /* Fills opts with the defaults: both timeouts MC_POOL_TIMEOUT_DEFAULT_MS,
- * hash_with_prefix false. */
+ * hash_with_prefix false, invalidate MC_POOL_INVALIDATE_DELETE, stale_ttl_s
+ * MC_POOL_STALE_TTL_DEFAULT_S. */
 void mc_pool_options_init(mc_pool_options *opts);
 
 /* Creates a pool for cfg (borrowed for the call: names and prefix are
  * copied) with opts (NULL: defaults). No connection is made yet; every
  * server starts up. Returns 0 with *out set (free with mc_pool_destroy()),
- * MCSQ_ERR_CONFIG (no servers, a prefix over 128 bytes, a bad timeout; reason
- * in errstr) or MCSQ_ERR_NOMEM. */
+ * MCSQ_ERR_CONFIG (no servers, a prefix over 128 bytes, a bad timeout, mode
+ * or stale TTL; reason in errstr) or MCSQ_ERR_NOMEM. */
 int mc_pool_new(mc_pool **out, const mcsq_pool_config *cfg, const mc_pool_options *opts,
                 char *errstr, size_t errstr_size);
 
@@ -106,9 +130,11 @@ size_t mc_pool_server_count(const mc_pool *pool);
  * stores it in. Pure computation, no I/O. */
 uint32_t mc_pool_server_of(const mc_pool *pool, const char *key, size_t len);
 
-/* Deletes keys[0..n) (borrowed, without the prefix) in the pool: each in its
- * server, pipelined, then one confirmation round trip per server that got
- * keys. Fills res (see mc_pool_results). Returns within about
+/* Invalidates keys[0..n) (borrowed, without the prefix) in the pool, in the
+ * pool's mode (opts.invalidate): each in its server, pipelined, then one
+ * confirmation round trip (`mn`) per server that got keys. The batch is the
+ * unit of work: on return, res says which keys went to which server and
+ * which of them that server confirmed. Fills res (see mc_pool_results). Returns within about
  * poll_timeout_ms of the last progress of any server.
  * Returns 0 when no key FAILED, MCSQ_ERR_CONNECT when some did (their
  * servers say why: mc_pool_server_info()), MCSQ_ERR_NOMEM (every valid key
@@ -116,8 +142,9 @@ uint32_t mc_pool_server_of(const mc_pool *pool, const char *key, size_t len);
  * filled). */
 int mc_pool_delete_batch(mc_pool *pool, const mcsq_key *keys, size_t n, mc_pool_results *res);
 
-/* Checks whether a server answers: (re)connects when needed and does one
- * NOOP round trip, within the timeouts. On success the server is up again.
+/* Checks whether a server answers: (re)connects when needed (asking its
+ * `version` on a new connection) and does one `mn` round trip, within the
+ * timeouts. On success the server is up again.
  * Returns true when it answered. */
 bool mc_pool_probe(mc_pool *pool, size_t server);
 

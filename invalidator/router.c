@@ -43,6 +43,7 @@ typedef struct router_pool {
     metrics_series *confirmed;
     metrics_series *spooled;
     metrics_series *invalid;
+    metrics_series **unsupported; /* per server: older than memcached 1.6 */
     int64_t last_probe_us;
     int64_t probe_every_us; /* backs off while probes fail */
 } router_pool;
@@ -122,20 +123,42 @@ static int pool_init(router_pool *p, const mcsq_pool_config *cfg, metrics_defs *
 {
     mc_pool_options opts;
     mc_pool_options_init(&opts);
+    opts.invalidate = cfg->invalidate == MCSQ_POOL_INVALIDATE_STALE ? MC_POOL_INVALIDATE_STALE
+                                                                    : MC_POOL_INVALIDATE_DELETE;
+    opts.stale_ttl_s = (int)cfg->stale_ttl_s;
     p->cfg = cfg;
     int rc = mc_pool_new(&p->mc, cfg, &opts, errstr, errstr_size);
     if (rc != MCSQ_OK)
         return rc;
     p->nservers = mc_pool_server_count(p->mc);
     p->spools = calloc(p->nservers, sizeof(*p->spools));
-    if (p->spools == NULL)
+    p->unsupported = calloc(p->nservers, sizeof(*p->unsupported));
+    if (p->spools == NULL || p->unsupported == NULL)
         return errstr_set(errstr, errstr_size, MCSQ_ERR_NOMEM, "out of memory");
     if (defs != NULL) {
         p->confirmed = metrics_series_get2(defs->deletes_total, cfg->name, "confirmed");
         p->spooled = metrics_series_get2(defs->deletes_total, cfg->name, "spooled");
         p->invalid = metrics_series_get2(defs->deletes_total, cfg->name, "invalid");
     }
+    for (size_t s = 0; defs != NULL && s < p->nservers; s++) {
+        mc_pool_server_info info;
+        mc_pool_server_info_get(p->mc, s, &info);
+        p->unsupported[s] =
+            metrics_series_get2(defs->memcached_version_unsupported, cfg->name, info.name);
+        metrics_gauge_set(p->unsupported[s], 0);
+    }
     return MCSQ_OK;
+}
+
+/* Refreshes the gauge of servers older than memcached 1.6 (known once a
+ * connection to them asked their version). */
+static void pool_update_unsupported(router_pool *p)
+{
+    for (size_t s = 0; s < p->nservers; s++) {
+        mc_pool_server_info info;
+        mc_pool_server_info_get(p->mc, s, &info);
+        metrics_gauge_set(p->unsupported[s], info.unsupported ? 1 : 0);
+    }
 }
 
 static spool *pool_spool(router *r, router_pool *p, size_t server, char *errstr, size_t errstr_size)
@@ -194,6 +217,7 @@ static int pool_delete(router *r, router_pool *p, const mcsq_key *keys, size_t n
 {
     mc_pool_results res = {r->outcome, r->server, 0, 0, 0};
     mc_pool_delete_batch(p->mc, keys, n, &res);
+    pool_update_unsupported(p);
     metrics_counter_add(p->confirmed, res.confirmed);
     metrics_counter_add(p->invalid, res.invalid);
     for (size_t s = 0; res.failed > 0 && s < p->nservers; s++) {
@@ -372,7 +396,9 @@ static void replay_pool(router *r, router_pool *p, int64_t now)
             if (!probe_due)
                 continue;
             probed = true;
-            if (!mc_pool_probe(p->mc, s))
+            bool ok = mc_pool_probe(p->mc, s);
+            pool_update_unsupported(p);
+            if (!ok)
                 continue;
             answered = true;
         }
@@ -562,6 +588,7 @@ void router_destroy(router *r)
         for (size_t s = 0; p->spools != NULL && s < p->nservers; s++)
             spool_close(p->spools[s]);
         free(p->spools);
+        free(p->unsupported);
         mc_pool_destroy(p->mc);
     }
     free(r->pools);
