@@ -1,6 +1,6 @@
 /*
- * Pool deleter (see mc_pool.h): consistent-hash placement by libmemcached,
- * and a small pipeline of memcached meta-protocol commands of its own for
+ * Pool deleter (see mc_pool.h): placement by key_placement.h, and a small
+ * pipeline of memcached meta-protocol commands of its own for
  * the invalidations.
  *
  * Why not libmemcached's I/O: it has no meta protocol, and its noreply mode
@@ -29,8 +29,6 @@
 #include "marker/key_placement.h"
 #include "mcsqueal/error.h"
 #include "mcsqueal/marker.h"
-
-#include <libmemcached/memcached.h>
 
 #include <errno.h>
 #include <netdb.h>
@@ -123,7 +121,7 @@ struct mc_pool {
     mc_pool_options opts;
     char cmd_tail[CMD_TAIL_MAX]; /* after the key: " q O" or " I T<ttl> q O" */
     size_t cmd_tail_len;
-    memcached_st *ring; /* the continuum only; never connects */
+    key_placement *placement;
     mc_server *servers;
     size_t nservers;
     struct pollfd *pfds;
@@ -784,26 +782,22 @@ void mc_pool_options_init(mc_pool_options *opts)
     opts->stale_ttl_s = MC_POOL_STALE_TTL_DEFAULT_S;
 }
 
-/* The continuum, placed as the marker client and applications place keys
- * (key_placement.h), servers in config order. */
-static int ring_new(mc_pool *pool, char *errstr, size_t errstr_size)
+/* The placement, as the marker client and applications place keys
+ * (key_placement.h: libmemcached's weighted ketama), servers in config
+ * order. */
+static int placement_new(mc_pool *pool, char *errstr, size_t errstr_size)
 {
-    pool->ring = memcached_create(NULL);
     key_placement_server *servers = calloc(pool->nservers, sizeof(*servers));
-    if (pool->ring == NULL || servers == NULL) {
-        free(servers);
+    if (servers == NULL)
         return MCSQ_ERR_NOMEM;
-    }
     for (size_t i = 0; i < pool->nservers; i++)
         servers[i] =
             (key_placement_server){pool->servers[i].host, (unsigned)pool->servers[i].port, 1};
-    memcached_return_t rc = key_placement_configure(pool->ring, servers, pool->nservers,
-                                                    pool->prefix, pool->opts.hash_with_prefix);
+    int rc =
+        key_placement_new(&pool->placement, KEY_PLACEMENT_LIBMEMCACHED, servers, pool->nservers,
+                          pool->prefix, pool->opts.hash_with_prefix, 0, errstr, errstr_size);
     free(servers);
-    if (memcached_failed(rc))
-        return errstr_set(errstr, errstr_size, MCSQ_ERR_CONFIG, "pool %s: libmemcached: %s",
-                          pool->name, memcached_last_error_message(pool->ring));
-    return 0;
+    return rc;
 }
 
 static int server_init(mc_server *s, const mcsq_hostport *hp)
@@ -891,7 +885,7 @@ int mc_pool_new(mc_pool **out, const mcsq_pool_config *cfg, const mc_pool_option
     cmd_tail_init(pool);
     rc = pool_fill(pool, cfg);
     if (rc == 0)
-        rc = ring_new(pool, errstr, errstr_size);
+        rc = placement_new(pool, errstr, errstr_size);
     if (rc != 0)
         goto err;
     *out = pool;
@@ -915,8 +909,7 @@ void mc_pool_destroy(mc_pool *pool)
         free(s->in);
         free(s->out.data);
     }
-    if (pool->ring != NULL)
-        memcached_free(pool->ring);
+    key_placement_free(pool->placement);
     free(pool->servers);
     free(pool->pfds);
     free(pool->pfd_server);
@@ -934,7 +927,7 @@ size_t mc_pool_server_count(const mc_pool *pool)
 
 uint32_t mc_pool_server_of(const mc_pool *pool, const char *key, size_t len)
 {
-    return pool->nservers == 1 ? 0 : memcached_generate_hash(pool->ring, key, len);
+    return pool->nservers == 1 ? 0 : key_placement_server_of(pool->placement, key, len);
 }
 
 void mc_pool_server_info_get(const mc_pool *pool, size_t server, mc_pool_server_info *info)

@@ -4,9 +4,9 @@
  * confirmed, so that the router can spool the others for their server.
  *
  * Placement: every key goes to the server that owns it under libmemcached's
- * libketama-compatible consistent hashing (MEMCACHED_BEHAVIOR_KETAMA_WEIGHTED;
- * the continuum is libmemcached's own), the way docs/memcached.md tells
- * applications to configure their clients. The pool prefix is applied the way
+ * libketama-compatible consistent hashing (MEMCACHED_BEHAVIOR_KETAMA_WEIGHTED,
+ * computed by marker/key_placement.h as libmemcached does), the way
+ * docs/memcached.md tells applications to configure their clients. The pool prefix is applied the way
  * MEMCACHED_CALLBACK_PREFIX_KEY applies it: prefix + key on the wire, the
  * server chosen by the key alone (unless hash_with_prefix is set).
  *
