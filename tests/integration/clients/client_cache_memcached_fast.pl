@@ -1,16 +1,19 @@
 # Stores keys with Perl's Cache::Memcached::Fast, for the placement tests: the
 # client tells no key's server, so the tests read where the keys landed.
 # `perl client_cache_memcached_fast.pl store SETTINGS HOST:PORT[:WEIGHT]...`
-# reads keys (one per line) on stdin and sets each; SETTINGS is `defaults` or
-# `ketama_points=N` (the client's option of that name).
+# reads keys (one per line) on stdin and sets each; SETTINGS: `defaults` or
+# `ketama_points=N`, optionally followed by `,namespace=PREFIX` and
+# `,hash_namespace=1` (the client's options of those names).
 use strict;
 use warnings;
 use Cache::Memcached::Fast;
 
 my ($mode, $settings, @specs) = @ARGV;
-if (!defined $settings || !@specs || $mode ne 'store'
-    || ($settings ne 'defaults' && $settings !~ /^ketama_points=\d+$/)) {
-    print STDERR "usage: client_cache_memcached_fast.pl store defaults|ketama_points=N HOST:PORT[:WEIGHT]...\n";
+my ($base, @options) = split /,/, defined $settings ? $settings : '';
+if (!@specs || $mode ne 'store' || $base !~ /^(defaults|ketama_points=\d+)$/
+    || grep { !/^(namespace|hash_namespace)=/ } @options) {
+    print STDERR "usage: client_cache_memcached_fast.pl store "
+      . "defaults|ketama_points=N[,namespace=PREFIX][,hash_namespace=1] HOST:PORT[:WEIGHT]...\n";
     exit 2;
 }
 my @servers;
@@ -20,7 +23,11 @@ for my $spec (@specs) {
                                    : "$host:$port";
 }
 my %options = (servers => \@servers, io_timeout => 5);
-$options{ketama_points} = $1 if $settings =~ /^ketama_points=(\d+)$/;
+$options{ketama_points} = $1 if $base =~ /^ketama_points=(\d+)$/;
+for my $o (@options) {
+    my ($name, $value) = split /=/, $o, 2;
+    $options{$name} = $value;
+}
 my $memd = Cache::Memcached::Fast->new(\%options);
 my $stored = 0;
 while (my $key = <STDIN>) {

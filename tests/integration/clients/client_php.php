@@ -6,7 +6,8 @@
 // key. SETTINGS is `defaults` or Memcached options applied in order, comma
 // separated, e.g. `OPT_LIBKETAMA_COMPATIBLE=1` or
 // `OPT_DISTRIBUTION=DISTRIBUTION_CONSISTENT,OPT_LIBKETAMA_COMPATIBLE=1`
-// (a value is a number or a Memcached constant); the servers are added after
+// (a value is a number, a Memcached constant, else a string, e.g.
+// `OPT_PREFIX_KEY=app:`); the servers are added after
 // them, or where the word `servers` stands in the list.
 if ($argc < 4 || !in_array($argv[1], ['locate', 'store'])) {
     fwrite(STDERR, "usage: php client_php.php locate|store SETTINGS HOST:PORT[:WEIGHT]...\n");
@@ -31,7 +32,11 @@ foreach ($steps as $step) {
         continue;
     }
     [$name, $value] = array_pad(explode('=', $step, 2), 2, '1');
-    $value = is_numeric($value) ? (int)$value : constant('Memcached::' . $value);
+    if (is_numeric($value)) {
+        $value = (int)$value;
+    } elseif (defined('Memcached::' . $value)) {
+        $value = constant('Memcached::' . $value);
+    }
     if (!$m->setOption(constant('Memcached::' . $name), $value)) {
         fwrite(STDERR, "client_php: setOption $step failed\n");
         exit(1);

@@ -1,8 +1,10 @@
 """The key-to-server answer of Python's pymemcache HashClient, for the
-placement tests: `/usr/bin/python3 client_pymemcache.py locate|store defaults
+placement tests: `/usr/bin/python3 client_pymemcache.py locate|store SETTINGS
 HOST:PORT...` reads keys (one per line) on stdin; `locate` prints
 `key<TAB>host:port` of the client HashClient's hasher picks, `store` sets each
-key. HashClient has no server weights: a `:WEIGHT` suffix is refused."""
+key. SETTINGS: `defaults`, optionally followed by `,key_prefix=PREFIX` (the
+client's option of that name). HashClient has no server weights: a `:WEIGHT`
+suffix is refused."""
 
 import sys
 
@@ -10,8 +12,12 @@ from pymemcache.client.hash import HashClient
 
 
 def main():
-    if len(sys.argv) < 4 or sys.argv[1] not in ("locate", "store") or sys.argv[2] != "defaults":
-        print("usage: client_pymemcache.py locate|store defaults HOST:PORT...", file=sys.stderr)
+    settings = sys.argv[2].split(",") if len(sys.argv) > 2 else []
+    options = dict(s.partition("=")[::2] for s in settings[1:])
+    if len(sys.argv) < 4 or sys.argv[1] not in ("locate", "store") or \
+            settings[0] != "defaults" or set(options) - {"key_prefix"}:
+        print("usage: client_pymemcache.py locate|store defaults[,key_prefix=PREFIX] HOST:PORT...",
+              file=sys.stderr)
         return 2
     servers = []
     for spec in sys.argv[3:]:
@@ -21,7 +27,7 @@ def main():
                   file=sys.stderr)
             return 2
         servers.append((f[0], int(f[1])))
-    client = HashClient(servers)
+    client = HashClient(servers, key_prefix=options.get("key_prefix", "").encode())
     stored = 0
     for line in sys.stdin:
         key = line.rstrip("\r\n")

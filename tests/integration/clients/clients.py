@@ -28,16 +28,19 @@ SPYMEMCACHED_JAR = "/usr/share/java/spymemcached.jar"
 class Client:
     """One client library with one group of settings.
 
-    case: a short name of both; name: the client; settings: the driver's SETTINGS word; placement: the
-    mcsqueal placement mode that reproduces it; weights: whether the client
-    takes server weights; locates: whether it tells a key's server (else the
-    tests read where its stores landed); options: the pool settings the mode
-    needs besides placement (e.g. ketama_points); package: the Debian
-    package it comes from."""
+    case: a short name of both; name: the client; settings: the driver's
+    SETTINGS word; placement: the mcsqueal placement mode that reproduces it;
+    weights: whether the client takes server weights; locates: whether it
+    tells a key's server (else the tests read where its stores landed);
+    package: the Debian package it comes from; options: what the mode needs
+    besides placement (the pool's ketama_points; hash_with_prefix 1: the
+    client picks the server by prefix + key); prefix: what the client puts
+    before every key it stores (its namespace), the pool's prefix."""
 
     def __init__(self, case, name, settings, placement, weights, locates, package,
-                 options=None):
+                 options=None, prefix=""):
         self.case = case
+        self.prefix = prefix
         self.name = name
         self.settings = settings
         self.placement = placement
@@ -73,6 +76,40 @@ CLIENTS = [
            "libspymemcached-java"),
     Client("spymemcached-ketama-weighted", "spymemcached", "ketama_weighted", "spymemcached",
            True, True, "libspymemcached-java"),
+]
+
+# The same clients with a key prefix (namespace), for the vectors.
+PREFIXED_CLIENTS = [
+    Client("libmemcached-ketama-weighted-prefix", "libmemcached", "ketama_weighted,namespace=app:",
+           "libmemcached", True, True, "libmemcached-dev", prefix="app:"),
+    Client("libmemcached-ketama-weighted-hash-with-prefix", "libmemcached",
+           "ketama_weighted,namespace=app:,hash_with_prefix", "libmemcached", True, True,
+           "libmemcached-dev", {"hash_with_prefix": "1"}, prefix="app:"),
+    Client("libmemcached-defaults-prefix", "libmemcached", "defaults,namespace=app:",
+           "libmemcached-modula", True, True, "libmemcached-dev", prefix="app:"),
+    Client("libmemcached-defaults-hash-with-prefix", "libmemcached",
+           "defaults,namespace=app:,hash_with_prefix", "libmemcached-modula", True, True,
+           "libmemcached-dev", {"hash_with_prefix": "1"}, prefix="app:"),
+    Client("php-memcached-libketama-compatible-prefix", "php-memcached",
+           "OPT_LIBKETAMA_COMPATIBLE=1,OPT_PREFIX_KEY=app:", "libmemcached", True, True,
+           "php-memcached", prefix="app:"),
+    Client("pymemcache-defaults-prefix", "pymemcache", "defaults,key_prefix=app:", "pymemcache",
+           False, True, "python3-pymemcache", prefix="app:"),
+    Client("dalli-defaults-namespace", "dalli", "defaults,namespace=app", "dalli", True, True,
+           "ruby-dalli", prefix="app:"),
+    Client("cache-memcached-fast-defaults-namespace", "cache-memcached-fast",
+           "defaults,namespace=app:", "cache-memcached-fast", True, False,
+           "libcache-memcached-fast-perl", prefix="app:"),
+    Client("cache-memcached-fast-defaults-hash-namespace", "cache-memcached-fast",
+           "defaults,namespace=app:,hash_namespace=1", "cache-memcached-fast", True, False,
+           "libcache-memcached-fast-perl", {"hash_with_prefix": "1"}, prefix="app:"),
+    Client("cache-memcached-fast-ketama-points-150-namespace", "cache-memcached-fast",
+           "ketama_points=150,namespace=app:", "cache-memcached-fast", True, False,
+           "libcache-memcached-fast-perl", {"ketama_points": "150"}, prefix="app:"),
+    Client("cache-memcached-fast-ketama-points-150-hash-namespace", "cache-memcached-fast",
+           "ketama_points=150,namespace=app:,hash_namespace=1", "cache-memcached-fast", True,
+           False, "libcache-memcached-fast-perl", {"ketama_points": "150", "hash_with_prefix": "1"},
+           prefix="app:"),
 ]
 
 
@@ -212,12 +249,13 @@ class Drivers:
         h.check(lines[-1:] == ["stored %d" % len(keys)], "%r store: %r" % (client, lines[-3:]))
 
 
-def landed(servers, keys):
-    """{key: server name} of where each key is stored, each on exactly one of
-    servers."""
+def landed(servers, keys, prefix=""):
+    """{key: server name} of where each key is stored (as prefix + key), each
+    on exactly one of servers."""
     where = {}
     for s in servers:
-        for k in s.present(keys):
+        for stored in s.present([prefix + k for k in keys]):
+            k = stored[len(prefix):]
             h.check(k not in where, "key %s stored on both %s and %s" % (k, where.get(k), s.name))
             where[k] = s.name
     missing = [k for k in keys if k not in where]
@@ -234,4 +272,4 @@ def where_client_puts(drivers, client, servers, keys):
     for s in servers:
         s.flush()
     drivers.store(client, specs, keys)
-    return landed(servers, keys)
+    return landed(servers, keys, client.prefix)

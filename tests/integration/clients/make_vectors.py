@@ -3,7 +3,8 @@
 client libraries: for each client and settings (clients.CLIENTS), the server
 each of 200 keys goes to, on three memcached servers, two of them on port
 11211 (127.0.0.2 and 127.0.0.3) and one not (127.0.0.1:21211), with the
-weights 3, 1 and 2 where the client takes weights, and again without weights.
+weights 3, 1 and 2 where the client takes weights, and again without weights;
+the same with a key prefix (the clients' namespaces).
 
 Usage: make_vectors.py CLIENT_LIBMEMCACHED OUTDIR
 (CLIENT_LIBMEMCACHED: the C driver CMake builds, tests/integration/clients/
@@ -11,7 +12,12 @@ client_libmemcached). Runs in a private network namespace (clients.py).
 
 File format (one line each, tab-separated, `#` lines are comments):
   placement  MODE             the mcsqueal placement that reproduces it
-  option     NAME  VALUE      a pool setting the mode needs (ketama_points)
+  prefix     PREFIX           the pool's prefix: the client stores KEY as
+                              PREFIX + KEY (its namespace); KEY below is the
+                              key as the application names it
+  option     NAME  VALUE      what the mode needs besides: ketama_points (the
+                              pool setting), hash_with_prefix 1 (the client
+                              picks the server by PREFIX + KEY)
   server     HOST:PORT[:WEIGHT]   in pool order (index 0, 1, ...)
   key        KEY  INDEX  HOST:PORT    KEY's server as the client places it
 """
@@ -30,12 +36,12 @@ KEYS_PER_CASE = 200
 ALPHABET = [chr(i) for i in range(0x21, 0x7f)]
 
 
-def vector_keys(n, seed):
-    """n printable ASCII keys (1 to 250 bytes, no space or control byte),
+def vector_keys(n, seed, longest=250):
+    """n printable ASCII keys (1 to longest bytes, no space or control byte),
     the same for a seed: short and application-like ones, random ones and the
-    longest memcached allows."""
+    longest memcached allows (250 bytes with the prefix)."""
     rnd = random.Random(seed)
-    keys = ["a", "0", "user:1", "user:2", "user:10", "session:abc", "x" * 250]
+    keys = ["a", "0", "user:1", "user:2", "user:10", "session:abc", "x" * longest]
     while len(keys) < n:
         kind = rnd.randrange(3)
         if kind == 0:
@@ -43,7 +49,7 @@ def vector_keys(n, seed):
         elif kind == 1:
             k = "".join(rnd.choice(ALPHABET) for _ in range(rnd.randint(1, 40)))
         else:
-            k = "".join(rnd.choice(ALPHABET) for _ in range(rnd.randint(41, 250)))
+            k = "".join(rnd.choice(ALPHABET) for _ in range(rnd.randint(41, longest)))
         if k not in keys:
             keys.append(k)
     return keys
@@ -65,6 +71,8 @@ def write(path, client, servers, where, keys):
                  "its own key-to-server answer" if client.locates else
                  "where the keys it stored landed"))
         f.write("placement\t%s\n" % client.placement)
+        if client.prefix:
+            f.write("prefix\t%s\n" % client.prefix)
         for name, value in sorted(client.options.items()):
             f.write("option\t%s\t%s\n" % (name, value))
         for s in servers:
@@ -87,8 +95,8 @@ def main():
     for p, s in zip(plain, weighted):
         p.__dict__.update(s.__dict__, weight=None)
     drivers = c.Drivers(work, client_c)
-    for seed, client in enumerate(c.CLIENTS):
-        keys = vector_keys(KEYS_PER_CASE, seed)
+    for seed, client in enumerate(c.CLIENTS + c.PREFIXED_CLIENTS):
+        keys = vector_keys(KEYS_PER_CASE, seed, 250 - len(client.prefix))
         cases = [(client.case, weighted)]
         if client.weights:
             cases.append((client.case + "-unweighted", plain))
