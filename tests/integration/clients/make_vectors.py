@@ -4,7 +4,9 @@ client libraries: for each client and settings (clients.CLIENTS), the server
 each of 200 keys goes to, on three memcached servers, two of them on port
 11211 (127.0.0.2 and 127.0.0.3) and one not (127.0.0.1:21211), with the
 weights 3, 1 and 2 where the client takes weights, and again without weights;
-the same with a key prefix (the clients' namespaces).
+the same with a key prefix (the clients' namespaces); and, for the clients
+that name servers in their hashes, servers named `localhost` (files
+`-localhost`), whose names differ from 127.0.0.1's.
 
 Usage: make_vectors.py CLIENT_LIBMEMCACHED OUTDIR
 (CLIENT_LIBMEMCACHED: the C driver CMake builds, tests/integration/clients/
@@ -32,6 +34,10 @@ import clients as c
 h = c.h
 
 SERVERS = [("127.0.0.2", 11211, 3), ("127.0.0.3", 11211, 1), ("127.0.0.1", 21211, 2)]
+# Servers named by host name (the clients that name servers in their hashes).
+LOCALHOST_SERVERS = [("localhost", 21212, 3), ("localhost", 11211, 1), ("localhost", 21213, 2)]
+LOCALHOST_CLIENTS = ("libmemcached-ketama-weighted", "pymemcache-defaults", "dalli-defaults",
+                     "spymemcached-ketama", "spymemcached-ketama-weighted")
 KEYS_PER_CASE = 200
 ALPHABET = [chr(i) for i in range(0x21, 0x7f)]
 
@@ -94,12 +100,15 @@ def main():
     plain = [c.Server.__new__(c.Server) for _ in weighted]
     for p, s in zip(plain, weighted):
         p.__dict__.update(s.__dict__, weight=None)
+    named = [c.Server(work, host, port, weight) for host, port, weight in LOCALHOST_SERVERS]
     drivers = c.Drivers(work, client_c)
     for seed, client in enumerate(c.CLIENTS + c.PREFIXED_CLIENTS):
         keys = vector_keys(KEYS_PER_CASE, seed, 250 - len(client.prefix))
         cases = [(client.case, weighted)]
         if client.weights:
             cases.append((client.case + "-unweighted", plain))
+        if client.case in LOCALHOST_CLIENTS:
+            cases.append((client.case + "-localhost", named))
         for case, servers in cases:
             where = c.where_client_puts(drivers, client, servers, keys)
             write(os.path.join(outdir, case + ".tsv"), client, servers, where, keys)
