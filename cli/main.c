@@ -3,6 +3,7 @@
  * and dispatch to one subcommand per file (cli/cmd_*.c).
  */
 #include "cli/commands.h"
+#include "core/log.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -49,6 +50,7 @@ int main(int argc, char **argv)
         usage(stderr);
         return EXIT_USAGE;
     }
+    log_detect_journal(); /* under systemd: the journal stamps the lines */
     const char *name = argv[1];
     if (strcmp(name, "--help") == 0 || strcmp(name, "-h") == 0 || strcmp(name, "help") == 0) {
         usage(stdout);

@@ -1,7 +1,11 @@
 /*
  * Leveled logging (see log.h). One process-wide sink: stderr or a file that
  * SIGHUP reopens, so log rotation works as operators expect. Each line carries
- * a UTC timestamp, the level and the source location.
+ * a UTC timestamp, the level and the source location. When stderr is
+ * systemd's journal (log_detect_journal()), lines written there carry no
+ * timestamp of their own (the journal stamps each line) and start with the
+ * syslog priority prefix ("<3>" for an error...) that the journal reads, so
+ * that `journalctl -p warning` selects by level.
  *
  * Concurrency: any thread may log while another reopens the file. Each line
  * is formatted on the writer's stack and handed to the kernel in one write(2)
@@ -27,6 +31,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -34,11 +39,15 @@
 
 static struct {
     atomic_int level;
-    atomic_int fd; /* where lines go: STDERR_FILENO until a file is opened */
-    char *path;    /* the log file, NULL: stderr (set at startup, read on SIGHUP) */
-} g_log = {LOG_LEVEL_INFO, STDERR_FILENO, NULL};
+    atomic_int fd;       /* where lines go: STDERR_FILENO until a file is opened */
+    char *path;          /* the log file, NULL: stderr (set at startup, read on SIGHUP) */
+    atomic_bool journal; /* stderr is the journal: no timestamp, a priority prefix */
+    atomic_bool to_file; /* lines go to the log file, not to stderr */
+} g_log = {LOG_LEVEL_INFO, STDERR_FILENO, NULL, false, false};
 
 static const char *const level_names[] = {"error", "warn", "info", "debug"};
+/* syslog priorities of the levels: err, warning, info, debug */
+static const char level_priorities[] = {'3', '4', '6', '7'};
 
 void log_set_level(log_level level)
 {
@@ -91,11 +100,28 @@ int log_open(const char *path)
         close(f);
         errno = saved;
     }
+    if (rc == MCSQ_OK)
+        atomic_store_explicit(&g_log.to_file, path != NULL, memory_order_relaxed);
     if (rc == MCSQ_OK && path != g_log.path) {
         free(g_log.path);
         g_log.path = path ? strdup(path) : NULL;
     }
     return rc;
+}
+
+bool log_detect_journal(void)
+{
+    /* systemd sets JOURNAL_STREAM to "<device>:<inode>" of the stream it
+     * connected; it is the journal only if stderr still is that stream (a
+     * child whose stderr was redirected inherits the variable). */
+    const char *env = getenv("JOURNAL_STREAM");
+    unsigned long long dev, ino;
+    struct stat st;
+    bool journal = env != NULL && sscanf(env, "%llu:%llu", &dev, &ino) == 2 &&
+                   fstat(STDERR_FILENO, &st) == 0 && (unsigned long long)st.st_dev == dev &&
+                   (unsigned long long)st.st_ino == ino;
+    atomic_store_explicit(&g_log.journal, journal, memory_order_relaxed);
+    return journal;
 }
 
 int log_reopen(void)
@@ -129,22 +155,30 @@ void log_write(log_level level, const char *file, int line, const char *fmt, ...
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
 
-    int64_t now_us = clock_wall_us();
-    time_t now_s = (time_t)(now_us / 1000000);
-    struct tm tm;
-    gmtime_r(&now_s, &tm);
     const char *base = strrchr(file, '/');
     base = base ? base + 1 : file;
+    int fd = atomic_load_explicit(&g_log.fd, memory_order_acquire);
     char out[LINE_MAX_BYTES];
-    int n = snprintf(out, sizeof(out), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %-5s %s:%d %s\n",
+    int n;
+    if (atomic_load_explicit(&g_log.journal, memory_order_relaxed) &&
+        !atomic_load_explicit(&g_log.to_file, memory_order_relaxed)) {
+        n = snprintf(out, sizeof(out), "<%c>%-5s %s:%d %s\n", level_priorities[level],
+                     level_names[level], base, line, msg);
+    } else {
+        int64_t now_us = clock_wall_us();
+        time_t now_s = (time_t)(now_us / 1000000);
+        struct tm tm;
+        gmtime_r(&now_s, &tm);
+        n = snprintf(out, sizeof(out), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %-5s %s:%d %s\n",
                      tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
                      (long)(now_us % 1000000 / 1000), level_names[level], base, line, msg);
+    }
     if (n >= (int)sizeof(out)) { /* cut (a very long file name): still one line */
         n = (int)sizeof(out);
         out[n - 1] = '\n';
     }
     if (n > 0)
-        write_all(atomic_load_explicit(&g_log.fd, memory_order_acquire), out, (size_t)n);
+        write_all(fd, out, (size_t)n);
     errno = saved_errno;
 }
 

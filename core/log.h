@@ -7,6 +7,7 @@
 #define MCSQ_CORE_LOG_H
 
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 typedef enum log_level {
@@ -27,6 +28,12 @@ int log_level_parse(const char *name, log_level *level);
  * Returns 0 or MCSQ_ERR_IO. log_reopen() reopens the same path (SIGHUP). */
 int log_open(const char *path);
 int log_reopen(void);
+
+/* Checks whether stderr is systemd's journal (JOURNAL_STREAM names it) and
+ * from then on writes lines that go to stderr without a timestamp and with
+ * the journal's priority prefix; a log file keeps the timestamps. Returns
+ * whether it is. Call at startup, before other threads log. */
+bool log_detect_journal(void);
 
 void log_write(log_level level, const char *file, int line, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
