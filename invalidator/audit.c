@@ -45,21 +45,12 @@
 #define PENDING_MAX_BYTES (64u << 20)
 #define NDECIDED 4 /* results counted in the window: held .. unreachable */
 
-static const char *const result_names[AUDIT_NRESULTS] = {"held", "survived", "ambiguous",
-                                                         "unreachable", "dropped"};
-
 /* One watermark of one server. */
 typedef struct watermark {
     int64_t sent_us, answered_us;
     uint64_t cas;
     uint32_t epoch;
 } watermark;
-
-/* A sample's watermarks on one server; epoch 0: none. */
-typedef struct mark {
-    uint64_t before, after;
-    uint32_t before_epoch, after_epoch;
-} mark;
 
 typedef struct sample {
     struct sample *next;
@@ -69,8 +60,8 @@ typedef struct sample {
     uint32_t owner;
     uint32_t delay; /* index of the next check's delay */
     uint32_t keylen;
-    mark *marks; /* per server of the pool, in this allocation */
-    char *key;   /* keylen bytes, in this allocation after the marks */
+    audit_marks *marks; /* per server of the pool, in this allocation */
+    char *key;          /* keylen bytes, in this allocation after the marks */
 } sample;
 
 typedef struct queue {
@@ -131,11 +122,6 @@ struct audit {
     audit_item items[AUDIT_CONN_LOOKUP_MAX];
     uint8_t verdict[AUDIT_CONN_LOOKUP_MAX];
 };
-
-const char *audit_result_name(audit_result r)
-{
-    return r < AUDIT_NRESULTS ? result_names[r] : "?";
-}
 
 void audit_delay_label(int64_t ms, char *buf, size_t size)
 {
@@ -226,7 +212,7 @@ static void admit(audit *a, size_t pool, const mcsq_key *k, uint32_t owner, int6
                   int64_t now)
 {
     audit_pool *p = &a->pools[pool];
-    size_t bytes = sizeof(sample) + p->nservers * sizeof(mark) + k->len;
+    size_t bytes = sizeof(sample) + p->nservers * sizeof(audit_marks) + k->len;
     if (!tokens_take(a, now) || atomic_load(&a->pending_bytes) + bytes > PENDING_MAX_BYTES) {
         count_dropped(p, a->ndelays);
         return;
@@ -242,7 +228,7 @@ static void admit(audit *a, size_t pool, const mcsq_key *k, uint32_t owner, int6
                   .pool = (uint32_t)pool,
                   .owner = owner,
                   .keylen = k->len};
-    s->marks = (mark *)(void *)(s + 1);
+    s->marks = (audit_marks *)(void *)(s + 1);
     s->key = (char *)(s->marks + p->nservers);
     memcpy(s->key, k->data, k->len);
     atomic_fetch_add(&a->pending_bytes, bytes);
@@ -325,9 +311,10 @@ static void watermark_round(audit *a)
 
 /* Fills m from sv's ring: the last watermark answered before sent_us, the
  * first one sent after confirm_us. */
-static void marks_resolve(const audit_server *sv, int64_t sent_us, int64_t confirm_us, mark *m)
+static void marks_resolve(const audit_server *sv, int64_t sent_us, int64_t confirm_us,
+                          audit_marks *m)
 {
-    *m = (mark){0};
+    *m = (audit_marks){0};
     int64_t best_before = INT64_MIN, best_after = INT64_MAX;
     for (size_t i = 0; i < sv->nring; i++) {
         const watermark *w = &sv->ring[i];
@@ -372,28 +359,6 @@ static void inbox_take(audit *a)
 
 /* ---- checks ---- */
 
-/* What one server's answer says about one sample. */
-static audit_result verdict(const mark *m, const audit_item *it, uint32_t epoch)
-{
-    if (!it->present)
-        return AUDIT_HELD;
-    if (m->before_epoch != epoch || m->before == 0) /* restarted, no watermark, or -C */
-        return AUDIT_AMBIGUOUS;
-    if (it->cas < m->before)
-        return AUDIT_SURVIVED;
-    if (m->after_epoch == epoch && it->cas > m->after)
-        return AUDIT_HELD; /* stored after the delete: a fresh value */
-    return AUDIT_AMBIGUOUS;
-}
-
-/* Orders the verdicts of a sample's servers: a survivor decides, then what
- * could not be asked or decided. */
-static uint8_t verdict_merge(uint8_t acc, audit_result r)
-{
-    static const int rank[NDECIDED] = {0, 3, 1, 2}; /* held, survived, ambiguous, unreachable */
-    return rank[r] > rank[acc] ? (uint8_t)r : acc;
-}
-
 static void survivor_log(const audit_pool *p, const sample *s, const audit_server *sv, bool owner,
                          const audit_item *it)
 {
@@ -429,9 +394,10 @@ static void check_server(audit *a, audit_pool *p, size_t si, size_t n)
     uint32_t epoch = audit_conn_epoch(sv->conn);
     for (size_t i = 0; i < n; i++) {
         sample *s = a->batch[i];
-        audit_result r =
-            rc != MCSQ_OK ? AUDIT_UNREACHABLE : verdict(&s->marks[si], &a->items[i], epoch);
-        a->verdict[i] = verdict_merge(a->verdict[i], r);
+        const audit_item *it = &a->items[i];
+        audit_result r = rc != MCSQ_OK ? AUDIT_UNREACHABLE
+                                       : audit_verdict(&s->marks[si], it->present, it->cas, epoch);
+        a->verdict[i] = (uint8_t)audit_verdict_merge((audit_result)a->verdict[i], r);
         if (r != AUDIT_SURVIVED)
             continue;
         bool owner = s->owner == si || s->owner >= p->nservers;
@@ -571,11 +537,11 @@ static int pool_metrics(audit *a, audit_pool *p, metrics_defs *defs)
         char delay[32];
         audit_delay_label(a->delays_us[d] / 1000, delay, sizeof(delay));
         for (size_t r = 0; r < AUDIT_NRESULTS; r++)
-            p->checks[d][r] =
-                metrics_series_get3(defs->audit_checks_total, name, result_names[r], delay);
+            p->checks[d][r] = metrics_series_get3(defs->audit_checks_total, name,
+                                                  audit_result_name((audit_result)r), delay);
         for (size_t r = 0; r < NDECIDED; r++)
-            p->in_window[d][r] =
-                metrics_series_get3(defs->audit_window_checks, name, delay, result_names[r]);
+            p->in_window[d][r] = metrics_series_get3(defs->audit_window_checks, name, delay,
+                                                     audit_result_name((audit_result)r));
         p->ratio[d] = metrics_series_get2(defs->audit_consistency_ratio, name, delay);
         metrics_gauge_set(p->ratio[d], NAN);
     }

@@ -27,25 +27,13 @@
 
 #include "core/config.h"
 #include "core/metrics_defs.h"
+#include "invalidator/audit_verdict.h"
 #include "mcsqueal/key.h"
 
 #include <stddef.h>
 #include <stdint.h>
 
 typedef struct audit audit;
-
-/* Check results, the `result` label of mcsqueal_audit_checks_total. */
-typedef enum audit_result {
-    AUDIT_HELD = 0,
-    AUDIT_SURVIVED,
-    AUDIT_AMBIGUOUS,
-    AUDIT_UNREACHABLE,
-    AUDIT_DROPPED,
-    AUDIT_NRESULTS
-} audit_result;
-
-/* The label value of a result ("held", ...). */
-const char *audit_result_name(audit_result r);
 
 /* Writes the `delay` label of ms ("1s", "60s", "200ms") into buf. */
 void audit_delay_label(int64_t ms, char *buf, size_t size);
