@@ -30,8 +30,8 @@
 #   BENCH_THREADS=4       connections of the workload
 #   BENCH_RUNS=1          rounds (each runs every configuration once)
 #   BENCH_E2E_CONFIGS     '|'-separated configurations "NAME: SETTINGS", SETTINGS
-#                         ';'-separated "section.key = value" for the [mcsqueal]
-#                         and [bus] sections; default:
+#                         ';'-separated "section.key = value" for the [mcsqueal],
+#                         [bus] and [audit] sections; default:
 #                         "defaults: | tuned: bus.linger_ms = 2; bus.kafka.linger.ms = 0;
 #                          bus.kafka.fetch.wait.max.ms = 1"
 #   BENCH_PERF=0          1: one more run of each configuration with
@@ -231,7 +231,7 @@ servers="127.0.0.1:${mc_ports[0]} 127.0.0.1:${mc_ports[1]}"
 
 # --- configurations -------------------------------------------------------------------
 names=()
-declare -A cfg_mcsqueal cfg_bus
+declare -A cfg_mcsqueal cfg_bus cfg_audit
 IFS='|' read -r -a cfg_list <<<"$configs"
 for c in "${cfg_list[@]}"; do
   name=$(sed 's/^[[:space:]]*//; s/:.*//' <<<"$c")
@@ -239,6 +239,7 @@ for c in "${cfg_list[@]}"; do
   names+=("$name")
   cfg_mcsqueal[$name]=""
   cfg_bus[$name]=""
+  cfg_audit[$name]=""
   IFS=';' read -r -a entries <<<"${c#*:}"
   for e in "${entries[@]}"; do
     e=$(sed 's/^[[:space:]]*//; s/[[:space:]]*$//' <<<"$e")
@@ -246,7 +247,8 @@ for c in "${cfg_list[@]}"; do
     case $e in
     mcsqueal.*) cfg_mcsqueal[$name]+="${e#mcsqueal.}"$'\n' ;;
     bus.*) cfg_bus[$name]+="${e#bus.}"$'\n' ;;
-    *) die "configuration $name: \"$e\" is not mcsqueal.KEY = VALUE or bus.KEY = VALUE" ;;
+    audit.*) cfg_audit[$name]+="${e#audit.}"$'\n' ;;
+    *) die "configuration $name: \"$e\" is not mcsqueal.KEY, bus.KEY or audit.KEY = VALUE" ;;
     esac
   done
 done
@@ -276,6 +278,8 @@ cluster = e2e
 [pool main]
 servers = $servers
 
+[audit]
+${cfg_audit[$1]}
 [metrics]
 listen = 127.0.0.1:$metrics_port
 EOF
@@ -415,7 +419,7 @@ mariadbd $(mariadbd --version | awk '{ print $3 }') (ROW, innodb_flush_log_at_tr
 workload:    paced_writer, $rate transactions/s for $seconds s (+ $warmup s warm-up) over $nthreads connections;
              each one auto-committed UPDATE with /* mcsqueal: user:N profile:N @probe=<unix us> */
 $(for n in "${names[@]}"; do
-  s=$(printf '%s' "${cfg_mcsqueal[$n]}${cfg_bus[$n]}" | tr '\n' ';' | sed 's/;$//; s/;/; /g')
+  s=$(printf '%s' "${cfg_mcsqueal[$n]}${cfg_bus[$n]}${cfg_audit[$n]}" | tr '\n' ';' | sed 's/;$//; s/;/; /g')
   printf 'config %-10s %s\n' "$n:" "${s:-(product defaults)}"
 done)
 $checks
