@@ -511,6 +511,7 @@ static bool wait_stop(audit *a, int ms)
 static void *audit_main(void *arg)
 {
     audit *a = arg;
+    pthread_setname_np(pthread_self(), "audit");
     do {
         int64_t now = clock_mono_us();
         if (clock_due(a->round_us, WATERMARK_EVERY_US, now))

@@ -11,13 +11,11 @@
 
 #include "core/clock.h"
 #include "core/errstr.h"
+#include "core/tcp_io.h"
+#include "marker/meta_reply.h"
 #include "mcsqueal/error.h"
 
 #include <errno.h>
-#include <inttypes.h>
-#include <netdb.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -97,41 +95,13 @@ uint32_t audit_conn_epoch(const audit_conn *c)
 
 /* ---- bounded waits ---- */
 
-/* Waits for events on the socket until deadline_ms. */
-static int wait_fd(audit_conn *c, short events, int64_t deadline_ms, char *err, size_t errlen)
-{
-    for (;;) {
-        int64_t left = deadline_ms - clock_mono_ms();
-        if (left <= 0)
-            return errstr_set(err, errlen, MCSQ_ERR_AGAIN, "no answer within %d ms", c->timeout_ms);
-        struct pollfd pfd = {.fd = c->fd, .events = events};
-        int r = poll(&pfd, 1, (int)left);
-        if (r > 0)
-            return MCSQ_OK;
-        if (r < 0 && errno != EINTR)
-            return errstr_set(err, errlen, MCSQ_ERR_IO, "poll: %s", strerror(errno));
-    }
-}
-
 static int send_all(audit_conn *c, const char *buf, size_t len, char *err, size_t errlen)
 {
-    int64_t deadline = clock_mono_ms() + c->timeout_ms;
-    size_t off = 0;
-    while (off < len) {
-        ssize_t n = send(c->fd, buf + off, len - off, MSG_NOSIGNAL);
-        if (n > 0) {
-            off += (size_t)n;
-            continue;
-        }
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
-            return errstr_set(err, errlen, MCSQ_ERR_CONNECT, "send: %s", strerror(errno));
-        int rc = wait_fd(c, POLLOUT, deadline, err, errlen);
-        if (rc != MCSQ_OK)
-            return rc;
-    }
-    return MCSQ_OK;
+    if (tcp_send_all(c->fd, buf, len, clock_mono_ms() + c->timeout_ms) == 0)
+        return MCSQ_OK;
+    if (errno == ETIMEDOUT)
+        return errstr_set(err, errlen, MCSQ_ERR_AGAIN, "no answer within %d ms", c->timeout_ms);
+    return errstr_set(err, errlen, MCSQ_ERR_CONNECT, "send: %s", strerror(errno));
 }
 
 /* Reads one reply line (without CRLF, NUL-terminated, borrowed until the
@@ -166,9 +136,8 @@ static int read_line(audit_conn *c, char **line, char *err, size_t errlen)
             return errstr_set(err, errlen, MCSQ_ERR_CONNECT, "connection closed by the server");
         if (errno != EINTR && errno != EAGAIN && errno != EWOULDBLOCK)
             return errstr_set(err, errlen, MCSQ_ERR_CONNECT, "recv: %s", strerror(errno));
-        int rc = errno == EINTR ? MCSQ_OK : wait_fd(c, POLLIN, deadline, err, errlen);
-        if (rc != MCSQ_OK)
-            return rc;
+        if (errno != EINTR && tcp_wait(c->fd, POLLIN, deadline) != 0)
+            return errstr_set(err, errlen, MCSQ_ERR_AGAIN, "no answer within %d ms", c->timeout_ms);
     }
 }
 
@@ -176,38 +145,8 @@ static int read_line(audit_conn *c, char **line, char *err, size_t errlen)
 
 static int connect_socket(audit_conn *c, char *err, size_t errlen)
 {
-    struct addrinfo hints = {
-        .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV};
-    struct addrinfo *ai = NULL;
-    char port[16];
-    snprintf(port, sizeof(port), "%d", c->port);
-    int rc = getaddrinfo(c->host, port, &hints, &ai);
-    if (rc != 0)
-        return errstr_set(err, errlen, MCSQ_ERR_CONNECT, "cannot resolve %s: %s", c->host,
-                          gai_strerror(rc));
-    c->fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    int one = 1;
-    if (c->fd >= 0)
-        (void)setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    rc = c->fd >= 0 ? connect(c->fd, ai->ai_addr, ai->ai_addrlen) : -1;
-    int e = errno;
-    freeaddrinfo(ai);
-    if (rc != 0 && e != EINPROGRESS)
-        return errstr_set(err, errlen, MCSQ_ERR_CONNECT, "connect: %s", strerror(e));
-    if (rc != 0) {
-        rc = wait_fd(c, POLLOUT, clock_mono_ms() + c->timeout_ms, err, errlen);
-        if (rc != MCSQ_OK)
-            return rc == MCSQ_ERR_AGAIN
-                       ? errstr_set(err, errlen, MCSQ_ERR_CONNECT,
-                                    "connect: no answer within %d ms", c->timeout_ms)
-                       : rc;
-        socklen_t len = sizeof(e);
-        if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &e, &len) != 0)
-            e = errno;
-        if (e != 0)
-            return errstr_set(err, errlen, MCSQ_ERR_CONNECT, "connect: %s", strerror(e));
-    }
-    return MCSQ_OK;
+    return tcp_connect(c->host, (unsigned)c->port, clock_mono_ms() + c->timeout_ms, &c->fd, err,
+                       errlen);
 }
 
 /* Reads `stats` up to END: the process id and its start time. */
@@ -308,36 +247,26 @@ static int request(audit_conn *c, request_fn fn, void *arg, char *err, size_t er
     }
 }
 
-/* Reads the unsigned number after flag letter f in a meta reply's flags. */
-static bool meta_flag(const char *line, char f, long long *out)
+/* Reads one meta reply line into r. */
+static int read_reply(audit_conn *c, meta_reply *r, char *err, size_t errlen)
 {
-    for (const char *p = strchr(line, ' '); p != NULL; p = strchr(p + 1, ' ')) {
-        if (p[1] != f)
-            continue;
-        char *end;
-        errno = 0;
-        long long v = strtoll(p + 2, &end, 10);
-        if (end == p + 2 || (*end != ' ' && *end != '\0') || errno != 0)
-            return false;
-        *out = v;
-        return true;
-    }
-    return false;
+    char *line;
+    int rc = read_line(c, &line, err, errlen);
+    if (rc == MCSQ_OK && meta_reply_parse(line, strlen(line), r) != 0)
+        rc = errstr_set(err, errlen, MCSQ_ERR_CORRUPT, "not a meta reply: \"%.60s\"", line);
+    return rc;
 }
 
 static int watermark_reply(audit_conn *c, void *arg, char *err, size_t errlen)
 {
-    char *line;
-    long long cas;
-    int rc = read_line(c, &line, err, errlen);
-    if (rc != MCSQ_OK)
-        return rc;
-    if (strncmp(line, "HD", 2) != 0 || !meta_flag(line, 'c', &cas) || cas < 0)
-        return errstr_set(err, errlen, MCSQ_ERR_CORRUPT,
-                          "watermark: unexpected \"%.60s\" (memcached 1.6 or later is needed)",
-                          line);
-    *(uint64_t *)arg = (uint64_t)cas;
-    return MCSQ_OK;
+    meta_reply r;
+    int rc = read_reply(c, &r, err, errlen);
+    if (rc == MCSQ_OK && r.code != META_HD)
+        rc = errstr_set(err, errlen, MCSQ_ERR_CORRUPT,
+                        "the watermark store was refused (memcached 1.6 or later is needed)");
+    if (rc == MCSQ_OK)
+        *(uint64_t *)arg = r.cas;
+    return rc;
 }
 
 int audit_conn_watermark(audit_conn *c, uint64_t *cas, char *err, size_t errlen)
@@ -364,19 +293,13 @@ static int lookup_replies(audit_conn *c, void *arg, char *err, size_t errlen)
 {
     lookup_arg *a = arg;
     for (size_t i = 0; i < a->n; i++) {
-        char *line;
-        long long cas, ttl;
-        int rc = read_line(c, &line, err, errlen);
+        meta_reply r;
+        int rc = read_reply(c, &r, err, errlen);
+        if (rc == MCSQ_OK && r.code != META_EN && (r.code != META_HD || !r.has_ttl))
+            rc = errstr_set(err, errlen, MCSQ_ERR_CORRUPT, "lookup: unexpected reply");
         if (rc != MCSQ_OK)
             return rc;
-        audit_item *it = &a->items[i];
-        *it = (audit_item){0};
-        if (strcmp(line, "EN") == 0)
-            continue;
-        if (strncmp(line, "HD", 2) != 0 || !meta_flag(line, 'c', &cas) ||
-            !meta_flag(line, 't', &ttl) || cas < 0)
-            return errstr_set(err, errlen, MCSQ_ERR_CORRUPT, "lookup: unexpected \"%.60s\"", line);
-        *it = (audit_item){.present = true, .cas = (uint64_t)cas, .ttl_s = ttl};
+        a->items[i] = (audit_item){.present = r.code == META_HD, .cas = r.cas, .ttl_s = r.ttl_s};
     }
     return MCSQ_OK;
 }

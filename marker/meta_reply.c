@@ -23,6 +23,20 @@ static int parse_u64(const char *s, size_t len, uint64_t *v)
     return 0;
 }
 
+/* The t flag: "-1" (never expires) or seconds left. */
+static int parse_ttl(const char *s, size_t len, meta_reply *r)
+{
+    uint64_t v;
+    if (len == 2 && s[0] == '-' && s[1] == '1')
+        r->ttl_s = -1;
+    else if (parse_u64(s, len, &v) == 0 && v <= INT64_MAX)
+        r->ttl_s = (int64_t)v;
+    else
+        return -1;
+    r->has_ttl = true;
+    return 0;
+}
+
 static int code_of(const char *tok, size_t len, meta_reply_code *code)
 {
     static const struct {
@@ -53,6 +67,8 @@ static int flag_apply(const char *tok, size_t len, meta_reply *r)
     switch (tok[0]) {
     case 'c':
         return parse_u64(tok + 1, len - 1, &r->cas);
+    case 't':
+        return parse_ttl(tok + 1, len - 1, r);
     case 'W':
         r->win = true;
         return 0;

@@ -30,6 +30,8 @@ typedef struct meta_reply {
     meta_reply_code code;
     uint64_t value_len; /* VA only */
     uint64_t cas;       /* the c flag; 0 when absent */
+    int64_t ttl_s;      /* the t flag: seconds left, -1 when it never expires */
+    bool has_ttl;       /* a t flag was there */
     bool win;           /* W: this client won the right to fill */
     bool stale;         /* X: the item is marked stale */
     bool won_elsewhere; /* Z: another client already won */

@@ -40,6 +40,11 @@ static void test_values_and_flags(void **state)
     r = parse_ok("VA 5");
     assert_int_equal(r.value_len, 5);
     assert_int_equal(r.cas, 0);
+    assert_false(r.has_ttl);
+    r = parse_ok("HD c7 t30");
+    assert_true(r.has_ttl && r.ttl_s == 30 && r.cas == 7);
+    r = parse_ok("HD h0 c0 t-1");
+    assert_true(r.has_ttl && r.ttl_s == -1);
 }
 
 static void test_codes(void **state)
@@ -78,6 +83,10 @@ static void test_refused(void **state)
         "VA 99999999999999999999",
         "VA 1 c",
         "VA 1 cx",
+        "HD t",
+        "HD t-2",
+        "HD tx",
+        "HD t9223372036854775808",
         "VA 1 c18446744073709551616",
         "VA 1 1",
         "HD =",
