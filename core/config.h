@@ -30,7 +30,11 @@
 typedef struct mcsq_hostport {
     char *host; /* NULL when unset (an empty value) */
     int port;
+    int weight; /* pool servers' `host:port:weight`; 0 when not written (weight 1) */
 } mcsq_hostport;
+
+/* The largest server weight (`host:port:weight`). */
+#define MCSQ_SERVER_WEIGHT_MAX 1000
 
 typedef struct mcsq_hostport_list {
     mcsq_hostport *v;
@@ -100,9 +104,11 @@ typedef struct mcsq_pool_config {
     mcsq_hostport_list servers;
     int role; /* mcsq_pool_role */
     char *prefix;
-    int invalidate;      /* mcsq_pool_invalidate */
-    int64_t stale_ttl_s; /* seconds; used with invalidate = stale */
-    int line;            /* line of the [pool NAME] header */
+    int invalidate;        /* mcsq_pool_invalidate */
+    int64_t stale_ttl_s;   /* seconds; used with invalidate = stale */
+    int placement;         /* key_placement_mode (core/key_placement_mode.h) */
+    int64_t ketama_points; /* cache-memcached-fast: its ketama_points option */
+    int line;              /* line of the [pool NAME] header */
 } mcsq_pool_config;
 
 /* The whole configuration. Strings are owned, never NULL after a successful

@@ -7,6 +7,7 @@
  * syntax is their own (mysql.start, bus.brokers, names and identifiers).
  */
 #include "core/config.h"
+#include "core/key_placement_mode.h"
 #include "core/log.h"
 #include "core/name_rule.h"
 #include "core/sql_ident.h"
@@ -479,6 +480,34 @@ static const mcsq_config_row table[] = {
      .def = "30",
      .desc = "With `invalidate = stale`: seconds a stale item may still be served (its new "
              "expiry, memcached's `T` flag) before it is gone. Ignored with `delete`."},
+    {.section = "pool",
+     .name = "placement",
+     .type = MCSQ_CONF_ENUM,
+     .offset = POOL(placement),
+     .def = "libmemcached",
+     .words = key_placement_mode_words,
+     .desc = "How the applications' memcached client places keys on the servers, so that "
+             "every delete and marker reaches the server holding the key: `libmemcached` "
+             "(weighted ketama, `MEMCACHED_BEHAVIOR_KETAMA_WEIGHTED`; php-memcached with "
+             "`OPT_LIBKETAMA_COMPATIBLE`), `libmemcached-modula` (libmemcached and "
+             "php-memcached defaults), `pymemcache` (`HashClient` defaults), "
+             "`python-memcached`, `dalli`, `cache-memcached-fast`, `spymemcached` "
+             "(`KetamaConnectionFactory`), `all` (every delete goes to every server) or "
+             "`proxy` (the servers are proxies such as twemproxy or mcrouter that place keys "
+             "themselves; each delete goes to one answering proxy). Weights "
+             "(`host:port:weight` in `servers`) apply to `libmemcached`, `python-memcached`, "
+             "`dalli` and `cache-memcached-fast`. docs/memcached.md lists the client settings "
+             "of each mode."},
+    {.section = "pool",
+     .name = "ketama_points",
+     .type = MCSQ_CONF_INT,
+     .offset = POOL(ketama_points),
+     .min = 0,
+     .max = 10000,
+     .def = "0",
+     .desc = "`placement = cache-memcached-fast` only: the client's `ketama_points` option "
+             "(0, its default, places keys by CRC32 buckets; above 0, on its ketama "
+             "continuum with that many points per server)."},
 
     /* [metrics] */
     {.section = "metrics",

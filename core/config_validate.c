@@ -6,6 +6,7 @@
  * password. Problems are reported at the line that set the key.
  */
 #include "core/config_private.h"
+#include "core/key_placement_mode.h"
 #include "mcsqueal/error.h"
 
 #include <errno.h>
@@ -120,8 +121,50 @@ static void derive_defaults(config_run *run)
         run->nomem = true;
 }
 
+static bool servers_weighted(const mcsq_hostport_list *servers)
+{
+    for (size_t i = 0; i < servers->n; i++)
+        if (servers->v[i].weight > 1)
+            return true;
+    return false;
+}
+
+/* The placement settings of pool slot (1 + index) that cannot work together. */
+static void validate_placement(config_run *run, size_t slot)
+{
+    const mcsq_pool_config *pool = &run->cfg->pools[slot - 1];
+    key_placement_mode mode = (key_placement_mode)pool->placement;
+    const char *name = key_placement_mode_name(mode);
+    const mcsq_config_row *placement = config_row_find("pool", "placement");
+    int line = *config_run_key_line(run, slot, placement);
+    line = line ? line : pool->line;
+    if (servers_weighted(&pool->servers) && !key_placement_mode_has_weights(mode))
+        config_run_error(run, *config_run_key_line(run, slot, config_row_find("pool", "servers")),
+                         "[pool %s] servers: weights (host:port:weight) do not exist for "
+                         "placement = %s (its client has none)",
+                         pool->name, name);
+    if (pool->ketama_points > 0 && mode != KEY_PLACEMENT_CACHE_MEMCACHED_FAST)
+        config_run_error(
+            run, *config_run_key_line(run, slot, config_row_find("pool", "ketama_points")),
+            "[pool %s] ketama_points: only for placement = cache-memcached-fast, not %s",
+            pool->name, name);
+    if (pool->invalidate == MCSQ_POOL_INVALIDATE_STALE && mode == KEY_PLACEMENT_PROXY)
+        config_run_error(run, line,
+                         "[pool %s] placement: invalidate = stale needs the meta protocol, and "
+                         "proxies such as twemproxy speak only the text protocol; use "
+                         "invalidate = delete with placement = proxy",
+                         pool->name);
+    if (pool->role == MCSQ_POOL_REGIONAL && mode == KEY_PLACEMENT_PROXY)
+        config_run_error(run, line,
+                         "[pool %s] placement: a regional pool cannot be a proxy pool (its "
+                         "markers need the servers themselves)",
+                         pool->name);
+}
+
 static void validate_pools(config_run *run)
 {
+    for (size_t i = 0; i < run->cfg->npools; i++)
+        validate_placement(run, 1 + i);
     const mcsq_config *cfg = run->cfg;
     const mcsq_pool_config *regional = NULL;
     const mcsq_config_row *role = config_row_find("pool", "role");

@@ -208,6 +208,7 @@ int mcsq_hostport_parse(const char *s, size_t len, mcsq_hostport *out, char *err
     if (out == NULL)
         return MCSQ_OK;
     out->port = (int)p;
+    out->weight = 0;
     out->host = strndup(host, hostlen);
     return out->host ? MCSQ_OK : MCSQ_ERR_NOMEM;
 }
@@ -223,7 +224,7 @@ static int parse_hostport(const mcsq_config_row *row, const char *text, void *fi
                           size_t len)
 {
     (void)row;
-    mcsq_hostport hp = {NULL, 0};
+    mcsq_hostport hp = {NULL, 0, 0};
     if (*text != '\0') {
         int rc = mcsq_hostport_parse(text, strlen(text), &hp, why, len);
         if (rc != MCSQ_OK)
@@ -243,6 +244,47 @@ static void release_hostport_list(void *field)
     memset(list, 0, sizeof(*list));
 }
 
+/* Whether s (n bytes) is `host:port:weight` or `[address]:port:weight`. */
+static bool server_has_weight(const char *s, size_t n)
+{
+    const char *rb = s[0] == '[' ? memchr(s, ']', n) : NULL;
+    if (rb != NULL) {
+        size_t after = n - (size_t)(rb - s) - 1;
+        return after > 1 && memchr(rb + 2, ':', after - 1) != NULL;
+    }
+    size_t colons = 0;
+    for (size_t i = 0; i < n; i++)
+        colons += s[i] == ':';
+    return colons == 2;
+}
+
+/* One `host:port[:weight]` entry of a server list. */
+static int server_parse(const char *s, size_t n, mcsq_hostport *out, char *why, size_t len)
+{
+    bool weighted = server_has_weight(s, n);
+    const char *last = memrchr(s, ':', n);
+    size_t hp_len = weighted ? (size_t)(last - s) : n;
+    int rc = mcsq_hostport_parse(s, hp_len, out, why, len);
+    out->weight = 0;
+    if (rc != MCSQ_OK || !weighted)
+        return rc;
+    char wtext[8] = "";
+    size_t wlen = n - hp_len - 1;
+    int64_t w = 0;
+    if (wlen < sizeof(wtext))
+        memcpy(wtext, last + 1, wlen), wtext[wlen] = '\0';
+    if (wlen == 0 || wlen >= sizeof(wtext) || strspn(wtext, "0123456789") != wlen ||
+        !text_to_int64(wtext, &w) || w < 1 || w > MCSQ_SERVER_WEIGHT_MAX) {
+        snprintf(why, len, "\"%.*s\": weight must be a number in 1..%d", (int)n, s,
+                 MCSQ_SERVER_WEIGHT_MAX);
+        free(out->host);
+        out->host = NULL;
+        return MCSQ_ERR_CONFIG;
+    }
+    out->weight = (int)w;
+    return MCSQ_OK;
+}
+
 /* Appends the entries of text (separated by whitespace or commas). */
 int config_value_hostport_list_append(mcsq_hostport_list *list, const char *text, char *why,
                                       size_t len)
@@ -254,7 +296,7 @@ int config_value_hostport_list_append(mcsq_hostport_list *list, const char *text
         if (v == NULL)
             return MCSQ_ERR_NOMEM;
         list->v = v;
-        int rc = mcsq_hostport_parse(p, n, &list->v[list->n], why, len);
+        int rc = server_parse(p, n, &list->v[list->n], why, len);
         if (rc != MCSQ_OK)
             return rc;
         list->n++;
@@ -322,9 +364,12 @@ void config_value_format(const mcsq_config_row *row, const void *field, FILE *ou
     }
     case MCSQ_CONF_HOSTPORT_LIST: {
         const mcsq_hostport_list *list = field;
-        for (size_t i = 0; i < list->n; i++)
+        for (size_t i = 0; i < list->n; i++) {
             fprintf(out, strchr(list->v[i].host, ':') ? "%s[%s]:%d" : "%s%s:%d", i ? " " : "",
                     list->v[i].host, list->v[i].port);
+            if (list->v[i].weight > 0)
+                fprintf(out, ":%d", list->v[i].weight);
+        }
         break;
     }
     case MCSQ_CONF_PROPS:
@@ -353,7 +398,8 @@ static const type_ops types[MCSQ_CONF_NTYPES] = {
     [MCSQ_CONF_HOSTPORT] = {"host:port", "`host:port`, IPv6 addresses as `[address]:port`",
                             parse_hostport, release_hostport},
     [MCSQ_CONF_HOSTPORT_LIST] = {"host:port list",
-                                 "`host:port` entries separated by spaces or commas",
+                                 "`host:port` or `host:port:weight` entries separated by spaces "
+                                 "or commas",
                                  parse_hostport_list, release_hostport_list},
     [MCSQ_CONF_PROPS] = {"properties", "`prefix.<name> = <value>` lines", NULL, release_props},
 };

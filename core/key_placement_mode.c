@@ -21,6 +21,12 @@ const char *key_placement_mode_name(key_placement_mode mode)
     return (unsigned)mode < KEY_PLACEMENT_MODE_COUNT ? key_placement_mode_words[mode] : "?";
 }
 
+bool key_placement_mode_has_weights(key_placement_mode mode)
+{
+    return mode == KEY_PLACEMENT_LIBMEMCACHED || mode == KEY_PLACEMENT_PYTHON_MEMCACHED ||
+           mode == KEY_PLACEMENT_DALLI || mode == KEY_PLACEMENT_CACHE_MEMCACHED_FAST;
+}
+
 int key_placement_mode_parse(const char *name, key_placement_mode *out)
 {
     for (int i = 0; i < KEY_PLACEMENT_MODE_COUNT; i++) {

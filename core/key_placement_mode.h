@@ -6,6 +6,8 @@
 #ifndef MCSQ_CORE_KEY_PLACEMENT_MODE_H
 #define MCSQ_CORE_KEY_PLACEMENT_MODE_H
 
+#include <stdbool.h>
+
 typedef enum key_placement_mode {
     KEY_PLACEMENT_LIBMEMCACHED,         /* weighted ketama, MD5 (the default) */
     KEY_PLACEMENT_LIBMEMCACHED_MODULA,  /* libmemcached defaults: one-at-a-time % n */
@@ -24,6 +26,9 @@ extern const char *const key_placement_mode_words[];
 
 /* The word of mode ("?" when out of range). */
 const char *key_placement_mode_name(key_placement_mode mode);
+
+/* Whether the mode's client gives servers weights (`host:port:weight`). */
+bool key_placement_mode_has_weights(key_placement_mode mode);
 
 /* Sets *out to the mode named name; returns 0, or MCSQ_ERR_CONFIG when no
  * mode has that name. */

@@ -304,7 +304,7 @@ static void test_deletes_where_the_app_stored(void **state)
 
 enum { PLACE_N = 20000 };
 static mcsq_hostport place_hp[3] = {
-    {"127.0.0.1", 11211}, {"127.0.0.1", 11300}, {"127.0.0.1", 11301}};
+    {"127.0.0.1", 11211, 0}, {"127.0.0.1", 11300, 0}, {"127.0.0.1", 11301, 0}};
 
 /* A client for place_hp: `first` is set before the servers are added (may
  * be -1), then KETAMA_WEIGHTED unless `weighted` is false, then `after`
@@ -391,7 +391,8 @@ static void test_distribution_matches_libmemcached(void **state)
 static void test_distribution_breakers(void **state)
 {
     (void)state;
-    mcsq_hostport local[3] = {{"localhost", 11211}, {"localhost", 11300}, {"localhost", 11301}};
+    mcsq_hostport local[3] = {
+        {"localhost", 11211, 0}, {"localhost", 11300, 0}, {"localhost", 11301, 0}};
     mcsq_pool_config cfg, cfg_local;
     cfg_init(&cfg, place_hp, 3, "");
     cfg_init(&cfg_local, local, 3, "");
@@ -653,7 +654,7 @@ static void test_restarted_server(void **state)
 static void test_nothing_listening(void **state)
 {
     fixture *fx = *state;
-    mcsq_hostport hp = {"127.0.0.1", fx->srv[1]->port};
+    mcsq_hostport hp = {"127.0.0.1", fx->srv[1]->port, 0};
     mcsq_pool_config cfg;
     cfg_init(&cfg, &hp, 1, "");
     memcached_server_kill(fx->srv[1]);
@@ -690,7 +691,7 @@ static void test_not_memcached(void **state)
         _exit(0);
     }
     close(lfd);
-    mcsq_hostport hp = {"127.0.0.1", ntohs(sa.sin_port)};
+    mcsq_hostport hp = {"127.0.0.1", ntohs(sa.sin_port), 0};
     mcsq_pool_config cfg;
     cfg_init(&cfg, &hp, 1, "");
     mc_pool *pool = pool_new(&cfg, 5000, false);
@@ -744,7 +745,7 @@ static void test_bad_config(void **state)
     assert_int_equal(mc_pool_new(&pool, &cfg, NULL, err, sizeof(err)), MCSQ_ERR_CONFIG);
     assert_null(pool);
     assert_non_null(strstr(err, "no servers"));
-    mcsq_hostport hp = {"127.0.0.1", 11211};
+    mcsq_hostport hp = {"127.0.0.1", 11211, 0};
     memset(prefix, 'p', sizeof(prefix) - 1);
     prefix[sizeof(prefix) - 1] = '\0';
     cfg_init(&cfg, &hp, 1, prefix);

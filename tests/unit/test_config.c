@@ -15,6 +15,7 @@
 #include "skip.h"
 
 #include "core/config.h"
+#include "core/key_placement_mode.h"
 #include "mcsqueal/error.h"
 
 #include <stdio.h>
@@ -577,6 +578,55 @@ static void test_pool_errors(void **state)
     assert_null(mcsq_config_regional_pool(&fx->cfg));
 }
 
+/* placement, ketama_points and weights (host:port:weight), and the
+ * combinations check-config refuses. */
+static int write_config(const fixture *fx, FILE *out);
+
+static void test_pool_placement(void **state)
+{
+    fixture *fx = *state;
+    load_ok(fx, "[pool a]\nservers = h:1 h:2:3 [::1]:4:10\n"
+                "[pool b]\nservers = h:1\nplacement = cache-memcached-fast\nketama_points = 150\n"
+                "[pool c]\nservers = h:1:1 h:2\nplacement = pymemcache\n");
+    const mcsq_config *c = &fx->cfg;
+    assert_int_equal(c->pools[0].placement, KEY_PLACEMENT_LIBMEMCACHED);
+    assert_int_equal(c->pools[0].ketama_points, 0);
+    assert_int_equal(c->pools[0].servers.v[0].weight, 0);
+    assert_int_equal(c->pools[0].servers.v[1].weight, 3);
+    assert_int_equal(c->pools[0].servers.v[1].port, 2);
+    assert_string_equal(c->pools[0].servers.v[2].host, "::1");
+    assert_int_equal(c->pools[0].servers.v[2].port, 4);
+    assert_int_equal(c->pools[0].servers.v[2].weight, 10);
+    assert_int_equal(c->pools[1].placement, KEY_PLACEMENT_CACHE_MEMCACHED_FAST);
+    assert_int_equal(c->pools[1].ketama_points, 150);
+    assert_int_equal(c->pools[2].placement, KEY_PLACEMENT_PYMEMCACHE);
+    char *out = capture(fx, write_config);
+    assert_non_null(strstr(out, "servers = h:1 h:2:3 [::1]:4:10\n"));
+    load_ok(fx, out); /* the weights print back as written */
+    assert_int_equal(fx->cfg.pools[0].servers.v[2].weight, 10);
+    free(out);
+
+    load_fails(fx, "[pool a]\nservers = h:1\nplacement = ketama\n", 3,
+               "[pool a] placement: \"ketama\" is not one of: libmemcached, libmemcached-modula");
+    load_fails(fx, "[pool a]\nservers = h:9 h:1:0\n", 2, "weight must be a number in 1..1000");
+    load_fails(fx, "[pool a]\nservers = h:9 h:1:1001\n", 2, "weight must be a number in 1..1000");
+    load_fails(fx, "[pool a]\nservers = h:9 h:1:x\n", 2, "weight must be a number");
+    load_fails(fx, "[pool a]\nservers = h:9 [::1]:1:\n", 2, "weight must be a number");
+    load_fails(fx, "[pool a]\nservers = h:1 h:2:2\nplacement = spymemcached\n", 2,
+               "[pool a] servers: weights (host:port:weight) do not exist for placement = "
+               "spymemcached");
+    load_fails(fx, "[pool a]\nservers = h:1:2\nplacement = all\n", 2, "placement = all");
+    load_fails(
+        fx, "[pool a]\nservers = h:1\nketama_points = 100\n", 3,
+        "[pool a] ketama_points: only for placement = cache-memcached-fast, not libmemcached");
+    load_fails(fx, "[pool a]\nservers = h:1\nrole = regional\nplacement = proxy\n", 4,
+               "[pool a] placement: a regional pool cannot be a proxy pool");
+    load_fails(fx, "[pool a]\nservers = h:1\nketama_points = 10001\n", 3, "ketama_points");
+    load_fails(fx, "[pool a]\nservers = h:1\nplacement = proxy\ninvalidate = stale\n", 3,
+               "[pool a] placement: invalidate = stale needs the meta protocol");
+    load_ok(fx, "[pool a]\nservers = h:1\nplacement = all\ninvalidate = stale\n");
+}
+
 static void test_continuation_errors(void **state)
 {
     fixture *fx = *state;
@@ -917,6 +967,7 @@ int main(void)
         T(test_long_line),
         T(test_pools),
         T(test_pool_errors),
+        T(test_pool_placement),
         T(test_continuation_errors),
         T(test_kafka_passthrough),
         T(test_brokers),
