@@ -10,6 +10,23 @@
 #include <stdlib.h>
 #include <string.h>
 
+const char *key_placement_hash_input(const key_placement *p, bool with_prefix, const char *key,
+                                     size_t len, char *buf, char **heap, size_t *out_len)
+{
+    *heap = NULL;
+    *out_len = len;
+    if (!with_prefix || p->prefix_len == 0)
+        return key;
+    size_t total = p->prefix_len + len;
+    char *dst = buf;
+    if (total > KEY_PLACEMENT_STACK_KEY && (dst = *heap = malloc(total)) == NULL)
+        return key;
+    memcpy(dst, p->prefix, p->prefix_len);
+    memcpy(dst + p->prefix_len, key, len);
+    *out_len = total;
+    return dst;
+}
+
 static uint32_t lookup_every(const key_placement *p, const char *key, size_t len)
 {
     (void)p, (void)key, (void)len;
@@ -28,6 +45,18 @@ static int build(key_placement *p, const key_placement_server *servers, char *er
     switch (p->mode) {
     case KEY_PLACEMENT_LIBMEMCACHED:
         return placement_libmemcached_build(p, servers, errstr, errstr_size);
+    case KEY_PLACEMENT_LIBMEMCACHED_MODULA:
+        return placement_modula_build(p, servers, errstr, errstr_size);
+    case KEY_PLACEMENT_PYMEMCACHE:
+        return placement_pymemcache_build(p, servers, errstr, errstr_size);
+    case KEY_PLACEMENT_PYTHON_MEMCACHED:
+        return placement_python_memcached_build(p, servers, errstr, errstr_size);
+    case KEY_PLACEMENT_DALLI:
+        return placement_dalli_build(p, servers, errstr, errstr_size);
+    case KEY_PLACEMENT_CACHE_MEMCACHED_FAST:
+        return placement_cmf_build(p, servers, errstr, errstr_size);
+    case KEY_PLACEMENT_SPYMEMCACHED:
+        return placement_spymemcached_build(p, servers, errstr, errstr_size);
     case KEY_PLACEMENT_ALL:
         p->lookup = lookup_every;
         return MCSQ_OK;
@@ -111,6 +140,10 @@ void key_placement_free(key_placement *p)
         return;
     placement_continuum_deinit(&p->ring);
     free(p->table);
+    for (size_t i = 0; p->names != NULL && i < p->nservers; i++)
+        free(p->names[i]);
+    free(p->names);
+    free(p->name_len);
     free(p);
 }
 

@@ -55,3 +55,16 @@ int placement_continuum_sort(placement_continuum *c)
     free(points);
     return MCSQ_OK;
 }
+
+void placement_continuum_keep_last(placement_continuum *c)
+{
+    size_t out = 0;
+    for (size_t i = 0; i < c->n; i++) {
+        if (i + 1 < c->n && c->value[i + 1] == c->value[i])
+            continue;
+        c->value[out] = c->value[i];
+        c->server[out] = c->server[i];
+        out++;
+    }
+    c->n = out;
+}

@@ -27,6 +27,10 @@ void placement_continuum_add(placement_continuum *c, uint32_t value, uint32_t se
  * Returns 0 or MCSQ_ERR_NOMEM. */
 int placement_continuum_sort(placement_continuum *c);
 
+/* Of each run of points with one value, keeps only the last (the highest
+ * server): spymemcached's map keeps the server put last. */
+void placement_continuum_keep_last(placement_continuum *c);
+
 /* The server of the first point at or after hash (c->n > 0). */
 static inline uint32_t placement_continuum_find(const placement_continuum *c, uint32_t hash)
 {

@@ -26,11 +26,19 @@ static inline uint32_t digest_word(const unsigned char *d, unsigned i)
            (uint32_t)d[4 * i + 1] << 8 | d[4 * i];
 }
 
-static uint32_t md5_hash(const char *key, size_t len)
+uint32_t placement_md5_hash(const char *data, size_t len)
 {
     unsigned char d[16];
-    placement_md5(key, len, d);
+    placement_md5(data, len, d);
     return digest_word(d, 0);
+}
+
+void placement_md5_points_add(placement_continuum *c, const char *name, size_t len, uint32_t server)
+{
+    unsigned char d[16];
+    placement_md5(name, len, d);
+    for (unsigned w = 0; w < 4; w++)
+        placement_continuum_add(c, digest_word(d, w), server);
 }
 
 static uint32_t lookup(const key_placement *p, const char *key, size_t len)
@@ -38,14 +46,14 @@ static uint32_t lookup(const key_placement *p, const char *key, size_t len)
     if (p->nservers == 1)
         return 0;
     if (!p->hash_with_prefix || p->prefix_len == 0)
-        return placement_continuum_find(&p->ring, md5_hash(key, len));
+        return placement_continuum_find(&p->ring, placement_md5_hash(key, len));
     /* libmemcached hashes prefix + key, and a too long one as hash 0 */
     char buf[LIBMEMCACHED_MAX_KEY];
     if (p->prefix_len + len > LIBMEMCACHED_MAX_KEY - 1)
         return placement_continuum_find(&p->ring, 0);
     memcpy(buf, p->prefix, p->prefix_len);
     memcpy(buf + p->prefix_len, key, len);
-    return placement_continuum_find(&p->ring, md5_hash(buf, p->prefix_len + len));
+    return placement_continuum_find(&p->ring, placement_md5_hash(buf, p->prefix_len + len));
 }
 
 /* libmemcached's float arithmetic, step by step, so that the counts match. */
@@ -67,10 +75,7 @@ static int add_server_points(key_placement *p, const key_placement_server *s, ui
         if (len < 0 || (size_t)len >= sizeof(name))
             return errstr_set(errstr, errstr_size, MCSQ_ERR_CONFIG, "server name too long: %s",
                               s->host);
-        unsigned char d[16];
-        placement_md5(name, (size_t)len, d);
-        for (unsigned w = 0; w < 4; w++)
-            placement_continuum_add(&p->ring, digest_word(d, w), index);
+        placement_md5_points_add(&p->ring, name, (size_t)len, index);
     }
     return MCSQ_OK;
 }
