@@ -496,7 +496,8 @@ static const mcsq_config_row table[] = {
              "`proxy` (the servers are proxies such as twemproxy or mcrouter that place keys "
              "themselves; each delete goes to one answering proxy). Weights "
              "(`host:port:weight` in `servers`) apply to `libmemcached`, `python-memcached`, "
-             "`dalli` and `cache-memcached-fast`. docs/memcached.md lists the client settings "
+             "`dalli`, `cache-memcached-fast` and `spymemcached`. docs/memcached.md lists the "
+             "client settings "
              "of each mode."},
     {.section = "pool",
      .name = "ketama_points",

@@ -5,10 +5,10 @@
  * added (Cache::Memcached's buckets); a key's point is
  * (((crc32(key) >> 16) & 0x7fff) % round(total weight)) scaled to the space,
  * plus one. With ketama_points, each server gets round(points * weight)
- * points crc32(host "\0" port, then the point number as 4 little-endian
- * bytes) and a key is crc32(key). Either way the key belongs to the first
- * point at or after it, the earlier server first on a tie. Its namespace
- * is hashed only with its hash_namespace option (hash_with_prefix).
+ * points, each crc32(host "\0" port, then the previous point as 4
+ * little-endian bytes; 0 before the first) and a key is crc32(key). Either way the key belongs to
+ * the first point at or after it, the earlier server first on a tie. Its namespace is hashed only
+ * with its hash_namespace option (hash_with_prefix).
  */
 #include "marker/hash/placement_hash.h"
 #include "marker/key_placement_internal.h"
@@ -28,15 +28,15 @@ static uint32_t key_crc(const key_placement *p, const char *key, size_t len)
 
 static uint32_t lookup_ketama(const key_placement *p, const char *key, size_t len)
 {
-    if (p->ring.n == 1)
-        return p->ring.server[0];
+    if (p->nservers == 1)
+        return 0;
     return placement_continuum_find(&p->ring, key_crc(p, key, len));
 }
 
 static uint32_t lookup_buckets(const key_placement *p, const char *key, size_t len)
 {
-    if (p->ring.n == 1)
-        return p->ring.server[0];
+    if (p->nservers == 1)
+        return 0;
     uint32_t hash = (key_crc(p, key, len) >> 16) & 0x7fff;
     uint32_t point = hash % (uint32_t)(p->total_weight + 0.5);
     point = (uint32_t)((double)point / p->total_weight * CMF_MAX_POINT + 0.5);
@@ -50,9 +50,10 @@ static int build_buckets(key_placement *p, const key_placement_server *servers)
     for (uint32_t i = 0; i < p->nservers && rc == MCSQ_OK; i++) {
         double weight = key_placement_weight(&servers[i]);
         p->total_weight += weight;
-        double scale = 1 - weight / p->total_weight;
+        double scale = weight / p->total_weight;
         for (size_t j = 0; j < p->ring.n; j++)
-            p->ring.value[j] = (uint32_t)((double)p->ring.value[j] * scale + 0.5);
+            p->ring.value[j] =
+                (uint32_t)((double)p->ring.value[j] - (double)p->ring.value[j] * scale);
         placement_continuum_add(&p->ring, CMF_MAX_POINT, i);
     }
     p->lookup = lookup_buckets;
@@ -72,10 +73,12 @@ static int build_ketama(key_placement *p, const key_placement_server *servers)
         base = placement_crc32(base, "", 1);
         base = placement_crc32(base, port, (size_t)plen);
         int count = (int)(p->ketama_points * (double)key_placement_weight(&servers[i]) + 0.5);
-        for (int k = 0; k < count; k++) {
-            unsigned char le[4] = {(unsigned char)k, (unsigned char)(k >> 8),
-                                   (unsigned char)(k >> 16), (unsigned char)(k >> 24)};
-            placement_continuum_add(&p->ring, placement_crc32(base, le, 4), i);
+        uint32_t point = 0;
+        for (int k = 0; k < count; k++) { /* each point is the CRC of the previous one */
+            unsigned char le[4] = {(unsigned char)point, (unsigned char)(point >> 8),
+                                   (unsigned char)(point >> 16), (unsigned char)(point >> 24)};
+            point = placement_crc32(base, le, 4);
+            placement_continuum_add(&p->ring, point, i);
         }
     }
     p->lookup = lookup_ketama;

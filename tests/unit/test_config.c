@@ -612,9 +612,11 @@ static void test_pool_placement(void **state)
     load_fails(fx, "[pool a]\nservers = h:9 h:1:1001\n", 2, "weight must be a number in 1..1000");
     load_fails(fx, "[pool a]\nservers = h:9 h:1:x\n", 2, "weight must be a number");
     load_fails(fx, "[pool a]\nservers = h:9 [::1]:1:\n", 2, "weight must be a number");
-    load_fails(fx, "[pool a]\nservers = h:1 h:2:2\nplacement = spymemcached\n", 2,
+    load_fails(fx, "[pool a]\nservers = h:1 h:2:2\nplacement = pymemcache\n", 2,
                "[pool a] servers: weights (host:port:weight) do not exist for placement = "
-               "spymemcached");
+               "pymemcache");
+    load_fails(fx, "[pool a]\nservers = h:1 h:2:2\nplacement = libmemcached-modula\n", 2,
+               "libmemcached-modula (its client has none)");
     load_fails(fx, "[pool a]\nservers = h:1:2\nplacement = all\n", 2, "placement = all");
     load_fails(
         fx, "[pool a]\nservers = h:1\nketama_points = 100\n", 3,

@@ -20,6 +20,8 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <dirent.h>
+#include <stdlib.h>
 
 #define NKEYS 12000
 
@@ -64,6 +66,89 @@ static void test_md5_matches_libhashkit(void **state)
         libhashkit_md5_signature(buf, len, theirs);
         assert_memory_equal(mine, theirs, 16);
     }
+}
+
+/* MurmurHash3 as pymemcache's murmur3_32, CRC-32 as Python's
+ * binascii.crc32 (python-memcached, Dalli's Zlib.crc32), SHA-1 as Ruby's
+ * Digest::SHA1 (Dalli's ring points): values printed by those libraries. */
+static void test_hash_vectors(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *in;
+        uint32_t murmur3, crc32;
+    } v[] = {
+        {"", 0x0, 0x0},
+        {"a", 0x3c2569b2, 0xe8b7be43},
+        {"ab", 0x9bbfd75f, 0x9e83486d},
+        {"abc", 0xb3dd93fa, 0x352441c2},
+        {"abcd", 0x43ed676a, 0xed82cd11},
+        {"127.0.0.2:11211-user:1", 0x648072ab, 0xee1a4035},
+        {"localhost:21212-session:abc", 0x44b934c1, 0x6b613a2d},
+    };
+    for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+        assert_int_equal(placement_murmur3_32(v[i].in, strlen(v[i].in), 0), v[i].murmur3);
+        assert_int_equal(placement_crc32(0, v[i].in, strlen(v[i].in)), v[i].crc32);
+    }
+    static const struct {
+        const char *in, *hex;
+    } sha[] = {
+        {"", "da39a3ee5e6b4b0d3255bfef95601890afd80709"},
+        {"127.0.0.2:11211:0", "bccc50696b6e35f703ab92475db7a5035a43afe6"},
+        {"localhost:21212:159", "bcc8325b12bc5284ebe3d6c20e8ebf2c21e02e72"},
+    };
+    for (size_t i = 0; i < sizeof(sha) / sizeof(sha[0]); i++) {
+        unsigned char d[20];
+        char hex[41];
+        placement_sha1(sha[i].in, strlen(sha[i].in), d);
+        for (int j = 0; j < 20; j++)
+            snprintf(hex + 2 * j, 3, "%02x", d[j]);
+        assert_string_equal(hex, sha[i].hex);
+    }
+}
+
+static uint32_t md5_word(const char *data, size_t len)
+{
+    unsigned char d[16];
+    placement_md5(data, len, d);
+    return (uint32_t)d[3] << 24 | (uint32_t)d[2] << 16 | (uint32_t)d[1] << 8 | d[0];
+}
+
+/* One-at-a-time (libmemcached's default key hash) and MD5 at every length,
+ * bytes above 0x7f included, against libhashkit. */
+static void test_hashes_match_libhashkit(void **state)
+{
+    (void)state;
+    char buf[200];
+    for (size_t i = 0; i < sizeof(buf); i++)
+        buf[i] = (char)(i * 37 + 101);
+    for (size_t len = 0; len <= sizeof(buf); len++) {
+        assert_int_equal(placement_one_at_a_time(buf, len), libhashkit_one_at_a_time(buf, len));
+        assert_int_equal(md5_word(buf, len), libhashkit_md5(buf, len));
+    }
+}
+
+/* pymemcache hashes a str by characters: non-ASCII keys (UTF-8 here) land
+ * where its RendezvousHash puts them (indexes printed by pymemcache 3.5.2). */
+static void test_pymemcache_non_ascii(void **state)
+{
+    (void)state;
+    key_placement_server s[] = {
+        {"127.0.0.2", 11211, 0}, {"127.0.0.3", 11211, 0}, {"127.0.0.1", 21211, 0}};
+    static const struct {
+        const char *key;
+        uint32_t server;
+    } v[] = {{"h\xc3\xa9llo", 0},
+             {"\xd0\xba\xd0\xbb\xd1\x8e\xd1\x87:1", 2},
+             {"\xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e\xe3\x82\xad\xe3\x83\xbc", 1},
+             {"emoji\xf0\x9f\x98\x80x", 0},
+             {"na\xc3\xafve-caf\xc3\xa9", 1}};
+    key_placement *p;
+    assert_int_equal(key_placement_new(&p, KEY_PLACEMENT_PYMEMCACHE, s, 3, NULL, false, 0, NULL, 0),
+                     MCSQ_OK);
+    for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++)
+        assert_int_equal(key_placement_server_of(p, v[i].key, strlen(v[i].key)), v[i].server);
+    key_placement_free(p);
 }
 
 typedef struct server_list {
@@ -260,14 +345,131 @@ static void test_mode_names(void **state)
     assert_string_equal(key_placement_mode_name(KEY_PLACEMENT_LIBMEMCACHED), "libmemcached");
 }
 
+/* One vector file of tests/fixtures/placement (its README has the format):
+ * where a real client put each key. */
+typedef struct vectors {
+    key_placement_mode mode;
+    char prefix[KEY_PLACEMENT_PREFIX_MAX + 1];
+    bool hash_with_prefix;
+    unsigned ketama_points;
+    key_placement_server servers[8];
+    char hosts[8][64];
+    size_t nservers;
+    size_t nkeys, mismatches;
+    char first_mismatch[300];
+} vectors;
+
+static void vectors_server(vectors *v, const char *text)
+{
+    assert_true(v->nservers < 8);
+    key_placement_server *s = &v->servers[v->nservers];
+    char *host = v->hosts[v->nservers];
+    unsigned port = 0, weight = 0;
+    int n = sscanf(text, "%63[^:]:%u:%u", host, &port, &weight);
+    assert_true(n >= 2);
+    *s = (key_placement_server){host, port, weight};
+    v->nservers++;
+}
+
+/* Checks the key line "KEY<TAB>INDEX<TAB>HOST:PORT" against p. */
+static void vectors_key(vectors *v, const key_placement *p, char *line)
+{
+    char *tab = strchr(line, '\t');
+    assert_non_null(tab);
+    *tab = '\0';
+    unsigned want = (unsigned)strtoul(tab + 1, NULL, 10);
+    uint32_t got = key_placement_server_of(p, line, strlen(line));
+    v->nkeys++;
+    if (got != want && v->mismatches++ == 0)
+        snprintf(v->first_mismatch, sizeof(v->first_mismatch), "key \"%s\": client %u, ours %u",
+                 line, want, got);
+}
+
+static bool check_vector_file(const char *path, bool seen[KEY_PLACEMENT_MODE_COUNT])
+{
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    vectors v = {0};
+    key_placement *p = NULL;
+    char line[1024], err[256];
+    while (fgets(line, sizeof(line), f) != NULL) {
+        line[strcspn(line, "\r\n")] = '\0';
+        char *val = strchr(line, '\t');
+        if (line[0] == '#' || val == NULL)
+            continue;
+        *val++ = '\0';
+        if (strcmp(line, "placement") == 0)
+            assert_int_equal(key_placement_mode_parse(val, &v.mode), MCSQ_OK);
+        else if (strcmp(line, "prefix") == 0)
+            snprintf(v.prefix, sizeof(v.prefix), "%s", val);
+        else if (strcmp(line, "option") == 0 && strncmp(val, "hash_with_prefix\t", 17) == 0)
+            v.hash_with_prefix = atoi(val + 17) != 0;
+        else if (strcmp(line, "option") == 0 && strncmp(val, "ketama_points\t", 14) == 0)
+            v.ketama_points = (unsigned)atoi(val + 14);
+        else if (strcmp(line, "server") == 0)
+            vectors_server(&v, val);
+        else if (strcmp(line, "key") == 0) {
+            if (p == NULL &&
+                key_placement_new(&p, v.mode, v.servers, v.nservers, v.prefix, v.hash_with_prefix,
+                                  v.ketama_points, err, sizeof(err)) != MCSQ_OK)
+                fail_msg("%s: %s", path, err);
+            vectors_key(&v, p, val);
+        } else
+            fail_msg("%s: unknown line \"%s\"", path, line);
+    }
+    fclose(f);
+    key_placement_free(p);
+    if (v.mismatches > 0)
+        print_error("%s: %zu of %zu keys elsewhere than the client put them; first: %s\n", path,
+                    v.mismatches, v.nkeys, v.first_mismatch);
+    assert_true(v.nkeys >= 100);
+    seen[v.mode] = true;
+    return v.mismatches == 0;
+}
+
+/* Every vector file the real clients wrote: each key on the client's server. */
+static void test_client_vectors(void **state)
+{
+    (void)state;
+    const char *src = getenv("MCSQ_SOURCE_DIR");
+    char dir[1024];
+    snprintf(dir, sizeof(dir), "%s/tests/fixtures/placement", src != NULL ? src : ".");
+    DIR *d = opendir(dir);
+    if (d == NULL)
+        fail_msg("cannot open %s (set MCSQ_SOURCE_DIR)", dir);
+    bool seen[KEY_PLACEMENT_MODE_COUNT] = {false};
+    size_t files = 0, failed = 0;
+    for (struct dirent *e; (e = readdir(d)) != NULL;) {
+        size_t n = strlen(e->d_name);
+        if (n < 5 || strcmp(e->d_name + n - 4, ".tsv") != 0)
+            continue;
+        char path[2048];
+        snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+        failed += !check_vector_file(path, seen);
+        files++;
+    }
+    closedir(d);
+    assert_true(files >= 7);
+    if (failed > 0)
+        fail_msg("%zu of %zu vector files disagree", failed, files);
+    for (int m = 0; m < KEY_PLACEMENT_ALL; m++)
+        if (!seen[m])
+            fail_msg("no client vectors for placement %s",
+                     key_placement_mode_name((key_placement_mode)m));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_md5_rfc1321),
         cmocka_unit_test(test_md5_matches_libhashkit),
+        cmocka_unit_test(test_hash_vectors),
+        cmocka_unit_test(test_hashes_match_libhashkit),
+        cmocka_unit_test(test_pymemcache_non_ascii),
         cmocka_unit_test(test_libmemcached_matches_libmemcached),
         cmocka_unit_test(test_libmemcached_prefix),
         cmocka_unit_test(test_libmemcached_long_prefixed_key),
+        cmocka_unit_test(test_client_vectors),
         cmocka_unit_test(test_all_and_proxy),
         cmocka_unit_test(test_bad_pools),
         cmocka_unit_test(test_mode_names),
