@@ -168,7 +168,7 @@ static void fixture_init(fixture *fx, const char *rate, const char *delays, int6
     fx->cfg.audit.sample_rate = strdup(rate);
     fx->cfg.audit.delays_ms = strdup(delays);
     fx->cfg.audit.max_checks_per_s = max;
-    static mcsq_hostport hp = {"127.0.0.1", 1};
+    static mcsq_hostport hp = {.host = "127.0.0.1", .port = 1};
     static mcsq_pool_config pool = {.name = "main", .servers = {&hp, 1}, .prefix = ""};
     fx->cfg.pools = &pool;
     fx->cfg.npools = 1;
