@@ -17,14 +17,24 @@
 
 struct bus_consumer {
     rd_kafka_t *rk;
-    bus_gap_fn on_gap;
-    void *ctx;
+    bus_consumer_opts opts;
     int64_t expected[MAX_PARTITIONS]; /* next offset per partition, -1: unknown */
 };
+
+#define STR_(x) #x
+#define STR(x) STR_(x)
 
 static int configure(rd_kafka_conf_t *conf, const mcsq_config *cfg, const char *bootstrap,
                      const char *group, char *errstr, size_t errstr_size)
 {
+    char err[512];
+    /* a static member: a restart within the session timeout gets its
+     * partitions back without a rebalance (empty: a dynamic member) */
+    const char *instance = cfg->router.instance;
+    if (instance != NULL && instance[0] != '\0' &&
+        rd_kafka_conf_set(conf, "group.instance.id", instance, err, sizeof(err)) !=
+            RD_KAFKA_CONF_OK)
+        return errstr_set(errstr, errstr_size, MCSQ_ERR_CONFIG, "bus: group.instance.id: %s", err);
     const kafka_setting defaults[] = {
         {"bootstrap.servers", bootstrap},
         {"group.id", group},
@@ -34,7 +44,11 @@ static int configure(rd_kafka_conf_t *conf, const mcsq_config *cfg, const char *
         {"auto.commit.interval.ms", "1000"},
         {"auto.offset.reset", "earliest"}, /* a new group starts at the oldest message */
         {"enable.partition.eof", "false"},
-        {"session.timeout.ms", "10000"},
+        {"session.timeout.ms", STR(BUS_CONSUMER_SESSION_TIMEOUT_MS)},
+        {"heartbeat.interval.ms", "2000"},
+        /* eager: librdkafka 2.0.2's cooperative-sticky assignor has bugs
+         * fixed only in later releases */
+        {"partition.assignment.strategy", "range,roundrobin"},
         {"statistics.interval.ms", "0"},
         /* invalidation lag is the point. Kafka answers a waiting fetch as soon
          * as data arrives; the embedded bus only when the wait is over. */
@@ -54,7 +68,7 @@ static void note_committed(bus_consumer *c, rd_kafka_topic_partition_list_t *par
     if (rd_kafka_committed(c->rk, copy, 10000) == RD_KAFKA_RESP_ERR_NO_ERROR) {
         for (int i = 0; i < copy->cnt; i++) {
             int32_t p = copy->elems[i].partition;
-            if (p >= 0 && p < MAX_PARTITIONS)
+            if (p >= 0 && p < MAX_PARTITIONS && copy->elems[i].err == RD_KAFKA_RESP_ERR_NO_ERROR)
                 c->expected[p] = copy->elems[i].offset >= 0 ? copy->elems[i].offset : -1;
         }
     }
@@ -67,17 +81,91 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     bus_consumer *c = opaque;
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
         note_committed(c, parts);
-        log_info("bus: assigned %d partition(s)", parts->cnt);
+        log_info("bus: assigned %d partition(s)%s", parts->cnt,
+                 parts->cnt == 0 ? " (more routers than partitions: a standby)" : "");
         rd_kafka_assign(rk, parts);
-    } else {
-        rd_kafka_commit(rk, NULL, 0); /* hand over what is done */
-        rd_kafka_assign(rk, NULL);
+        if (c->opts.on_assign != NULL)
+            c->opts.on_assign(c->opts.ctx, parts->cnt);
+        return;
     }
+    /* Revoked (or an error): every message handed out before this poll is
+     * done or was released (bus_consumer_poll() is not called while one is
+     * in hand), so the stored offsets are exactly what is done: commit them
+     * before another member takes the partitions over. */
+    if (err != RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS)
+        log_warn("bus: rebalance error: %s", rd_kafka_err2str(err));
+    rd_kafka_resp_err_t e = rd_kafka_commit(rk, NULL, 0);
+    if (e != RD_KAFKA_RESP_ERR_NO_ERROR && e != RD_KAFKA_RESP_ERR__NO_OFFSET)
+        log_warn("bus: offset commit on revoke failed (%s); the next owner reads the last "
+                 "messages again",
+                 rd_kafka_err2str(e));
+    rd_kafka_assign(rk, NULL);
+    log_info("bus: %d partition(s) revoked", parts->cnt);
+    if (c->opts.on_revoke != NULL)
+        c->opts.on_revoke(c->opts.ctx);
+}
+
+/* The topic's partition count from the cluster's metadata; 0 when unknown. */
+static int topic_partitions(rd_kafka_t *rk, const char *topic, char *errstr, size_t errstr_size)
+{
+    rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
+    const struct rd_kafka_metadata *md = NULL;
+    int n = 0;
+    rd_kafka_resp_err_t e = rkt ? rd_kafka_metadata(rk, 0, rkt, &md, 10000) : rd_kafka_last_error();
+    if (e == RD_KAFKA_RESP_ERR_NO_ERROR && md->topic_cnt == 1)
+        e = md->topics[0].err;
+    if (e == RD_KAFKA_RESP_ERR_NO_ERROR)
+        n = md->topics[0].partition_cnt;
+    else
+        errstr_set(errstr, errstr_size, MCSQ_ERR_CONNECT, "bus: partitions of %s: %s", topic,
+                   rd_kafka_err2str(e));
+    if (md != NULL)
+        rd_kafka_metadata_destroy(md);
+    if (rkt != NULL)
+        rd_kafka_topic_destroy(rkt);
+    return n;
+}
+
+/* Takes every partition of the topic at its committed offset (else
+ * auto.offset.reset), without joining the group. */
+static int assign_all(bus_consumer *c, const char *topic, char *errstr, size_t errstr_size)
+{
+    int n = topic_partitions(c->rk, topic, errstr, errstr_size);
+    if (n <= 0)
+        return n == 0 && errstr[0] == '\0' ? errstr_set(errstr, errstr_size, MCSQ_ERR_CONNECT,
+                                                        "bus: %s has no partition", topic)
+                                           : MCSQ_ERR_CONNECT;
+    rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new(n);
+    for (int p = 0; p < n; p++)
+        rd_kafka_topic_partition_list_add(parts, topic, p)->offset = RD_KAFKA_OFFSET_INVALID;
+    note_committed(c, parts);
+    rd_kafka_resp_err_t e = rd_kafka_assign(c->rk, parts);
+    rd_kafka_topic_partition_list_destroy(parts);
+    if (e != RD_KAFKA_RESP_ERR_NO_ERROR)
+        return errstr_set(errstr, errstr_size, MCSQ_ERR_CONNECT, "bus: assign %s: %s", topic,
+                          rd_kafka_err2str(e));
+    log_info("bus: assigned all %d partition(s) of %s directly (this process hosts the bus)", n,
+             topic);
+    if (c->opts.on_assign != NULL)
+        c->opts.on_assign(c->opts.ctx, n);
+    return MCSQ_OK;
+}
+
+/* Joins the group: partitions come through on_rebalance(). */
+static int subscribe(bus_consumer *c, const char *topic, char *errstr, size_t errstr_size)
+{
+    rd_kafka_topic_partition_list_t *topics = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(topics, topic, RD_KAFKA_PARTITION_UA);
+    rd_kafka_resp_err_t e = rd_kafka_subscribe(c->rk, topics);
+    rd_kafka_topic_partition_list_destroy(topics);
+    if (e != RD_KAFKA_RESP_ERR_NO_ERROR)
+        return errstr_set(errstr, errstr_size, MCSQ_ERR_CONFIG, "bus: subscribe %s: %s", topic,
+                          rd_kafka_err2str(e));
+    return MCSQ_OK;
 }
 
 int bus_consumer_new(bus_consumer **out, const mcsq_config *cfg, const char *bootstrap,
-                     const char *group, bus_gap_fn on_gap, void *ctx, char *errstr,
-                     size_t errstr_size)
+                     const bus_consumer_opts *opts, char *errstr, size_t errstr_size)
 {
     bus_consumer *c = calloc(1, sizeof(*c));
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
@@ -88,9 +176,8 @@ int bus_consumer_new(bus_consumer **out, const mcsq_config *cfg, const char *boo
     }
     for (int i = 0; i < MAX_PARTITIONS; i++)
         c->expected[i] = -1;
-    c->on_gap = on_gap;
-    c->ctx = ctx;
-    int rc = configure(conf, cfg, bootstrap, group, errstr, errstr_size);
+    c->opts = *opts;
+    int rc = configure(conf, cfg, bootstrap, opts->group, errstr, errstr_size);
     if (rc != MCSQ_OK) {
         rd_kafka_conf_destroy(conf);
         free(c);
@@ -106,14 +193,13 @@ int bus_consumer_new(bus_consumer **out, const mcsq_config *cfg, const char *boo
         return errstr_set(errstr, errstr_size, MCSQ_ERR_CONFIG, "bus: %s", err);
     }
     rd_kafka_poll_set_consumer(c->rk);
-    rd_kafka_topic_partition_list_t *topics = rd_kafka_topic_partition_list_new(1);
-    rd_kafka_topic_partition_list_add(topics, cfg->bus.topic, RD_KAFKA_PARTITION_UA);
-    rd_kafka_resp_err_t e = rd_kafka_subscribe(c->rk, topics);
-    rd_kafka_topic_partition_list_destroy(topics);
-    if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    if (errstr_size > 0)
+        errstr[0] = '\0';
+    rc = opts->direct ? assign_all(c, cfg->bus.topic, errstr, errstr_size)
+                      : subscribe(c, cfg->bus.topic, errstr, errstr_size);
+    if (rc != MCSQ_OK) {
         bus_consumer_destroy(c);
-        return errstr_set(errstr, errstr_size, MCSQ_ERR_CONFIG, "bus: subscribe %s: %s",
-                          cfg->bus.topic, rd_kafka_err2str(e));
+        return rc;
     }
     *out = c;
     return MCSQ_OK;
@@ -124,8 +210,8 @@ static void check_gap(bus_consumer *c, int32_t p, int64_t offset)
 {
     if (p < 0 || p >= MAX_PARTITIONS)
         return;
-    if (c->expected[p] >= 0 && offset > c->expected[p] && c->on_gap != NULL)
-        c->on_gap(c->ctx, p, c->expected[p], offset);
+    if (c->expected[p] >= 0 && offset > c->expected[p] && c->opts.on_gap != NULL)
+        c->opts.on_gap(c->opts.ctx, p, c->expected[p], offset);
     c->expected[p] = offset + 1;
 }
 

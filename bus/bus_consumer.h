@@ -1,6 +1,10 @@
 /*
  * Bus consumer: reads the region's topic in the consumer group
- * mcsqueal.<region>.<cluster>. Offsets are stored only when the caller says
+ * mcsqueal.<region>.<cluster>, as a member of the group (partitions shared
+ * out by the group, eager assignment, static membership with
+ * [router] instance), or, where it is the group's only reader (a `mcsqueal
+ * run` that hosts its own embedded bus), by taking every partition directly
+ * without joining: no wait for the group to form. Offsets are stored only when the caller says
  * a message is done (its deletes confirmed or spooled, or it was
  * dead-lettered) and committed periodically and at shutdown: at least once.
  * A jump past the committed offset (messages the bus no longer has) is
@@ -11,6 +15,7 @@
 
 #include "core/config.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -30,12 +35,38 @@ typedef struct bus_record {
  * expected: the messages in between are gone from the bus. */
 typedef void (*bus_gap_fn)(void *ctx, int32_t partition, int64_t from, int64_t to);
 
-/* Creates a consumer of cfg's topic in group `group`, with bootstrap
- * servers `bootstrap`; bus.kafka.* properties apply last. Returns 0 or
- * MCSQ_ERR_CONFIG / MCSQ_ERR_NOMEM with errstr. */
+/* Called once an assignment took effect, with the number of partitions
+ * this consumer now reads (0: the group has more members than partitions,
+ * this one is a standby). */
+typedef void (*bus_assign_fn)(void *ctx, int partitions);
+
+/* Called when the group takes the partitions away (a rebalance), after the
+ * offsets of what is done were committed. */
+typedef void (*bus_revoke_fn)(void *ctx);
+
+typedef struct bus_consumer_opts {
+    const char *group;       /* (ref) consumer group id */
+    bool direct;             /* take every partition without joining the group */
+    bus_gap_fn on_gap;       /* may be NULL */
+    bus_assign_fn on_assign; /* may be NULL */
+    bus_revoke_fn on_revoke; /* may be NULL */
+    void *ctx;               /* passed to the callbacks */
+} bus_consumer_opts;
+
+/* The default session timeout of a group member, in ms: the broker's
+ * minimum (group.min.session.timeout.ms). A member that stops without
+ * leaving (kill -9, or SIGTERM of a static member) holds its partitions
+ * this long. */
+#define BUS_CONSUMER_SESSION_TIMEOUT_MS 6000
+
+/* Creates a consumer of cfg's topic as opts says, with bootstrap servers
+ * `bootstrap`; [router] instance, when set, makes it a static member;
+ * bus.kafka.* properties apply last. The callbacks run on the thread that
+ * calls bus_consumer_poll() (direct: on_assign from here, before this
+ * returns). Returns 0 or MCSQ_ERR_CONFIG / MCSQ_ERR_CONNECT (direct: the
+ * topic's partitions are unknown) / MCSQ_ERR_NOMEM with errstr. */
 int bus_consumer_new(bus_consumer **out, const mcsq_config *cfg, const char *bootstrap,
-                     const char *group, bus_gap_fn on_gap, void *ctx, char *errstr,
-                     size_t errstr_size);
+                     const bus_consumer_opts *opts, char *errstr, size_t errstr_size);
 
 /* Waits up to timeout_ms for the next message. Returns 0 with *rec set,
  * MCSQ_ERR_AGAIN when none came, or MCSQ_ERR_CONNECT on a fatal consumer

@@ -45,12 +45,15 @@ int cmd_route(int argc, char **argv)
         daemon_finish(&d);
         return EXIT_USAGE;
     }
+    readiness_require(d.ready, READINESS_ROUTER, "router: waiting for the bus");
     rc = daemon_signals_start(&d, no_op, NULL);
     if (rc == EXIT_OK)
         rc = daemon_prepare(&d, DAEMON_BUS_FIND);
     router *r = NULL;
     char err[512];
-    if (rc == EXIT_OK && router_new(&r, &d.cfg, d.bootstrap, &d.m, err, sizeof(err)) != MCSQ_OK) {
+    router_options opts = {d.ready, false}; /* a group of routers may share the bus */
+    if (rc == EXIT_OK &&
+        router_new(&r, &d.cfg, d.bootstrap, &d.m, &opts, err, sizeof(err)) != MCSQ_OK) {
         log_error("route: %s", err);
         rc = EXIT_RUNTIME;
     }

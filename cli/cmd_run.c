@@ -70,7 +70,11 @@ static int start_router(run_app *a)
     int rc = daemon_bus_ready(&a->d);
     if (rc != EXIT_OK)
         return rc;
-    if (router_new(&a->router, &a->d.cfg, a->d.bootstrap, &a->d.m, err, sizeof(err)) != MCSQ_OK) {
+    /* the bus lives in this process and this router is its only reader:
+     * taking the partitions directly spares the wait for a group to form */
+    router_options opts = {a->d.ready, a->d.bus != NULL};
+    if (router_new(&a->router, &a->d.cfg, a->d.bootstrap, &a->d.m, &opts, err, sizeof(err)) !=
+        MCSQ_OK) {
         log_error("route: %s", err);
         return EXIT_RUNTIME;
     }
@@ -116,6 +120,9 @@ int cmd_run(int argc, char **argv)
         daemon_finish(&a.d);
         return EXIT_USAGE;
     }
+    /* both parts from the start: one that is ready alone is not the process */
+    readiness_require(a.d.ready, READINESS_TAILER, "tailer: starting");
+    readiness_require(a.d.ready, READINESS_ROUTER, "router: starting");
     rc = daemon_signals_start(&a.d, request_stop, &a);
     if (rc == EXIT_OK)
         rc = start(&a);

@@ -13,6 +13,7 @@
 #include "mcsqueal/error.h"
 
 #include <getopt.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,41 +25,45 @@
 #define URL_MAX 600
 
 static const char usage[] =
-    "Usage: mcsqueal status [--config FILE | --url URL] [--interval SECONDS]\n\n"
+    "Usage: mcsqueal status [--config FILE | --url URL] [--interval SECONDS] [--ready]\n\n"
     "Prints a summary of a running mcsqueal daemon (run, tail or route) from its\n"
-    "Prometheus endpoint: checkpoint position, binlog lag, invalidation lag and\n"
-    "pipeline latency quantiles, rates, spool depth and errors.\n\n"
+    "Prometheus endpoint: readiness, checkpoint position, binlog lag, invalidation lag\n"
+    "and pipeline latency quantiles, rates, spool depth and errors.\n\n"
     "Options:\n"
     "  -c, --config FILE      read the endpoint from [metrics] listen of FILE\n"
     "                         (default /etc/mcsqueal/mcsqueal.ini)\n"
     "  -u, --url URL          the endpoint, e.g. http://127.0.0.1:9187/metrics\n"
     "  -i, --interval SECONDS time between the two scrapes that give rates\n"
     "                         (default 1; 0: one scrape, no rates)\n"
+    "  -r, --ready            only ask whether the daemon is ready (GET /ready beside\n"
+    "                         the metrics): prints \"ready\" or why not, for health checks\n"
     "  -h, --help             show this help\n\n"
-    "Exit codes: 0 the daemon answered, 1 it does not answer (not running, or no\n"
-    "metrics endpoint), 2 usage or configuration error.\n";
+    "Exit codes: 0 the daemon answered (--ready: it is ready), 1 it does not answer\n"
+    "(not running, or no metrics endpoint; --ready: or it is not ready), 2 usage or\n"
+    "configuration error.\n";
 
 typedef struct status_opts {
     const char *config;
     const char *url;
     double interval;
+    bool ready_only;
 } status_opts;
 
 static int parse_args(int argc, char **argv, status_opts *o)
 {
     static const struct option longopts[] = {
-        {"config", required_argument, NULL, 'c'},
-        {"url", required_argument, NULL, 'u'},
-        {"interval", required_argument, NULL, 'i'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
+        {"config", required_argument, NULL, 'c'},   {"url", required_argument, NULL, 'u'},
+        {"interval", required_argument, NULL, 'i'}, {"ready", no_argument, NULL, 'r'},
+        {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0},
     };
     int ch;
     char *end;
-    *o = (status_opts){DEFAULT_CONFIG, NULL, 1.0};
+    *o = (status_opts){DEFAULT_CONFIG, NULL, 1.0, false};
     optind = 1;
-    while ((ch = getopt_long(argc, argv, "c:u:i:h", longopts, NULL)) != -1) {
-        if (ch == 'c')
+    while ((ch = getopt_long(argc, argv, "c:u:i:rh", longopts, NULL)) != -1) {
+        if (ch == 'r')
+            o->ready_only = true;
+        else if (ch == 'c')
             o->config = optarg;
         else if (ch == 'u')
             o->url = optarg;
@@ -131,6 +136,51 @@ static int scrape(const char *url, prom_doc *doc, const char *when)
     return EXIT_RUNTIME;
 }
 
+/* The readiness URL beside the metrics URL: its last path segment
+ * replaced by "ready" (http://host:port/metrics -> http://host:port/ready). */
+static void ready_url(const char *url, char *out, size_t size)
+{
+    const char *scheme = strstr(url, "://");
+    const char *path = strchr(scheme != NULL ? scheme + 3 : url, '/');
+    const char *last = path != NULL ? strrchr(path, '/') : NULL;
+    int keep = last != NULL ? (int)(last - url) : (int)strlen(url);
+    snprintf(out, size, "%.*s/ready", keep, url);
+}
+
+/* GETs /ready: 1 ready, 0 not ready (reason filled), -1 no answer (why in
+ * reason). */
+static int ready_get(const char *url, char *reason, size_t size)
+{
+    char rurl[URL_MAX + 8];
+    int status = 0;
+    strbuf body;
+    strbuf_init(&body);
+    ready_url(url, rurl, sizeof(rurl));
+    int rc = http_get_any(rurl, TIMEOUT_MS, 4096, &status, &body, reason, size);
+    if (rc == MCSQ_OK) {
+        int n = (int)strcspn(body.buf ? body.buf : "", "\r\n");
+        snprintf(reason, size, "%.*s", n < (int)body.len ? n : (int)body.len,
+                 body.buf ? body.buf : "");
+        if (status != 200 && status != 503)
+            snprintf(reason, size, "/ready answers HTTP %d (an mcsqueal older than /ready?)",
+                     status);
+    }
+    strbuf_deinit(&body);
+    return rc != MCSQ_OK ? -1 : status == 200 ? 1 : 0;
+}
+
+/* --ready: one line, exit 0 only when ready. */
+static int ready_only(const char *url)
+{
+    char reason[512];
+    int ready = ready_get(url, reason, sizeof(reason));
+    if (ready < 0)
+        printf("not running at %s: %s\n", url, reason);
+    else
+        printf("%s%s\n", ready ? "" : "not ready: ", reason);
+    return ready > 0 ? EXIT_OK : EXIT_RUNTIME;
+}
+
 int cmd_status(int argc, char **argv)
 {
     status_opts o;
@@ -142,6 +192,8 @@ int cmd_status(int argc, char **argv)
         snprintf(url, sizeof(url), "%s", o.url);
     else if ((rc = url_from_config(o.config, url, sizeof(url))) >= 0)
         return rc;
+    if (o.ready_only)
+        return ready_only(url);
     prom_doc before, now;
     if ((rc = scrape(url, o.interval > 0 ? &before : &now, "")) != EXIT_OK)
         return rc;
@@ -153,8 +205,11 @@ int cmd_status(int argc, char **argv)
         rc = scrape(url, &now, " (it stopped answering between two scrapes)");
         dt = (double)clock_mono_us() / 1e6 - t0;
     }
+    char reason[512];
+    int ready = rc == EXIT_OK ? ready_get(url, reason, sizeof(reason)) : -1;
     if (rc == EXIT_OK)
-        status_report(stdout, url, o.interval > 0 ? &before : NULL, &now, dt);
+        status_report(stdout, url, ready >= 0 ? reason : NULL, o.interval > 0 ? &before : NULL,
+                      &now, dt);
     if (o.interval > 0)
         prom_doc_free(&before);
     prom_doc_free(&now);

@@ -65,6 +65,19 @@ static bool parse_options(const char *command, int argc, char **argv, const char
     return true;
 }
 
+/* The one place that hears the process become ready or stop being so
+ * (readiness.h): GET /ready turns 200 or 503 at the same moment. */
+static void daemon_readiness_changed(void *ctx, bool ready, const char *reason)
+{
+    daemon_ctx *d = ctx;
+    if (ready)
+        log_info("%s: ready", d->command);
+    else if (atomic_load(&d->stop))
+        log_info("%s: not ready: %s", d->command, reason);
+    else
+        log_warn("%s: not ready: %s", d->command, reason);
+}
+
 bool daemon_load(daemon_ctx *d, const char *command, int argc, char **argv, const char *usage,
                  int *exit_code)
 {
@@ -86,7 +99,14 @@ bool daemon_load(daemon_ctx *d, const char *command, int argc, char **argv, cons
     }
     d->cfg_loaded = true;
     *exit_code = setup_logging(d);
-    return *exit_code == EXIT_OK;
+    if (*exit_code == EXIT_OK && readiness_new(&d->ready) != MCSQ_OK) {
+        fprintf(stderr, "mcsqueal %s: out of memory\n", d->command);
+        *exit_code = EXIT_RUNTIME;
+    }
+    if (*exit_code != EXIT_OK)
+        return false;
+    readiness_set_listener(d->ready, daemon_readiness_changed, d);
+    return true;
 }
 
 static int lock_state_dir(daemon_ctx *d)
@@ -178,7 +198,8 @@ static int start_metrics(daemon_ctx *d)
         log_error("metrics: %s", err);
         return EXIT_RUNTIME;
     }
-    log_info("metrics at http://%s/metrics", listen);
+    metrics_http_set_readiness(d->http, d->ready);
+    log_info("metrics at http://%s/metrics, readiness at /ready", listen);
     return EXIT_OK;
 }
 
@@ -310,6 +331,8 @@ void daemon_finish(daemon_ctx *d)
     }
     metrics_registry_destroy(d->reg);
     d->reg = NULL;
+    readiness_destroy(d->ready);
+    d->ready = NULL;
     if (d->lock_fd >= 0)
         close(d->lock_fd);
     if (d->cfg_loaded)

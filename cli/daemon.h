@@ -11,6 +11,7 @@
 #include "core/metrics.h"
 #include "core/metrics_defs.h"
 #include "core/metrics_http.h"
+#include "core/readiness.h"
 #include "bus/bus_embedded.h"
 
 #include <pthread.h>
@@ -35,6 +36,7 @@ typedef struct daemon_ctx {
     metrics_registry *reg;
     metrics_defs m;
     metrics_http *http;
+    readiness *ready;       /* GET /ready; the parts this command runs require themselves */
     daemon_stop_fn on_stop; /* called once from the signal thread */
     void *stop_ctx;
     atomic_bool stop; /* set once by the signal thread (SIGTERM, SIGINT) */

@@ -197,13 +197,15 @@ static void errors_section(const ctx *c)
     fprintf(c->out, "%s\n", any ? "" : "none");
 }
 
-void status_report(FILE *out, const char *url, const prom_doc *before, const prom_doc *now,
-                   double dt_s)
+void status_report(FILE *out, const char *url, const char *ready, const prom_doc *before,
+                   const prom_doc *now, double dt_s)
 {
     ctx c = {out, before, now, dt_s};
     const prom_sample *build = prom_doc_find(now, P "build_info", NULL, NULL);
     const char *version = build ? prom_sample_label(build, "version") : NULL;
     fprintf(out, "mcsqueal %s at %s: up", version ? version : "(unknown version)", url);
+    if (ready != NULL)
+        fprintf(out, ", %s%s", strcmp(ready, "ready") == 0 ? "" : "NOT READY: ", ready);
     if (before != NULL && dt_s > 0)
         fprintf(out, "; rates over %.1f s", dt_s);
     fprintf(out, "\n\n");

@@ -39,6 +39,7 @@ static void reader_metrics(tail_app *t, tail_reader_metrics *rm)
         rm->rejected[i] =
             metrics_series_get1(t->d->m.keys_rejected_total, annotation_reject_name(i));
     rm->diverged = metrics_series_get0(t->d->m.source_diverged);
+    rm->ready = t->d->ready;
 }
 
 /* A source that lacks published transactions stops the tailer (exit 1);
@@ -104,6 +105,7 @@ int tail_app_start(tail_app *t, daemon_ctx *d)
     char err[512];
     int rc;
     t->d = d; /* t is zeroed: the signal thread may read reader_started already */
+    readiness_require(d->ready, READINESS_TAILER, "tailer: connecting to MySQL");
     if (txn_queue_init(&t->queue, (size_t)t->d->cfg.mcsqueal.queue_max_bytes) != MCSQ_OK)
         return EXIT_RUNTIME;
     t->queue_ready = true;

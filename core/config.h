@@ -156,6 +156,7 @@ typedef struct mcsq_config {
     } bus;
     struct {
         char *cluster;
+        char *instance; /* group.instance.id; "" for a dynamic member */
     } router;
     mcsq_pool_config *pools;
     size_t npools;

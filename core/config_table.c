@@ -430,6 +430,21 @@ static const mcsq_config_row table[] = {
      .desc = "Front-end cluster this router serves. Its consumer group is "
              "`mcsqueal.<region>.<cluster>`, so every cluster receives every invalidation and "
              "the routers of one cluster share the work."},
+    {.section = "router",
+     .name = "instance",
+     .type = MCSQ_CONF_STRING,
+     .offset = CFG(router.instance),
+     .max = 249,
+     .def = "",
+     .check = check_word,
+     .allowed_doc = WORD_CHARS,
+     .desc = "Makes this router a static member of its consumer group (Kafka's "
+             "`group.instance.id`): unique per router of the cluster and stable across "
+             "restarts, e.g. the host name. A static member restarted within the session "
+             "timeout (6 s, `kafka.session.timeout.ms`) gets its partitions back at once, "
+             "without a rebalance; one that stops, also with SIGTERM, does not leave the group, "
+             "so its partitions wait for the session timeout before they move. Ignored by a "
+             "`mcsqueal run` that hosts the embedded bus (it takes every partition itself)."},
 
     /* [pool NAME] */
     {.section = "pool",

@@ -108,16 +108,14 @@ static int recv_all(int fd, strbuf *out, size_t max, int64_t deadline, char *err
     }
 }
 
-/* Checks the status line of raw and appends its body to body. */
-static int split_answer(const strbuf *raw, strbuf *body, char *errstr, size_t errstr_size)
+/* Reads the status of raw into *code and appends its body to body. */
+static int split_answer(const strbuf *raw, int *code, strbuf *body, char *errstr,
+                        size_t errstr_size)
 {
-    int code = 0;
     const char *sep = raw->len > 0 ? memmem(raw->buf, raw->len, "\r\n\r\n", 4) : NULL;
     if (raw->len < 12 || memcmp(raw->buf, "HTTP/1.", 7) != 0 || sep == NULL ||
-        sscanf(raw->buf + 8, " %3d", &code) != 1)
+        sscanf(raw->buf + 8, " %3d", code) != 1)
         return errstr_set(errstr, errstr_size, MCSQ_ERR_CORRUPT, "not an HTTP answer");
-    if (code != 200)
-        return errstr_set(errstr, errstr_size, MCSQ_ERR_CORRUPT, "HTTP status %d", code);
     sep += 4;
     strbuf_append(body, sep, (size_t)(raw->buf + raw->len - sep));
     return body->nomem ? errstr_set(errstr, errstr_size, MCSQ_ERR_NOMEM, "out of memory") : MCSQ_OK;
@@ -125,6 +123,18 @@ static int split_answer(const strbuf *raw, strbuf *body, char *errstr, size_t er
 
 int http_get(const char *url, int timeout_ms, size_t max_bytes, strbuf *body, char *errstr,
              size_t errstr_size)
+{
+    int status = 0;
+    size_t len = body->len;
+    int rc = http_get_any(url, timeout_ms, max_bytes, &status, body, errstr, errstr_size);
+    if (rc != MCSQ_OK || status == 200)
+        return rc;
+    body->len = len; /* only a 200 answer's body */
+    return errstr_set(errstr, errstr_size, MCSQ_ERR_CORRUPT, "HTTP status %d", status);
+}
+
+int http_get_any(const char *url, int timeout_ms, size_t max_bytes, int *status, strbuf *body,
+                 char *errstr, size_t errstr_size)
 {
     http_url u;
     char req[HTTP_URL_PATH_MAX + HTTP_URL_HOST_MAX + 128];
@@ -146,7 +156,7 @@ int http_get(const char *url, int timeout_ms, size_t max_bytes, strbuf *body, ch
     else
         rc = recv_all(fd, &raw, max_bytes, deadline, errstr, errstr_size);
     if (rc == MCSQ_OK)
-        rc = split_answer(&raw, body, errstr, errstr_size);
+        rc = split_answer(&raw, status, body, errstr, errstr_size);
     strbuf_deinit(&raw);
     close(fd);
     return rc;

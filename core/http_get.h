@@ -35,4 +35,10 @@ int http_url_parse(const char *url, http_url *out, char *errstr, size_t errstr_s
 int http_get(const char *url, int timeout_ms, size_t max_bytes, strbuf *body, char *errstr,
              size_t errstr_size);
 
+/* Like http_get(), but any HTTP status is an answer: *status receives it
+ * and body the body. Returns 0, or http_get()'s errors except that a
+ * status other than 200 is not one. */
+int http_get_any(const char *url, int timeout_ms, size_t max_bytes, int *status, strbuf *body,
+                 char *errstr, size_t errstr_size);
+
 #endif

@@ -33,7 +33,8 @@
 
 struct metrics_http {
     struct MHD_Daemon *daemon;
-    metrics_registry *reg; /* (ref) */
+    metrics_registry *reg;      /* (ref) */
+    _Atomic(readiness *) ready; /* (ref) may be NULL */
     int port;
     atomic_bool quiet; /* drop libmicrohttpd's messages (during the start) */
 };
@@ -85,6 +86,33 @@ static enum MHD_Result reply_metrics(metrics_http *h, struct MHD_Connection *con
     return ret;
 }
 
+/* 200 "ready" or 503 with the reason, one line each. */
+static enum MHD_Result reply_ready(metrics_http *h, struct MHD_Connection *conn)
+{
+    char reason[READINESS_REASON_MAX];
+    readiness *ready = atomic_load(&h->ready);
+    bool ok = ready != NULL && readiness_get(ready, reason, sizeof(reason));
+    if (ready == NULL)
+        snprintf(reason, sizeof(reason), "starting");
+    size_t n = strlen(reason);
+    char *text = malloc(n + 2);
+    if (text == NULL)
+        return reply_text(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory\n");
+    memcpy(text, reason, n);
+    memcpy(text + n, "\n", 2);
+    struct MHD_Response *resp = MHD_create_response_from_buffer(n + 1, text, MHD_RESPMEM_MUST_FREE);
+    if (resp == NULL) {
+        free(text);
+        return MHD_NO;
+    }
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "text/plain; charset=utf-8");
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    enum MHD_Result ret =
+        MHD_queue_response(conn, ok ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE, resp);
+    MHD_destroy_response(resp);
+    return ret;
+}
+
 static enum MHD_Result handle_request(void *cls, struct MHD_Connection *conn, const char *url,
                                       const char *method, const char *version,
                                       const char *upload_data, size_t *upload_data_size,
@@ -96,8 +124,11 @@ static enum MHD_Result handle_request(void *cls, struct MHD_Connection *conn, co
     (void)req_cls;
     if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 && strcmp(method, MHD_HTTP_METHOD_HEAD) != 0)
         return reply_text(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed\n");
+    if (strcmp(url, "/ready") == 0)
+        return reply_ready(cls, conn);
     if (strcmp(url, "/metrics") != 0)
-        return reply_text(conn, MHD_HTTP_NOT_FOUND, "not found; metrics are at /metrics\n");
+        return reply_text(conn, MHD_HTTP_NOT_FOUND,
+                          "not found; metrics are at /metrics, readiness at /ready\n");
     return reply_metrics(cls, conn);
 }
 
@@ -236,6 +267,11 @@ int metrics_http_start(metrics_http **out, metrics_registry *reg, const char *li
 int metrics_http_port(const metrics_http *h)
 {
     return h->port;
+}
+
+void metrics_http_set_readiness(metrics_http *h, readiness *ready)
+{
+    atomic_store(&h->ready, ready);
 }
 
 void metrics_http_stop(metrics_http *h)

@@ -2,7 +2,9 @@
  * The Prometheus endpoint: a libmicrohttpd server on its own thread that
  * renders a metrics registry (core/metrics.h) for every scrape.
  *
- *   GET or HEAD /metrics   200, text/plain; version=0.0.4 (the registry)
+ *   GET or HEAD /metrics   200, text/plain; version=0.0.4 (the registry): liveness
+ *   GET or HEAD /ready     200 "ready", or 503 with a one-line reason (see
+ *                          core/readiness.h; 503 "starting" until one is set)
  *   any other path         404
  *   any other method       405 (Allow: GET, HEAD)
  *
@@ -13,6 +15,7 @@
 #define MCSQ_CORE_METRICS_HTTP_H
 
 #include "core/metrics.h"
+#include "core/readiness.h"
 
 #include <stddef.h>
 
@@ -32,6 +35,10 @@ int metrics_http_start(metrics_http **out, metrics_registry *reg, const char *li
 
 /* The port the server is bound to (the one picked when listen asked for 0). */
 int metrics_http_port(const metrics_http *h);
+
+/* Makes /ready answer from ready (borrowed: it must outlive the server;
+ * NULL: 503 "starting"). Safe while the server runs. */
+void metrics_http_set_readiness(metrics_http *h, readiness *ready);
 
 /* Stops the server, waits for its thread, closes its socket and frees h. A
  * scrape in progress finishes first. NULL is a no-op. */

@@ -79,6 +79,7 @@ struct router {
     int64_t last_replay_us;
     _Atomic int64_t done_offset;
     audit *audit; /* NULL when auditing is off */
+    readiness *ready; /* (ref) may be NULL */
 };
 
 static void on_gap(void *ctx, int32_t partition, int64_t from, int64_t to)
@@ -89,6 +90,22 @@ static void on_gap(void *ctx, int32_t partition, int64_t from, int64_t to)
               "the bus (retention) and their invalidations are LOST; flush the cluster's "
               "caches if that matters",
               partition, (long long)from, (long long)to, (long long)(to - from));
+}
+
+/* ---- group membership, for readiness ---- */
+
+static void on_assign(void *ctx, int partitions)
+{
+    router *r = ctx;
+    (void)partitions; /* none: a standby, ready to take over */
+    readiness_set(r->ready, READINESS_ROUTER, true, NULL);
+}
+
+static void on_revoke(void *ctx)
+{
+    router *r = ctx;
+    readiness_set(r->ready, READINESS_ROUTER, false,
+                  "router: partitions revoked, the consumer group is rebalancing");
 }
 
 static int reserve(router *r, size_t n)
@@ -510,13 +527,32 @@ static void update_consumer_lag(router *r)
     bus_consumer_lag_each(r->consumer, set_partition_lag, r);
 }
 
+/* Joins the group (or takes every partition: opts->direct). */
+static int consumer_start(router *r, const char *bootstrap, const router_options *opts,
+                          char *errstr, size_t errstr_size)
+{
+    char group[512], reason[600];
+    if (mcsq_config_consumer_group(r->cfg, group, sizeof(group)) != MCSQ_OK)
+        return errstr_set(errstr, errstr_size, MCSQ_ERR_CONFIG, "consumer group name too long");
+    snprintf(reason, sizeof(reason), "router: joining consumer group %s", group);
+    readiness_require(r->ready, READINESS_ROUTER, reason);
+    bus_consumer_opts copts = {group, opts != NULL && opts->direct, on_gap, on_assign, on_revoke,
+                               r};
+    int rc = bus_consumer_new(&r->consumer, r->cfg, bootstrap, &copts, errstr, errstr_size);
+    if (rc == MCSQ_OK)
+        log_info("router: cluster %s, group %s%s, %zu pool(s)", r->cfg->router.cluster, group,
+                 copts.direct ? " (every partition, directly)" : "", r->npools);
+    return rc;
+}
+
 int router_new(router **out, const mcsq_config *cfg, const char *bootstrap, metrics_defs *defs,
-               char *errstr, size_t errstr_size)
+               const router_options *opts, char *errstr, size_t errstr_size)
 {
     router *r = calloc(1, sizeof(*r));
     if (r == NULL)
         return errstr_set(errstr, errstr_size, MCSQ_ERR_NOMEM, "out of memory");
     r->cfg = cfg;
+    r->ready = opts != NULL ? opts->ready : NULL;
     r->deadletter_fd = -1;
     atomic_store(&r->done_offset, -1);
     bus_message_init(&r->msg, NULL);
@@ -533,16 +569,12 @@ int router_new(router **out, const mcsq_config *cfg, const char *bootstrap, metr
         rc = open_deadletter(r, errstr, errstr_size);
     if (rc == MCSQ_OK)
         rc = open_existing_spools(r, errstr, errstr_size);
-    char group[512];
-    if (rc == MCSQ_OK && mcsq_config_consumer_group(cfg, group, sizeof(group)) != MCSQ_OK)
-        rc = errstr_set(errstr, errstr_size, MCSQ_ERR_CONFIG, "consumer group name too long");
     if (rc == MCSQ_OK)
-        rc = bus_consumer_new(&r->consumer, cfg, bootstrap, group, on_gap, r, errstr, errstr_size);
+        rc = consumer_start(r, bootstrap, opts, errstr, errstr_size);
     if (rc != MCSQ_OK) {
         router_destroy(r);
         return rc;
     }
-    log_info("router: cluster %s, group %s, %zu pool(s)", cfg->router.cluster, group, r->npools);
     *out = r;
     return MCSQ_OK;
 }
@@ -567,6 +599,8 @@ int router_run(router *r, const atomic_bool *stop, char *errstr, size_t errstr_s
         replay(r);
         update_consumer_lag(r);
     }
+    readiness_set(r->ready, READINESS_ROUTER, false,
+                  rc == MCSQ_OK ? "router: stopping" : "router: stopped on an error");
     if (bus_consumer_commit(r->consumer) != MCSQ_OK)
         log_warn("bus: final offset commit failed; the last messages are processed again");
     return rc;

@@ -12,17 +12,24 @@
 
 #include "core/config.h"
 #include "core/metrics_defs.h"
+#include "core/readiness.h"
 
 #include <stdatomic.h>
 #include <stdint.h>
 
 typedef struct router router;
 
-/* Creates a router for cfg's cluster, reading the bus at bootstrap. reg and
- * defs (may be NULL) receive its metrics. Returns 0 or a negative mcsq_err
- * with errstr. */
+typedef struct router_options {
+    readiness *ready; /* (ref) told whether the router has joined its group; may be NULL */
+    bool direct;      /* take every partition without joining the group: only where this
+                       * router is the group's only reader (the process hosts the bus) */
+} router_options;
+
+/* Creates a router for cfg's cluster, reading the bus at bootstrap. defs
+ * (may be NULL) receive its metrics; opts may be NULL (defaults). Returns
+ * 0 or a negative mcsq_err with errstr. */
 int router_new(router **out, const mcsq_config *cfg, const char *bootstrap, metrics_defs *defs,
-               char *errstr, size_t errstr_size);
+               const router_options *opts, char *errstr, size_t errstr_size);
 
 /* Runs until *stop becomes true or a failure that must stop it (the
  * spool cannot be written, the bus consumer failed). Returns 0 or that

@@ -297,6 +297,14 @@ static int start_stream(tail_reader *r, char *errstr, size_t errstr_size)
     return rc == MCSQ_ERR_LIMIT ? on_purged(r, errstr, errstr_size) : rc;
 }
 
+/* Tells readiness that the stream is closed, and why. */
+static void not_streaming(tail_reader *r, const char *what, const char *why)
+{
+    char reason[1024]; /* readiness keeps the first READINESS_REASON_MAX - 1 bytes */
+    snprintf(reason, sizeof(reason), "tailer: %s: %s", what, why);
+    readiness_set(r->metrics.ready, READINESS_TAILER, false, reason);
+}
+
 /* Opens a stream at the resume position, retrying with capped exponential
  * backoff while the server is unreachable. */
 static int reconnect(tail_reader *r, char *errstr, size_t errstr_size)
@@ -317,10 +325,12 @@ static int reconnect(tail_reader *r, char *errstr, size_t errstr_size)
         if (rc == MCSQ_OK) {
             log_info("binlog: reconnected at %s:%llu", r->resume.file,
                      (unsigned long long)r->resume.pos);
+            readiness_set(r->metrics.ready, READINESS_TAILER, true, NULL);
             return MCSQ_OK;
         }
         if (rc != MCSQ_ERR_CONNECT)
             return rc;
+        not_streaming(r, "MySQL unreachable", errstr);
         log_warn("binlog: %s; retrying in %lld ms", errstr, (long long)backoff);
         sleep_ms(backoff);
         backoff = backoff * 2 < r->cfg->mysql.reconnect_max_ms ? backoff * 2
@@ -347,6 +357,7 @@ static void *reader_main(void *arg)
         rc = read_one(r, err, sizeof(err));
         if (rc == MCSQ_ERR_CONNECT) {
             log_warn("binlog: %s; reconnecting", err);
+            not_streaming(r, "reconnecting to MySQL", err);
             atomic_fetch_add(&r->stats.reconnects, 1);
             if (flush_pending(r) == MCSQ_OK) /* resume is after the pending ones */
                 rc = reconnect(r, err, sizeof(err));
@@ -364,6 +375,9 @@ static void *reader_main(void *arg)
         r->result = rc;
         snprintf(r->error, sizeof(r->error), "%s", err);
         log_error("binlog: stopped: %s", err);
+        not_streaming(r, "stopped", err);
+    } else {
+        not_streaming(r, "stopping", "asked to stop");
     }
     txn_queue_close(r->queue); /* the publisher drains what is queued */
     return NULL;
@@ -414,8 +428,11 @@ int tail_reader_start(tail_reader *r, const mcsq_config *cfg, txn_queue *queue,
         return rc;
     log_info("binlog: streaming from %s:%llu%s%s", r->resume.file,
              (unsigned long long)r->resume.pos, r->resume.gtid[0] ? " gtid " : "", r->resume.gtid);
-    if (pthread_create(&r->thread, NULL, reader_main, r) != 0)
+    readiness_set(r->metrics.ready, READINESS_TAILER, true, NULL); /* before the thread's own */
+    if (pthread_create(&r->thread, NULL, reader_main, r) != 0) {
+        not_streaming(r, "stopped", "cannot start the reader thread");
         return errstr_set(errstr, errstr_size, MCSQ_ERR_NOMEM, "cannot start the reader thread");
+    }
     r->running = true;
     return MCSQ_OK;
 }

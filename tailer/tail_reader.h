@@ -12,6 +12,7 @@
 
 #include "core/config.h"
 #include "core/metrics.h"
+#include "core/readiness.h"
 #include "tailer/binlog_event.h"
 #include "tailer/binlog_lag.h"
 #include "tailer/binlog_live.h"
@@ -43,6 +44,7 @@ typedef struct tail_reader_metrics {
     metrics_series *keys;
     metrics_series *rejected[ANNOTATION_REJECT_COUNT];
     metrics_series *diverged; /* gauge: 1 once the server lacked what was read */
+    readiness *ready;         /* (ref) told whether the stream is open (READINESS_TAILER) */
 } tail_reader_metrics;
 
 /* Counts already passed to the metric series (the decoder's and

@@ -25,6 +25,7 @@ import tempfile
 import threading
 import time
 import traceback
+import urllib.error
 import urllib.request
 
 import skips
@@ -513,6 +514,37 @@ def scrape(port):
         except ValueError:
             pass
     return out
+
+
+def ready(port):
+    """GET http://127.0.0.1:port/ready: (HTTP status, its one-line body), or
+    (None, why) when nothing answers."""
+    try:
+        with urllib.request.urlopen("http://127.0.0.1:%d/ready" % port, timeout=5) as r:
+            return r.status, r.read().decode("utf-8").strip()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode("utf-8").strip()
+    except OSError as e:
+        return None, str(e)
+
+
+def wait_ready(port, timeout=30, want=200, proc=None):
+    """Waits until /ready answers want (200: ready; 503: not ready); returns
+    the body. proc (a Proc): fail at once when it exits."""
+    last = [None]
+
+    def ok():
+        if proc is not None:
+            check(proc.alive(), "%s exited %s while waiting for /ready %d:\n%s" %
+                  (proc.tag, proc.proc.returncode, want, tail_text(proc.log)))
+        last[0] = ready(port)
+        return last[0][0] == want
+    try:
+        wait_until(ok, timeout, step=0.02, what="/ready %d" % want)
+    except AssertionError:
+        raise AssertionError("/ready did not answer %d within %d s; last answer %s" %
+                             (want, timeout, last[0]))
+    return last[0][1]
 
 
 def metric(m, name, **labels):

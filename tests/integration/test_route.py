@@ -68,6 +68,7 @@ import json
 import os
 import random
 import re
+import shutil
 import socket
 import struct
 import subprocess
@@ -971,6 +972,68 @@ def test_poison(ctx):
     run.stop_ok()
 
 
+def status_ready(port):
+    """`mcsqueal status --ready` against port: (exit code, output)."""
+    r = subprocess.run([MCSQUEAL, "status", "--url", "http://127.0.0.1:%d/metrics" % port,
+                        "--ready"], capture_output=True, text=True, timeout=30)
+    return r.returncode, r.stdout.strip()
+
+
+def test_ready(ctx):
+    """/ready of `mcsqueal run`: 503 until the tailer streams and the router
+    took its partitions, 200 then; 503 naming MySQL while MySQL is down,
+    while /metrics (liveness) still answers; `status --ready` follows it.
+    Also the start-up gap: process start -> first confirmed delete, with the
+    embedded bus's partitions taken directly (no group to form)."""
+    uni = Universe("r", 100)
+    srv, pools, wl = setup(ctx, "t_ready", uni)
+    start = "gtid:" + srv.gtid_pos()
+    first = uni.take(1)
+    wl.run([wl.insert(annotation(first))], first)  # committed before the start
+    owner = pools.cluster[pools.owner(first[0])]
+    port = free_port()
+    cfg = ctx.config("run.ini", srv, pools, server_id=4407, start=start, metrics_port=port)
+    t0 = time.monotonic()
+    run = run_proc(ctx, cfg, "run")
+    wait_until(lambda: first[0] not in owner.present(first), 20, step=0.002,
+               what="the first delete")
+    gap = time.monotonic() - t0
+    harness.wait_ready(port, 20, proc=run)
+    ready_at = time.monotonic() - t0
+    print("  process start -> first confirmed delete %.0f ms, -> /ready 200 %.0f ms" %
+          (gap * 1000, ready_at * 1000))
+    # the group protocol took about 3 s here; 1 s leaves room for a busy machine
+    check(gap < 1.0, "the first delete came %.0f ms after the start" % (gap * 1000))
+    check("bus: assigned all 1 partition(s)" in run.text(), "the partitions were not taken "
+          "directly:\n%s" % tail_text(run.log))
+    rc, out = status_ready(port)
+    check(rc == 0 and out == "ready", "status --ready: exit %d, %r" % (rc, out))
+    r = subprocess.run([MCSQUEAL, "status", "--url", "http://127.0.0.1:%d/metrics" % port,
+                        "--interval", "0"], capture_output=True, text=True, timeout=30)
+    check(r.returncode == 0 and ": up, ready" in r.stdout.splitlines()[0],
+          "status: exit %d, %r" % (r.returncode, r.stdout[:300]))
+
+    srv.stop()  # server() starts it again for the next test
+    why = harness.wait_ready(port, 30, want=503, proc=run)
+    check(why.startswith("tailer: ") and "MySQL" in why, "/ready 503 says %r" % why)
+    check(scrape(port) is not None, "/metrics does not answer while MySQL is down")
+    rc, out = status_ready(port)
+    check(rc == 1 and out.startswith("not ready: tailer: "), "status --ready while MySQL is "
+          "down: exit %d, %r" % (rc, out))
+    r = subprocess.run([MCSQUEAL, "status", "--url", "http://127.0.0.1:%d/metrics" % port,
+                        "--interval", "0"], capture_output=True, text=True, timeout=30)
+    check(r.returncode == 0 and "NOT READY: tailer: " in r.stdout, "status while MySQL is "
+          "down: exit %d, %r" % (r.returncode, r.stdout[:300]))
+    srv = server()
+    harness.wait_ready(port, 30, proc=run)
+    later = uni.take(2)
+    wl.close_connection()
+    wl.run([wl.update(annotation(later))], later)
+    pools.wait_verified(first + later, uni.keys[3:], "after MySQL came back", timeout=30)
+    run.stop_ok()
+    check(harness.ready(port)[0] is None, "/ready answers after the process stopped")
+
+
 def test_route_startup(ctx):
     r = subprocess.run([MCSQUEAL, "route", "--help"], capture_output=True, text=True, timeout=20)
     check(r.returncode == 0 and "Usage: mcsqueal route" in r.stdout,
@@ -985,10 +1048,13 @@ def test_route_startup(ctx):
 
     uni = Universe("s", 100)
     srv, pools, wl = setup(ctx, "t_startup", uni)
-    route_cfg = ctx.config("route.ini", pools=pools)
+    port = free_port()
+    route_cfg = ctx.config("route.ini", pools=pools, metrics_port=port)
     route = Proc(ctx, ["route", "--config", route_cfg], "route")
     ctx.closers.append(route.stop)
     route.wait_log("waiting for the embedded bus", timeout=15)
+    why = harness.wait_ready(port, 15, want=503, proc=route)
+    check(why == "router: waiting for the bus", "/ready says %r" % why)
     time.sleep(1.5)
     check(route.alive(), "route exited %s instead of waiting:\n%s" % (route.proc.returncode,
                                                                      tail_text(route.log)))
@@ -997,9 +1063,23 @@ def test_route_startup(ctx):
     ctx.closers.append(tail.stop)
     tail.wait_log("binlog: streaming from")
     route.wait_log("embedded bus at", timeout=15)
+    harness.wait_ready(port, 30, proc=route)
+    # a second router of the cluster: the topic has one partition, so one of
+    # the two is a standby, and a standby is ready too
+    port2 = free_port()
+    route2_cfg = ctx.config("route2.ini", pools=pools, metrics_port=port2,
+                            state_dir=os.path.join(ctx.dir, "state2"))
+    os.makedirs(os.path.join(ctx.dir, "state2"), mode=0o700)
+    shutil.copy(os.path.join(ctx.state_dir, "bus.bootstrap"), os.path.join(ctx.dir, "state2"))
+    route2 = Proc(ctx, ["route", "--config", route2_cfg], "route2")
+    ctx.closers.append(route2.stop)
+    harness.wait_ready(port2, 30, proc=route2)
+    wait_until(lambda: harness.ready(port)[0] == 200, 30, what="the first router ready again")
+    check("standby" in route.text() + route2.text(), "neither router says it is a standby")
     keys = uni.take(5)
     wl.run([wl.insert(annotation(keys))], keys)
     pools.wait_verified(keys, uni.keys[5:], "route started before the bus", timeout=30)
+    route2.stop_ok("route2: SIGTERM")
     route.stop_ok("route: SIGTERM")
     tail.stop_ok("tail: SIGTERM")
 
@@ -1012,6 +1092,7 @@ TESTS = [
     ("run_kill9", test_run_kill9),
     ("poison", test_poison),
     ("route_startup", test_route_startup),
+    ("ready", test_ready),
 ]
 
 

@@ -119,7 +119,7 @@ static int setup(void **state)
     mcsq_config_errors_deinit(&errs);
     assert_int_equal(rc, MCSQ_OK);
     const char *bootstrap = bus_embedded_bootstrap(fx->bus);
-    if (router_new(&fx->r, &fx->cfg, bootstrap, NULL, err, sizeof(err)) != MCSQ_OK)
+    if (router_new(&fx->r, &fx->cfg, bootstrap, NULL, NULL, err, sizeof(err)) != MCSQ_OK)
         fail_msg("router_new: %s", err);
     assert_int_equal(mcsq_config_consumer_group(&fx->cfg, fx->group, sizeof(fx->group)), MCSQ_OK);
     assert_int_equal(pthread_create(&fx->thread, NULL, router_main, fx), 0);
