@@ -12,7 +12,7 @@
 #
 # Each configuration in BENCH_E2E_CONFIGS gets a fresh `mcsqueal run` (fresh
 # state_dir, start = end) per round; rounds interleave the configurations.
-# A run: wait until the router has its partition, BENCH_WARMUP seconds of the
+# A run: wait until it is ready (GET /ready), BENCH_WARMUP seconds of the
 # workload (not counted), scrape /metrics, BENCH_SECONDS of the workload, wait
 # until every transaction's deletes are confirmed, scrape again; the
 # histograms' differences give p50/p99 (interpolated within a bucket as
@@ -301,12 +301,13 @@ one_run() {
   "$mcsqueal" run --config "$work/$name.ini" 2>"$work/run.$tag.err" &
   run_pid=$!
   pids+=("$run_pid")
-  for _ in $(seq 1 300); do
-    grep -qs 'bus: assigned' "$work/run.$tag.err" && break
+  # ready: the tailer streams and the router holds its partition
+  for _ in $(seq 1 600); do
+    "$mcsqueal" status --url "$url" --ready >/dev/null 2>&1 && break
     kill -0 "$run_pid" 2>/dev/null || { cat "$work/run.$tag.err" >&2; die "mcsqueal run exited"; }
-    sleep 0.1
+    sleep 0.05
   done
-  grep -q 'bus: assigned' "$work/run.$tag.err" || die "the router got no partition within 30 s"
+  "$mcsqueal" status --url "$url" --ready >/dev/null || die "mcsqueal run not ready within 30 s"
   "$writer" -S "$sock" --rate "$rate" --seconds "$warmup" --threads "$nthreads" --seed 7 \
     >/dev/null || die "paced_writer (warm-up) failed"
   sleep 0.5

@@ -1002,8 +1002,9 @@ def test_ready(ctx):
     ready_at = time.monotonic() - t0
     print("  process start -> first confirmed delete %.0f ms, -> /ready 200 %.0f ms" %
           (gap * 1000, ready_at * 1000))
-    # the group protocol took about 3 s here; 1 s leaves room for a busy machine
-    check(gap < 1.0, "the first delete came %.0f ms after the start" % (gap * 1000))
+    # joining a consumer group of the embedded bus took 3 s and more; taken
+    # directly, 0.3 s on a quiet machine, 1.3 s at a load of 11 on 2 cores
+    check(gap < 2.5, "the first delete came %.0f ms after the start" % (gap * 1000))
     check("bus: assigned all 1 partition(s)" in run.text(), "the partitions were not taken "
           "directly:\n%s" % tail_text(run.log))
     rc, out = status_ready(port)
