@@ -12,6 +12,9 @@ running anything (none runs on the test machines):
 - docker/runtime-packages, with the packages they depend on, provides every
   library `ldd` shows for the built binary, and Connector/C's run-time
   authentication plugins (caching_sha2_password for MySQL 8);
+- scripts/deps --build installs what the build (tests off, as in the image)
+  needs: the package of every pkg-config module a CMakeLists.txt outside
+  tests/ asks for, and no test server;
 - every systemd unit passes `systemd-analyze verify` (ExecStart pointed at
   the built binary) and its `systemd-analyze security --offline=true`
   exposure is the figure docs/deploy.md gives.
@@ -217,6 +220,49 @@ def check_runtime_packages():
           (len(listed), len(closure), len(libs)))
 
 
+def deps_build_packages():
+    """The build_packages array of scripts/deps."""
+    with open(os.path.join(SRC, "scripts", "deps")) as f:
+        m = re.search(r"^build_packages=\((.*?)^\)", f.read(), re.M | re.S)
+    return [w for line in m.group(1).splitlines() for w in line.split("#")[0].split()]
+
+
+def check_build_dependencies():
+    build = set(deps_build_packages())
+    modules = []
+    for top, dirs, files in os.walk(SRC):
+        rel = os.path.relpath(top, SRC)
+        dirs[:] = [d for d in dirs if not d.startswith((".", "build")) and
+                   not (rel == "." and d == "tests")]
+        if "CMakeLists.txt" in files:
+            with open(os.path.join(top, "CMakeLists.txt")) as f:
+                modules += re.findall(r"pkg_check_modules\(\s*\w+[^)]*?IMPORTED_TARGET\s+([\w.+-]+)",
+                                      f.read())
+    pcfiles = {}
+    for mod in modules:
+        d = run(["pkg-config", "--variable=pcfiledir", mod]).stdout.strip()
+        if not d:
+            fail("pkg-config module %s (CMakeLists.txt) is not installed" % mod)
+        else:
+            pcfiles[os.path.join(d, mod + ".pc")] = mod
+    owners = owner_packages(pcfiles)
+    deps = installed_depends()
+    for pc, mod in sorted(pcfiles.items()):
+        # the -dev package, or one that a build package depends on
+        provided = build | {d for p in build for d in deps.get(p, [])}
+        if owners.get(pc) not in provided:
+            fail("the build needs %s (package %s), which scripts/deps --build does not install" %
+                 (mod, owners.get(pc)))
+    for p in ("cmake", "pkg-config", "build-essential"):
+        if p not in build:
+            fail("scripts/deps --build lacks %s" % p)
+    for p in ("mariadb-server", "memcached", "libcmocka-dev", "default-jdk-headless", "prometheus"):
+        if p in build:
+            fail("scripts/deps --build installs %s, which only the tests need" % p)
+    print("scripts/deps --build: %d packages cover the %d pkg-config modules of the build" %
+          (len(build), len(modules)))
+
+
 def documented_exposures():
     """{unit file: exposure} from docs/deploy.md's table."""
     with open(os.path.join(SRC, "docs", "deploy.md")) as f:
@@ -270,6 +316,7 @@ def main():
     check_prometheus(compose)
     check_grafana(compose)
     check_runtime_packages()
+    check_build_dependencies()
     check_units()
     if failures:
         print("%d failure(s)" % len(failures))
