@@ -4,6 +4,7 @@
 #include "cli/daemon.h"
 #include "cli/commands.h"
 #include "core/log.h"
+#include "core/service_notify.h"
 #include "core/state_file.h"
 #include "mcsqueal/error.h"
 
@@ -283,6 +284,7 @@ static void *signal_main(void *arg)
         }
         if (!atomic_exchange(&d->stop, true)) {
             log_info("%s: stopping (%s)", d->command, strsignal(sig));
+            service_notify_stopping(); /* systemd: STOPPING=1 */
             d->on_stop(d->stop_ctx);
         }
     }
