@@ -26,6 +26,7 @@ int cmd_heartbeat(int argc, char **argv);
 int cmd_status(int argc, char **argv);
 int cmd_marker(int argc, char **argv);
 int cmd_audit(int argc, char **argv);
+int cmd_placement(int argc, char **argv);
 
 /* Returns the table of commands, terminated by an entry with name NULL. */
 const cli_command *cli_commands(void);

@@ -24,6 +24,7 @@ static const cli_command commands[] = {
     {"status", "summary of a running daemon, read from its metrics endpoint", cmd_status},
     {"marker", "set, check or clear a remote marker in the regional pool", cmd_marker},
     {"audit", "look keys up now on every server of every pool (survivors of deletes)", cmd_audit},
+    {"placement", "print the server of each pool that holds each key (no I/O)", cmd_placement},
     {NULL, NULL, NULL},
 };
 

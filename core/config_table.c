@@ -511,7 +511,8 @@ static const mcsq_config_row table[] = {
              "`proxy` (the servers are proxies such as twemproxy or mcrouter that place keys "
              "themselves; each delete goes to one answering proxy). Weights "
              "(`host:port:weight` in `servers`) apply to `libmemcached`, `python-memcached`, "
-             "`dalli`, `cache-memcached-fast` and `spymemcached`. docs/memcached.md lists the "
+             "`dalli`, `cache-memcached-fast` and `spymemcached` (`libmemcached-modula` "
+             "takes and ignores them, as libmemcached does). docs/memcached.md lists the "
              "client settings "
              "of each mode."},
     {.section = "pool",

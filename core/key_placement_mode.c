@@ -23,9 +23,9 @@ const char *key_placement_mode_name(key_placement_mode mode)
 
 bool key_placement_mode_has_weights(key_placement_mode mode)
 {
-    return mode == KEY_PLACEMENT_LIBMEMCACHED || mode == KEY_PLACEMENT_PYTHON_MEMCACHED ||
-           mode == KEY_PLACEMENT_DALLI || mode == KEY_PLACEMENT_CACHE_MEMCACHED_FAST ||
-           mode == KEY_PLACEMENT_SPYMEMCACHED;
+    return mode == KEY_PLACEMENT_LIBMEMCACHED || mode == KEY_PLACEMENT_LIBMEMCACHED_MODULA ||
+           mode == KEY_PLACEMENT_PYTHON_MEMCACHED || mode == KEY_PLACEMENT_DALLI ||
+           mode == KEY_PLACEMENT_CACHE_MEMCACHED_FAST || mode == KEY_PLACEMENT_SPYMEMCACHED;
 }
 
 int key_placement_mode_parse(const char *name, key_placement_mode *out)

@@ -27,7 +27,9 @@ extern const char *const key_placement_mode_words[];
 /* The word of mode ("?" when out of range). */
 const char *key_placement_mode_name(key_placement_mode mode);
 
-/* Whether the mode's client gives servers weights (`host:port:weight`). */
+/* Whether the mode's client takes server weights (`host:port:weight`);
+ * libmemcached's modula distribution takes them and, like the client,
+ * places keys without them. */
 bool key_placement_mode_has_weights(key_placement_mode mode);
 
 /* Sets *out to the mode named name; returns 0, or MCSQ_ERR_CONFIG when no

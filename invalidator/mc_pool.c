@@ -26,6 +26,7 @@
 #include "core/clock.h"
 #include "core/errstr.h"
 #include "core/log.h"
+#include "invalidator/pool_placement.h"
 #include "marker/key_placement.h"
 #include "mcsqueal/error.h"
 #include "mcsqueal/marker.h"
@@ -305,13 +306,20 @@ static void server_conn_error(const mc_pool *pool, mc_server *s, int64_t now, co
 
 /* ---- replies ---- */
 
+/* Whether key i of the batch was sent to server si (its owner, or every
+ * server with placement = all). */
+static inline bool sent_to(const batch_ctx *b, size_t i, size_t si)
+{
+    return b->owner[i] == si || b->owner[i] == MC_POOL_EVERY_SERVER;
+}
+
 /* Fails the keys of server si with opaques in [from, to): an error reply
  * without an opaque came after the reply for key from - 1 and before the
  * one for key to, and memcached answers in order. */
 static void keys_fail_range(mc_server *s, size_t si, const batch_ctx *b, uint32_t from, size_t to)
 {
     for (size_t i = from; i < to && i < b->n; i++) {
-        if (b->owner[i] == si && b->outcome[i] == MC_POOL_CONFIRMED)
+        if (sent_to(b, i, si) && b->outcome[i] == MC_POOL_CONFIRMED)
             b->outcome[i] = MC_POOL_FAILED;
     }
     s->err_pending = false;
@@ -342,7 +350,7 @@ static bool reply_opaque(const char *p, const char *end, uint32_t *out)
 static bool reply_key(mc_server *s, size_t si, const batch_ctx *b, const char *line, size_t len)
 {
     uint32_t opaque;
-    if (!reply_opaque(line + 2, line + len, &opaque) || opaque >= b->n || b->owner[opaque] != si ||
+    if (!reply_opaque(line + 2, line + len, &opaque) || opaque >= b->n || !sent_to(b, opaque, si) ||
         opaque < s->next_opaque)
         return false;
     if (s->err_pending)
@@ -638,6 +646,25 @@ static uint32_t *owner_array(mc_pool *pool, size_t n)
     return pool->owner;
 }
 
+/* Encodes key i for every server (placement = all): confirmed only when
+ * every server confirms it. Returns 0 or MCSQ_ERR_NOMEM. */
+static int batch_add_everywhere(mc_pool *pool, const mcsq_key *k, uint32_t i, batch_ctx *b)
+{
+    b->outcome[i] = MC_POOL_CONFIRMED; /* if every server answers */
+    for (size_t si = 0; si < pool->nservers; si++) {
+        mc_server *s = &pool->servers[si];
+        s->keys++;
+        if (s->down) {
+            b->outcome[i] = MC_POOL_FAILED;
+            continue;
+        }
+        s->run = RUN_ACTIVE;
+        if (out_command(&s->out, pool, i, k->data, k->len) != 0)
+            return MCSQ_ERR_NOMEM;
+    }
+    return 0;
+}
+
 /* Places and encodes key i. Returns 0 or MCSQ_ERR_NOMEM. */
 static int batch_add(mc_pool *pool, const mcsq_key *k, uint32_t i, batch_ctx *b, uint32_t *owner)
 {
@@ -647,8 +674,10 @@ static int batch_add(mc_pool *pool, const mcsq_key *k, uint32_t i, batch_ctx *b,
         return 0;
     }
     uint32_t si = mc_pool_server_of(pool, k->data, k->len);
-    mc_server *s = &pool->servers[si];
     owner[i] = si;
+    if (si == MC_POOL_EVERY_SERVER)
+        return batch_add_everywhere(pool, k, i, b);
+    mc_server *s = &pool->servers[si];
     s->keys++;
     b->outcome[i] = s->down ? MC_POOL_FAILED : MC_POOL_CONFIRMED; /* CONFIRMED: if it answers */
     if (s->down)
@@ -679,16 +708,33 @@ static void batch_reset(mc_pool *pool)
     }
 }
 
+/* A key sent to every server: each answering server counts it confirmed;
+ * the key is confirmed when all of them answered. */
+static void finish_everywhere(mc_pool *pool, const batch_ctx *b, size_t i)
+{
+    for (size_t si = 0; si < pool->nservers; si++) {
+        mc_server *s = &pool->servers[si];
+        if (b->outcome[i] != MC_POOL_INVALID && s->run == RUN_DONE)
+            s->confirmed++;
+        else if (b->outcome[i] == MC_POOL_CONFIRMED)
+            b->outcome[i] = MC_POOL_FAILED;
+    }
+}
+
 /* Final outcomes: a key is confirmed only when its server answered. */
 static void batch_finish(mc_pool *pool, const batch_ctx *b, mc_pool_results *res)
 {
     res->confirmed = res->failed = res->invalid = 0;
     for (size_t i = 0; i < b->n; i++) {
         uint32_t si = b->owner[i];
-        if (b->outcome[i] == MC_POOL_CONFIRMED && pool->servers[si].run != RUN_DONE)
-            b->outcome[i] = MC_POOL_FAILED;
-        if (b->outcome[i] == MC_POOL_CONFIRMED)
-            pool->servers[si].confirmed++;
+        if (si == MC_POOL_EVERY_SERVER) {
+            finish_everywhere(pool, b, i);
+        } else {
+            if (b->outcome[i] == MC_POOL_CONFIRMED && pool->servers[si].run != RUN_DONE)
+                b->outcome[i] = MC_POOL_FAILED;
+            if (b->outcome[i] == MC_POOL_CONFIRMED)
+                pool->servers[si].confirmed++;
+        }
         res->confirmed += b->outcome[i] == MC_POOL_CONFIRMED;
         res->failed += b->outcome[i] == MC_POOL_FAILED;
         res->invalid += b->outcome[i] == MC_POOL_INVALID;
@@ -782,22 +828,18 @@ void mc_pool_options_init(mc_pool_options *opts)
     opts->stale_ttl_s = MC_POOL_STALE_TTL_DEFAULT_S;
 }
 
-/* The placement, as the marker client and applications place keys
- * (key_placement.h: libmemcached's weighted ketama), servers in config
- * order. */
-static int placement_new(mc_pool *pool, char *errstr, size_t errstr_size)
+/* The pool's placement (pool_placement.h); the router speaks no proxy
+ * protocol, so it refuses placement = proxy. */
+static int placement_new(mc_pool *pool, const mcsq_pool_config *cfg, char *errstr,
+                         size_t errstr_size)
 {
-    key_placement_server *servers = calloc(pool->nservers, sizeof(*servers));
-    if (servers == NULL)
-        return MCSQ_ERR_NOMEM;
-    for (size_t i = 0; i < pool->nservers; i++)
-        servers[i] =
-            (key_placement_server){pool->servers[i].host, (unsigned)pool->servers[i].port, 1};
-    int rc =
-        key_placement_new(&pool->placement, KEY_PLACEMENT_LIBMEMCACHED, servers, pool->nservers,
-                          pool->prefix, pool->opts.hash_with_prefix, 0, errstr, errstr_size);
-    free(servers);
-    return rc;
+    if (cfg->placement == KEY_PLACEMENT_PROXY)
+        return errstr_set(errstr, errstr_size, MCSQ_ERR_CONFIG,
+                          "pool %s: placement = proxy: the router does not speak to proxies; "
+                          "use placement = all or the applications' client mode",
+                          pool->name);
+    return pool_placement_new(&pool->placement, cfg, pool->opts.hash_with_prefix, errstr,
+                              errstr_size);
 }
 
 static int server_init(mc_server *s, const mcsq_hostport *hp)
@@ -885,7 +927,7 @@ int mc_pool_new(mc_pool **out, const mcsq_pool_config *cfg, const mc_pool_option
     cmd_tail_init(pool);
     rc = pool_fill(pool, cfg);
     if (rc == 0)
-        rc = placement_new(pool, errstr, errstr_size);
+        rc = placement_new(pool, cfg, errstr, errstr_size);
     if (rc != 0)
         goto err;
     *out = pool;
@@ -927,7 +969,10 @@ size_t mc_pool_server_count(const mc_pool *pool)
 
 uint32_t mc_pool_server_of(const mc_pool *pool, const char *key, size_t len)
 {
-    return pool->nservers == 1 ? 0 : key_placement_server_of(pool->placement, key, len);
+    if (pool->nservers == 1)
+        return 0;
+    uint32_t s = key_placement_server_of(pool->placement, key, len);
+    return s == KEY_PLACEMENT_EVERY_SERVER ? MC_POOL_EVERY_SERVER : s;
 }
 
 void mc_pool_server_info_get(const mc_pool *pool, size_t server, mc_pool_server_info *info)

@@ -3,12 +3,12 @@
  * [pool NAME] section) and reports, key by key, which deletes memcached has
  * confirmed, so that the router can spool the others for their server.
  *
- * Placement: every key goes to the server that owns it under libmemcached's
- * libketama-compatible consistent hashing (MEMCACHED_BEHAVIOR_KETAMA_WEIGHTED,
- * computed by marker/key_placement.h as libmemcached does), the way
- * docs/memcached.md tells applications to configure their clients. The pool prefix is applied the way
- * MEMCACHED_CALLBACK_PREFIX_KEY applies it: prefix + key on the wire, the
- * server chosen by the key alone (unless hash_with_prefix is set).
+ * Placement: every key goes to the server that owns it under the pool's
+ * `placement` (marker/key_placement.h: the applications' client's own rule,
+ * weights included; docs/memcached.md), or to every server with
+ * placement = all (confirmed when every server confirmed it). The pool
+ * prefix is on the wire as prefix + key; whether it chooses the server is
+ * the mode's client's rule (libmemcached: only with hash_with_prefix).
  *
  * Wire: memcached's meta protocol (memcached 1.6 or newer), one TCP
  * connection per server. A batch is written as quiet meta deletes grouped
@@ -51,6 +51,8 @@
 
 /* Server index of a key that was not placed (an invalid key). */
 #define MC_POOL_NO_SERVER UINT32_MAX
+/* Server index of a key that every server holds (placement = all). */
+#define MC_POOL_EVERY_SERVER (UINT32_MAX - 1)
 
 typedef struct mc_pool mc_pool;
 
@@ -127,7 +129,8 @@ size_t mc_pool_server_count(const mc_pool *pool);
 
 /* Index of the server that owns key (len bytes, borrowed, without the pool
  * prefix): the server an application configured as docs/memcached.md says
- * stores it in. Pure computation, no I/O. */
+ * stores it in; MC_POOL_EVERY_SERVER with placement = all (and more than
+ * one server). Pure computation, no I/O. */
 uint32_t mc_pool_server_of(const mc_pool *pool, const char *key, size_t len);
 
 /* Invalidates keys[0..n) (borrowed, without the prefix) in the pool, in the

@@ -206,13 +206,29 @@ static void update_spool_gauge(router *r)
     metrics_gauge_set(r->spool_keys, (double)spool_total(r));
 }
 
+/* The spool of the keys that every server holds (placement = all) and that
+ * failed: the first server that left keys of the batch unconfirmed, else
+ * the first server. Their replay goes to every server again. */
+static size_t every_server_spool(const router_pool *p)
+{
+    for (size_t s = 0; s < p->nservers; s++) {
+        mc_pool_server_info info;
+        mc_pool_server_info_get(p->mc, s, &info);
+        if (info.batch_confirmed < info.batch_keys)
+            return s;
+    }
+    return 0;
+}
+
 /* Spools the keys of batch [keys, n) that failed on server s. */
 static int spool_failed(router *r, router_pool *p, const mcsq_key *keys, size_t n, size_t s,
                         char *errstr, size_t errstr_size)
 {
     size_t m = 0;
+    bool every_here = every_server_spool(p) == s;
     for (size_t i = 0; i < n; i++) {
-        if (r->outcome[i] == MC_POOL_FAILED && r->server[i] == s)
+        if (r->outcome[i] == MC_POOL_FAILED &&
+            (r->server[i] == s || (r->server[i] == MC_POOL_EVERY_SERVER && every_here)))
             r->scratch[m++] = keys[i];
     }
     if (m == 0)

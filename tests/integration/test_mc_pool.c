@@ -16,6 +16,7 @@
 
 #include "core/config.h"
 #include "invalidator/mc_pool.h"
+#include "marker/key_placement.h"
 #include "mcsqueal/error.h"
 
 #include <libmemcached/memcached.h>
@@ -735,6 +736,74 @@ static void test_large_batch(void **state)
     keys_free(keys);
 }
 
+/* placement = all: every key is deleted on every server, confirmed only
+ * when every server confirmed it; with one server killed, every key fails
+ * (and says it belongs to every server). */
+static void test_placement_all(void **state)
+{
+    fixture *fx = *state;
+    enum { N = 300 };
+    mcsq_key *keys = keys_make("every:", 0, N);
+    char key[KEY_MAX];
+    mcsq_pool_config cfg = fx->cfg;
+    cfg.placement = KEY_PLACEMENT_ALL;
+    mc_pool *pool = pool_new(&cfg, TIMEOUT_MS, false);
+    for (int i = 0; i < N; i++)
+        for (int s = 0; s < NSERVERS; s++)
+            text_set(fx->srv[s], key_str(&keys[i], key));
+    batch *b = batch_run(pool, keys, N, true);
+    assert_int_equal(b->rc, 0);
+    assert_int_equal(b->res.confirmed, N);
+    for (int i = 0; i < N; i++) {
+        assert_int_equal(b->server[i], MC_POOL_EVERY_SERVER);
+        for (int s = 0; s < NSERVERS; s++)
+            assert_int_equal(has(fx->srv[s], key_str(&keys[i], key)), 0);
+    }
+    batch_free(b);
+
+    memcached_server_kill(fx->srv[1]);
+    b = batch_run(pool, keys, N, true);
+    assert_int_equal(b->rc, MCSQ_ERR_CONNECT);
+    assert_int_equal(b->res.failed, N);
+    mc_pool_server_info info;
+    mc_pool_server_info_get(pool, 0, &info);
+    assert_int_equal(info.batch_keys, N);
+    assert_int_equal(info.batch_confirmed, N);
+    mc_pool_server_info_get(pool, 1, &info);
+    assert_int_equal(info.batch_confirmed, 0);
+    batch_free(b);
+    mc_pool_destroy(pool);
+    keys_free(keys);
+}
+
+/* The pool's placement decides the owner: a dalli pool places as Dalli
+ * (key_placement), and placement = proxy is refused by the router. */
+static void test_placement_modes(void **state)
+{
+    fixture *fx = *state;
+    mcsq_pool_config cfg = fx->cfg;
+    cfg.placement = KEY_PLACEMENT_DALLI;
+    mc_pool *pool = pool_new(&cfg, TIMEOUT_MS, false);
+    key_placement_server ks[NSERVERS];
+    for (int s = 0; s < NSERVERS; s++)
+        ks[s] = (key_placement_server){.host = "127.0.0.1", .port = (unsigned)fx->srv[s]->port};
+    key_placement *kp;
+    assert_int_equal(
+        key_placement_new(&kp, KEY_PLACEMENT_DALLI, ks, NSERVERS, "", false, 0, NULL, 0), 0);
+    mcsq_key *keys = keys_make("dalli:", 0, 500);
+    for (int i = 0; i < 500; i++)
+        assert_int_equal(mc_pool_server_of(pool, keys[i].data, keys[i].len),
+                         key_placement_server_of(kp, keys[i].data, keys[i].len));
+    keys_free(keys);
+    key_placement_free(kp);
+    mc_pool_destroy(pool);
+
+    cfg.placement = KEY_PLACEMENT_PROXY;
+    char err[ERR_MAX];
+    assert_int_equal(mc_pool_new(&pool, &cfg, NULL, err, sizeof(err)), MCSQ_ERR_CONFIG);
+    assert_non_null(strstr(err, "proxy"));
+}
+
 static void test_bad_config(void **state)
 {
     (void)state;
@@ -782,6 +851,8 @@ int main(void)
         FX_TEST(test_nothing_listening),
         cmocka_unit_test(test_not_memcached),
         FX_TEST(test_large_batch),
+        FX_TEST(test_placement_all),
+        FX_TEST(test_placement_modes),
         cmocka_unit_test(test_bad_config),
     };
     const char *filter = getenv("MCSQ_TEST_FILTER");

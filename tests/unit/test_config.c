@@ -615,8 +615,7 @@ static void test_pool_placement(void **state)
     load_fails(fx, "[pool a]\nservers = h:1 h:2:2\nplacement = pymemcache\n", 2,
                "[pool a] servers: weights (host:port:weight) do not exist for placement = "
                "pymemcache");
-    load_fails(fx, "[pool a]\nservers = h:1 h:2:2\nplacement = libmemcached-modula\n", 2,
-               "libmemcached-modula (its client has none)");
+    load_ok(fx, "[pool a]\nservers = h:1 h:2:2\nplacement = libmemcached-modula\n");
     load_fails(fx, "[pool a]\nservers = h:1:2\nplacement = all\n", 2, "placement = all");
     load_fails(
         fx, "[pool a]\nservers = h:1\nketama_points = 100\n", 3,
