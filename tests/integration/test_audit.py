@@ -19,9 +19,9 @@ the random choices):
      ("survived" on the second server) and 0 for a held key.
   2. faults              a 2-server pool, keys stored on their ketama owner,
      a random workload that also stores some invalidated keys again (a
-     read-through cache), one server SIGSTOPped for 2 s and `mcsqueal run`
-     killed with SIGKILL twice and restarted: no survivor, held checks at
-     both delays, ratio 1.
+     read-through cache), one server SIGSTOPped for 2 s, the other killed
+     with SIGKILL and started again, and `mcsqueal run` killed with SIGKILL
+     twice and restarted: no survivor, held checks at both delays, ratio 1.
   3. restart             a 1-server pool; keys invalidated, then memcached
      killed with SIGKILL and started again on the same port, and the keys
      stored again (their CAS is now below the watermarks taken before the
@@ -272,6 +272,8 @@ def test_faults(ctx):
         victim.pause()
         time.sleep(2)
         victim.resume()
+        time.sleep(1)
+        restart(pool.servers[1 - pool.servers.index(victim)])  # its copies are gone
         for i in range(2):
             time.sleep(rng.uniform(1.0, 2.0))
             add_counts()
