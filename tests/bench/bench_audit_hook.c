@@ -131,7 +131,7 @@ int main(void)
     for (int i = 0; i < NSERVERS; i++) {
         if (memcached_server_start(&srv[i], 0, 64, err, sizeof(err)) != 0)
             die(err);
-        hp[i] = (mcsq_hostport){"127.0.0.1", srv[i]->port};
+        hp[i] = (mcsq_hostport){.host = "127.0.0.1", .port = srv[i]->port};
     }
     mcsq_pool_config pool = {.name = "main", .servers = {hp, NSERVERS}, .prefix = ""};
     mcsq_key *keys = calloc(n, sizeof(*keys));
