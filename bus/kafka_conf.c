@@ -5,13 +5,16 @@
 #include "core/errstr.h"
 #include "mcsqueal/error.h"
 
+/* Sets one property; an error names it with its value as check-config
+ * prints it (<hidden> for a secret). */
 static int conf_set(rd_kafka_conf_t *conf, const char *name, const char *value, char *errstr,
                     size_t errstr_size)
 {
     char err[512];
     if (rd_kafka_conf_set(conf, name, value, err, sizeof(err)) == RD_KAFKA_CONF_OK)
         return MCSQ_OK;
-    return errstr_set(errstr, errstr_size, MCSQ_ERR_CONFIG, "bus: %s=%s: %s", name, value, err);
+    return errstr_set(errstr, errstr_size, MCSQ_ERR_CONFIG, "bus: %s=%s: %s", name,
+                      mcsq_config_prop_printed_value(name, value), err);
 }
 
 int kafka_conf_apply(rd_kafka_conf_t *conf, const kafka_setting *defaults, size_t n,
@@ -28,5 +31,8 @@ int kafka_conf_apply(rd_kafka_conf_t *conf, const kafka_setting *defaults, size_
         if (rc != MCSQ_OK)
             return rc;
     }
+    /* the SASL password from [bus] sasl_password_file or the environment */
+    if (cfg->bus.sasl_password != NULL)
+        return conf_set(conf, "sasl.password", cfg->bus.sasl_password, errstr, errstr_size);
     return MCSQ_OK;
 }

@@ -156,6 +156,10 @@ void mcsq_config_deinit(mcsq_config *cfg)
         free(cfg->pools[i].name);
     }
     free(cfg->pools);
+    if (cfg->bus.sasl_password != NULL) {
+        explicit_bzero(cfg->bus.sasl_password, strlen(cfg->bus.sasl_password));
+        free(cfg->bus.sasl_password);
+    }
     if (cfg->mysql.password != NULL) {
         explicit_bzero(cfg->mysql.password, strlen(cfg->mysql.password));
         free(cfg->mysql.password);
@@ -349,7 +353,7 @@ static void set_prop(load_ctx *ctx, const mcsq_config_row *row, const char *name
         config_run_error(&ctx->run, ctx->lineno, "%s: value must not be empty", label);
         return;
     }
-    if (strlen(name) + strlen(" = ") + strlen(config_prop_printed_value(prop, value)) >
+    if (strlen(name) + strlen(" = ") + strlen(mcsq_config_prop_printed_value(prop, value)) >
         CONFIG_LINE_MAX) {
         /* `check-config --print` writes it back as `name = value`: it must load again */
         config_run_error(&ctx->run, ctx->lineno,

@@ -24,6 +24,10 @@
  * is empty. */
 #define MCSQ_CONFIG_PASSWORD_ENV "MCSQUEAL_MYSQL_PASSWORD"
 
+/* Environment variable holding the Kafka SASL password when
+ * bus.sasl_password_file is empty. */
+#define MCSQ_CONFIG_KAFKA_PASSWORD_ENV "MCSQUEAL_KAFKA_PASSWORD"
+
 /* Most errors one load collects; later ones are counted, not stored. */
 #define MCSQ_CONFIG_MAX_ERRORS 200
 
@@ -152,6 +156,8 @@ typedef struct mcsq_config {
         int64_t batch_max_keys;
         int64_t batch_max_bytes;
         int64_t linger_ms;
+        char *sasl_password_file;
+        char *sasl_password; /* from sasl_password_file or the environment; NULL: none */
         mcsq_config_props kafka;
     } bus;
     struct {
@@ -302,5 +308,10 @@ const mcsq_config_row *mcsq_config_table(size_t *n);
 
 /* Returns the sections, in reference order, and their number in *n. */
 const mcsq_config_section *mcsq_config_sections(size_t *n);
+
+/* The value `check-config --print` writes for kafka.<prop>, and errors
+ * show: "<hidden>" when the property's name looks like a secret, else value
+ * itself. */
+const char *mcsq_config_prop_printed_value(const char *prop, const char *value);
 
 #endif

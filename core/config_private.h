@@ -22,10 +22,6 @@
  * newline and NUL); what `check-config --print` writes fits it too. */
 #define CONFIG_LINE_MAX 198
 
-/* The value `check-config --print` writes for kafka.<prop>: "<hidden>"
- * when the property's name looks like a secret, else value itself. */
-const char *config_prop_printed_value(const char *prop, const char *value);
-
 /* ------------------------------------------------- values (config_value.c) */
 
 /* Parses text as row's type into field (a place in the config, owned by it).
@@ -111,5 +107,8 @@ int *config_run_key_line(config_run *run, size_t slot, const mcsq_config_row *ro
  * password. Returns nothing: problems go to run, lack of memory sets
  * run->nomem. */
 void config_validate(config_run *run);
+
+/* The usual mistakes of the bus's security settings (core/config_kafka.c). */
+void config_validate_kafka_security(config_run *run);
 
 #endif

@@ -407,6 +407,15 @@ static const mcsq_config_row table[] = {
      .desc = "How long a batch waits for more transactions before it is sent; 0 sends every "
              "commit at once."},
     {.section = "bus",
+     .name = "sasl_password_file",
+     .type = MCSQ_CONF_STRING,
+     .offset = CFG(bus.sasl_password_file),
+     .def = "",
+     .desc = "File holding the Kafka SASL password (librdkafka's `sasl.password`; trailing "
+             "newlines are stripped), read at load time. When empty, the password comes from "
+             "the environment variable `" MCSQ_CONFIG_KAFKA_PASSWORD_ENV "` if it is set, else "
+             "none is used. Never printed or logged; see docs/kafka.md for SASL/SCRAM."},
+    {.section = "bus",
      .name = "kafka.*",
      .type = MCSQ_CONF_PROPS,
      .offset = CFG(bus.kafka),

@@ -236,20 +236,22 @@ static int read_password_file(const char *path, char **out, char *why, size_t le
     return *out != NULL ? MCSQ_OK : MCSQ_ERR_NOMEM;
 }
 
-/* The password: from password_file, else from the environment, else none. */
-static void load_password(config_run *run)
+/* A password (MySQL's, Kafka's SASL one): from the file the key section.name
+ * names, else from the environment variable env, else none (*out NULL). */
+static void load_password(config_run *run, const char *section, const char *name, const char *file,
+                          const char *env, char **out)
 {
-    mcsq_config *cfg = run->cfg;
-    char why[CONFIG_WHY_LEN];
-    if (cfg->mysql.password_file[0] == '\0') {
-        const char *env = getenv(MCSQ_CONFIG_PASSWORD_ENV);
-        if (env != NULL && *env != '\0' && (cfg->mysql.password = strdup(env)) == NULL)
+    char why[CONFIG_WHY_LEN], label[64];
+    if (file[0] == '\0') {
+        const char *value = getenv(env);
+        if (value != NULL && *value != '\0' && (*out = strdup(value)) == NULL)
             run->nomem = true;
         return;
     }
-    int rc = read_password_file(cfg->mysql.password_file, &cfg->mysql.password, why, sizeof(why));
-    int line = *config_run_key_line(run, 0, config_row_find("mysql", "password_file"));
-    config_run_rc(run, rc, line, "[mysql] password_file", why);
+    int rc = read_password_file(file, out, why, sizeof(why));
+    int line = *config_run_key_line(run, 0, config_row_find(section, name));
+    snprintf(label, sizeof(label), "[%s] %s", section, name);
+    config_run_rc(run, rc, line, label, why);
 }
 
 void config_validate(config_run *run)
@@ -260,5 +262,10 @@ void config_validate(config_run *run)
     validate_pools(run);
     validate_embedded_bus(run);
     validate_start(run);
-    load_password(run);
+    mcsq_config *cfg = run->cfg;
+    load_password(run, "mysql", "password_file", cfg->mysql.password_file, MCSQ_CONFIG_PASSWORD_ENV,
+                  &cfg->mysql.password);
+    load_password(run, "bus", "sasl_password_file", cfg->bus.sasl_password_file,
+                  MCSQ_CONFIG_KAFKA_PASSWORD_ENV, &cfg->bus.sasl_password);
+    config_validate_kafka_security(run);
 }

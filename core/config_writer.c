@@ -167,7 +167,7 @@ static bool prop_is_secret(const char *name)
     return false;
 }
 
-const char *config_prop_printed_value(const char *prop, const char *value)
+const char *mcsq_config_prop_printed_value(const char *prop, const char *value)
 {
     return prop_is_secret(prop) ? "<hidden>" : value;
 }
@@ -177,16 +177,19 @@ static void write_props(FILE *out, const mcsq_config_row *row, const mcsq_config
     int prefix = (int)strlen(row->name) - 1;
     for (size_t i = 0; i < props->n; i++)
         fprintf(out, "%.*s%s = %s\n", prefix, row->name, props->v[i].name,
-                config_prop_printed_value(props->v[i].name, props->v[i].value));
+                mcsq_config_prop_printed_value(props->v[i].name, props->v[i].value));
 }
 
-static void write_password_note(FILE *out, const mcsq_config *cfg)
+/* Where a password came from (the password itself is never written). */
+static void write_password_note(FILE *out, const char *what, const char *password,
+                                const char *file_key, const char *file, const char *env)
 {
-    const char *source = cfg->mysql.password == NULL           ? "none"
-                         : cfg->mysql.password_file[0] != '\0' ? "read from password_file (hidden)"
-                                                               : "from " MCSQ_CONFIG_PASSWORD_ENV
-                                                                 " (hidden)";
-    fprintf(out, "; password: %s\n", source);
+    if (password == NULL)
+        fprintf(out, "; %s: none\n", what);
+    else if (file[0] != '\0')
+        fprintf(out, "; %s: read from %s (hidden)\n", what, file_key);
+    else
+        fprintf(out, "; %s: from %s (hidden)\n", what, env);
 }
 
 static bool value_is_empty(const mcsq_config_row *row, const void *field)
@@ -237,7 +240,11 @@ int mcsq_config_write(const mcsq_config *cfg, FILE *out)
         fprintf(out, "\n[%s]\n", secs[i].name);
         write_section_values(out, secs[i].name, cfg);
         if (strcmp(secs[i].name, "mysql") == 0)
-            write_password_note(out, cfg);
+            write_password_note(out, "password", cfg->mysql.password, "password_file",
+                                cfg->mysql.password_file, MCSQ_CONFIG_PASSWORD_ENV);
+        if (strcmp(secs[i].name, "bus") == 0)
+            write_password_note(out, "sasl password", cfg->bus.sasl_password, "sasl_password_file",
+                                cfg->bus.sasl_password_file, MCSQ_CONFIG_KAFKA_PASSWORD_ENV);
     }
     return finish_output(out);
 }

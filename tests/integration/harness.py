@@ -447,12 +447,12 @@ class Workload:
 
 
 class Proc:
-    """A mcsqueal process with its log."""
+    """A mcsqueal process with its log (kw: more arguments of Popen, e.g. env)."""
 
-    def __init__(self, binary, workdir, args, tag):
+    def __init__(self, binary, workdir, args, tag, **kw):
         self.log = os.path.join(workdir, "%s.log" % tag)
         self.tag = tag
-        self.proc = spawn([binary] + list(args), self.log)
+        self.proc = spawn([binary] + list(args), self.log, **kw)
         self.pid = self.proc.pid
 
     def text(self):

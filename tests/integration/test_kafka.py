@@ -1,14 +1,25 @@
 """mcsqueal's Kafka clients against a real Apache Kafka broker (KRaft), the
 one cluster ctest shares between the Kafka tests (MCSQ_KAFKA_CLUSTER; a
-private one when run alone): the idempotent producer really is idempotent
-against this broker version (librdkafka 2.0.2 obtains a producer id, and a
-Produce request whose answer was lost and that is sent again is appended
-once; without idempotence the same fault appends it twice).
+private one when run alone):
+
+  1. idempotent_producer  librdkafka (2.0.2, as mcsqueal links it) obtains a
+     producer id from this broker version, and a Produce request whose answer
+     was lost and that is sent again is appended once; without idempotence
+     the same fault appends it twice (the control that the fault works).
+  2. security  `mcsqueal tail` and `mcsqueal route` through the SSL listener
+     (a test CA), then SASL_SSL with SCRAM-SHA-256 (password from [bus]
+     sasl_password_file) and SCRAM-SHA-512 (password from
+     MCSQUEAL_KAFKA_PASSWORD): committed keys deleted, rolled-back keys kept;
+     the password is in no log, no command line and not in check-config
+     --print; a wrong password is refused by the broker and reported as an
+     authentication failure; check-config refuses a missing CA file and SASL
+     without a mechanism.
 
 Usage: test_kafka.py MCSQUEAL_BINARY   (MCSQ_KAFKA_TEST selects tests)
 """
 
 import os
+import subprocess
 import sys
 import time
 
@@ -16,9 +27,13 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "sup
 import harness  # noqa: E402
 import kafka_cluster  # noqa: E402
 import skips  # noqa: E402
-from harness import check  # noqa: E402
+import test_route as rt  # noqa: E402  (memcached pools, workload, processes)
+from harness import annotation, check  # noqa: E402
 
 CLUSTER = None
+PASSWORD = "kafka-test-db-pw"
+REGION = "ktest"
+SHARED_DB = harness.SharedMariaDB("mcsq-kafka-db-", PASSWORD)
 
 
 def cluster():
@@ -109,13 +124,120 @@ def test_idempotent_producer(ctx):
           (len(got), len(got) - len(set(got)), got))
 
 
+def pipeline_config(ctx, name, srv, pools, server_id, bus_lines, group):
+    """A configuration of `mcsqueal tail` and `route` on the real cluster:
+    the shared mariadbd, the test's pools, the topic and consumer group
+    (router cluster) of this test, bus_lines appended to [bus]."""
+    text = """\
+[mcsqueal]
+name = db-kafka-{sid}
+region = {region}
+state_dir = {state}
+checkpoint_interval_ms = 100
+log_level = info
+""".format(sid=server_id, region=REGION, state=os.path.join(ctx.dir, "state-" + name))
+    text += harness.mysql_section(srv.port, ctx.password_file, server_id, "end",
+                                  more=harness.QUICK_RECONNECT)
+    text += "[bus]\ntopic = %s\nlinger_ms = 1\n%s\n[router]\ncluster = %s\n" % (
+        unique("mcsqueal.%s.%s" % (REGION, name)), bus_lines, group)
+    text += pools.config()
+    text += "[metrics]\nlisten =\n"
+    return ctx.write(name + ".ini", text)
+
+
+def run_pipeline(ctx, cfg, tag, wl, uni, pools, env=None):
+    """`mcsqueal tail` and `route` on cfg; one committed and one rolled-back
+    transaction; checks the deletes; stops both. Returns their logs' text."""
+    kw = {"env": dict(os.environ, **env)} if env else {}
+    tail = harness.Proc(rt.MCSQUEAL, ctx.dir, ["tail", "--config", cfg], "tail-" + tag, **kw)
+    route = harness.Proc(rt.MCSQUEAL, ctx.dir, ["route", "--config", cfg], "route-" + tag, **kw)
+    ctx.logs += [tail.log, route.log]
+    try:
+        tail.wait_log("binlog: streaming from", timeout=60)
+        route.wait_log("bus: assigned", timeout=60)
+        committed, rolled = uni.take(4), uni.take(3)
+        wl.run([wl.insert(annotation(committed[:2])), wl.update(annotation(committed[2:]))],
+               committed)
+        wl.run([wl.insert(annotation(rolled))], rolled, commit=False)
+        pools.wait_verified(committed, rolled, tag, timeout=60)
+    finally:
+        route.stop()
+        tail.stop()
+    return tail.text() + route.text()
+
+
+def test_security(ctx):
+    c = cluster()
+    check(c.security, "the cluster has no SSL/SASL listeners")
+    srv = SHARED_DB.get()
+    pools = rt.Pools(ctx)
+    wl = rt.Workload(srv, "t_sec")
+    ctx.closers.append(wl.close)
+    uni = rt.Universe("sec", 60)
+    pools.set_everywhere(uni.keys)
+    user, secret = next(iter(c.scram_users.items()))
+    ssl_lines = "brokers = %s\nkafka.security.protocol = ssl\nkafka.ssl.ca.location = %s\n" % (
+        c.bootstrap_of("ssl"), c.ca_file)
+    sasl_lines = ("brokers = %s\nkafka.security.protocol = sasl_ssl\n"
+                  "kafka.ssl.ca.location = %s\nkafka.sasl.username = %s\n" %
+                  (c.bootstrap_of("sasl_ssl"), c.ca_file, user))
+    pw_file = ctx.write("kafka-password", secret + "\n")
+    group = unique("sec")
+
+    logs = run_pipeline(ctx, pipeline_config(ctx, "ssl", srv, pools, 5101, ssl_lines, group),
+                        "ssl", wl, uni, pools)
+    cfg256 = pipeline_config(ctx, "scram256", srv, pools, 5102, sasl_lines +
+                             "kafka.sasl.mechanisms = SCRAM-SHA-256\nsasl_password_file = %s\n" %
+                             pw_file, group)
+    logs += run_pipeline(ctx, cfg256, "scram256", wl, uni, pools)
+    cfg512 = pipeline_config(ctx, "scram512", srv, pools, 5103,
+                             sasl_lines + "kafka.sasl.mechanism = SCRAM-SHA-512\n", group)
+    logs += run_pipeline(ctx, cfg512, "scram512", wl, uni, pools,
+                         env={"MCSQUEAL_KAFKA_PASSWORD": secret})
+    check(secret not in logs, "the SASL password appears in a log")
+    for cfg, env in ((cfg256, None), (cfg512, {"MCSQUEAL_KAFKA_PASSWORD": secret})):
+        r = subprocess.run([rt.MCSQUEAL, "check-config", "--print", "--config", cfg],
+                           capture_output=True, text=True, timeout=30,
+                           env=dict(os.environ, **(env or {})))
+        check(r.returncode == 0 and secret not in r.stdout + r.stderr and
+              "; sasl password: " in r.stdout and "(hidden)" in r.stdout,
+              "check-config --print: exit %d\n%s%s" % (r.returncode, r.stdout, r.stderr))
+
+    # a wrong password: the broker refuses it, the tailer says so (and not the password)
+    bad_file = ctx.write("bad-password", "not-the-password\n")
+    bad = pipeline_config(ctx, "bad", srv, pools, 5104, sasl_lines +
+                          "kafka.sasl.mechanisms = SCRAM-SHA-256\nsasl_password_file = %s\n" %
+                          bad_file, group)
+    tail = harness.Proc(rt.MCSQUEAL, ctx.dir, ["tail", "--config", bad], "tail-bad")
+    ctx.logs.append(tail.log)
+    harness.wait_until(lambda: "uthentication" in tail.text() or not tail.alive(), 60,
+                       what="an authentication failure in the tailer's log")
+    tail.stop()
+    check("uthentication" in tail.text() and "not-the-password" not in tail.text(),
+          "wrong password: %s" % harness.tail_text(tail.log, 10))
+
+    # check-config catches a missing CA file and SASL without a mechanism
+    missing_ca = pipeline_config(ctx, "noca", srv, pools, 5105, ssl_lines.replace(
+        c.ca_file, c.ca_file + ".missing"), group)
+    no_mech = pipeline_config(ctx, "nomech", srv, pools, 5106, sasl_lines +
+                              "sasl_password_file = %s\n" % pw_file, group)
+    for cfg, want in ((missing_ca, "kafka.ssl.ca.location: cannot read"),
+                      (no_mech, "needs kafka.sasl.mechanisms")):
+        r = subprocess.run([rt.MCSQUEAL, "check-config", "--config", cfg],
+                           capture_output=True, text=True, timeout=30)
+        check(r.returncode != 0 and want in r.stdout + r.stderr,
+              "check-config %s: exit %d, expected %r:\n%s%s" %
+              (os.path.basename(cfg), r.returncode, want, r.stdout, r.stderr))
+
+
 TESTS = [
     ("idempotent_producer", test_idempotent_producer),
+    ("security", test_security),
 ]
 
 
 def main():
-    harness.binary_argument(__doc__)
+    rt.MCSQUEAL = harness.binary_argument(__doc__)
     reason = kafka_cluster.skip_reason()
     if reason:
         return skips.exit_code("kafka", reason)
@@ -127,7 +249,9 @@ def main():
         return 1
     try:
         return harness.run_tests(TESTS, "MCSQ_KAFKA_TEST",
-                                 lambda name: harness.Ctx(name, "mcsq-kafka-", "pw", "test"),
+                                 lambda name: harness.Ctx(name, "mcsq-kafka-", PASSWORD, REGION,
+                                                          SHARED_DB),
+                                 shared=SHARED_DB, needs={"memcached": True},
                                  intro="Apache Kafka %s" % kafka_cluster.KAFKA_VERSION)
     finally:
         if CLUSTER is not None and CLUSTER.owned():

@@ -42,6 +42,7 @@ static int setup(void **state)
     assert_non_null(mkdtemp(fx->dir));
     mcsq_config_errors_init(&fx->errs);
     unsetenv(MCSQ_CONFIG_PASSWORD_ENV);
+    unsetenv(MCSQ_CONFIG_KAFKA_PASSWORD_ENV);
     *state = fx;
     return 0;
 }
@@ -55,6 +56,7 @@ static int teardown(void **state)
     mcsq_config_deinit(&fx->cfg);
     mcsq_config_errors_deinit(&fx->errs);
     unsetenv(MCSQ_CONFIG_PASSWORD_ENV);
+    unsetenv(MCSQ_CONFIG_KAFKA_PASSWORD_ENV);
     free(fx);
     return 0;
 }
@@ -814,6 +816,102 @@ static int write_config(const fixture *fx, FILE *out)
     return mcsq_config_write(&fx->cfg, out);
 }
 
+/* The Kafka SASL password: from [bus] sasl_password_file, else the
+ * environment; never printed (only where it came from). */
+static void test_kafka_sasl_password(void **state)
+{
+    fixture *fx = *state;
+    char text[512];
+    const char *pw = write_file(fx, "kpw", "scram-pass;#\n");
+    setenv(MCSQ_CONFIG_KAFKA_PASSWORD_ENV, "from-env", 1);
+    snprintf(text, sizeof(text),
+             "[bus]\nbrokers = k:9092\nsasl_password_file = %s\n"
+             "kafka.security.protocol = sasl_plaintext\nkafka.sasl.mechanisms = SCRAM-SHA-256\n"
+             "kafka.sasl.username = u\n",
+             pw);
+    load_ok(fx, text);
+    assert_string_equal(fx->cfg.bus.sasl_password, "scram-pass;#");
+    char *out = capture(fx, write_config);
+    assert_null(strstr(out, "scram-pass"));
+    assert_non_null(strstr(out, "; sasl password: read from sasl_password_file (hidden)\n"));
+    free(out);
+
+    load_ok(fx, "[bus]\nbrokers = k:9092\nkafka.security.protocol = sasl_ssl\n"
+                "kafka.sasl.mechanism = SCRAM-SHA-512\nkafka.sasl.username = u\n");
+    assert_string_equal(fx->cfg.bus.sasl_password, "from-env");
+    out = capture(fx, write_config);
+    assert_null(strstr(out, "from-env"));
+    assert_non_null(
+        strstr(out, "; sasl password: from " MCSQ_CONFIG_KAFKA_PASSWORD_ENV " (hidden)\n"));
+    free(out);
+
+    unsetenv(MCSQ_CONFIG_KAFKA_PASSWORD_ENV);
+    load_ok(fx, "[bus]\n");
+    assert_null(fx->cfg.bus.sasl_password);
+    out = capture(fx, write_config);
+    assert_non_null(strstr(out, "; sasl password: none\n"));
+    free(out);
+
+    write_file(fx, "kpw", "\n");
+    want_error empty[] = {{3, "[bus] sasl_password_file: "}, {5, "needs a password"}};
+    load_fails_with(fx, text, empty, NWANT(empty));
+    assert_error(fx, 3, "\" is empty");
+    /* the password itself is not a key */
+    load_fails(fx, "[bus]\nsasl_password = s3cret\n", 2, "unknown key \"sasl_password\"");
+}
+
+/* check-config catches the usual mistakes of the bus's security settings. */
+static void test_kafka_security_mistakes(void **state)
+{
+    fixture *fx = *state;
+    char text[768];
+    const char *ca = write_file(fx, "ca.pem", "not checked here\n");
+    snprintf(text, sizeof(text),
+             "[bus]\nkafka.security.protocol = ssl\nkafka.ssl.ca.location = %s\n", ca);
+    load_ok(fx, text);
+    load_ok(fx, "[bus]\nkafka.security.protocol = SSL\nkafka.ssl.ca.location = probe\n");
+    snprintf(text, sizeof(text),
+             "[bus]\nkafka.security.protocol = ssl\nkafka.ssl.ca.location = %s/none.pem\n",
+             fx->dir);
+    load_fails(fx, text, 3, "[bus] kafka.ssl.ca.location: cannot read \"");
+    assert_error(fx, 3, "No such file or directory");
+    snprintf(text, sizeof(text),
+             "[bus]\nkafka.security.protocol = ssl\n\nkafka.ssl.key.location = %s/k.pem\n",
+             fx->dir);
+    load_fails(fx, text, 4, "[bus] kafka.ssl.key.location: cannot read");
+
+    /* SASL without a mechanism (librdkafka would quietly try GSSAPI) */
+    load_fails(fx, "[bus]\nkafka.security.protocol = sasl_ssl\n", 2,
+               "kafka.security.protocol = sasl_ssl needs kafka.sasl.mechanisms");
+    /* SCRAM without a user name or a password */
+    want_error no_user_pw[] = {
+        {3, "kafka.sasl.mechanisms = SCRAM-SHA-256 needs kafka.sasl.username"},
+        {3, "needs a password: [bus] sasl_password_file or the "
+            "environment variable " MCSQ_CONFIG_KAFKA_PASSWORD_ENV}};
+    load_fails_with(fx,
+                    "[bus]\nkafka.security.protocol = sasl_plaintext\n"
+                    "kafka.sasl.mechanisms = SCRAM-SHA-256\n",
+                    no_user_pw, NWANT(no_user_pw));
+    /* a mechanism, or SSL settings, the protocol ignores */
+    load_fails(fx, "[bus]\nkafka.sasl.mechanisms = PLAIN\n", 2,
+               "kafka.sasl.mechanisms is ignored unless kafka.security.protocol is sasl_ssl or "
+               "sasl_plaintext (it is plaintext)");
+    snprintf(text, sizeof(text), "[bus]\nkafka.ssl.ca.location = %s\n", ca);
+    load_fails(fx, text, 2,
+               "kafka.ssl.ca.location is ignored unless kafka.security.protocol is "
+               "ssl or sasl_ssl");
+    /* the password twice */
+    setenv(MCSQ_CONFIG_KAFKA_PASSWORD_ENV, "env", 1);
+    load_fails(fx,
+               "[bus]\nkafka.security.protocol = sasl_ssl\nkafka.sasl.mechanisms = PLAIN\n"
+               "kafka.sasl.username = u\nkafka.sasl.password = p\n",
+               5, "kafka.sasl.password and " MCSQ_CONFIG_KAFKA_PASSWORD_ENV " both give");
+    unsetenv(MCSQ_CONFIG_KAFKA_PASSWORD_ENV);
+    load_ok(fx, "[bus]\nkafka.security.protocol = sasl_ssl\nkafka.sasl.mechanisms = PLAIN\n"
+                "kafka.sasl.username = u\nkafka.sasl.password = p\n");
+    load_ok(fx, "[bus]\nkafka.security.protocol = sasl_ssl\nkafka.sasl.mechanisms = GSSAPI\n");
+}
+
 static void test_reference_lists_every_key(void **state)
 {
     size_t n, nsec;
@@ -977,6 +1075,8 @@ int main(void)
         T(test_start_parse_api),
         T(test_password_from_file),
         T(test_password_from_env),
+        T(test_kafka_sasl_password),
+        T(test_kafka_security_mistakes),
         T(test_consumer_group),
         T(test_reference_lists_every_key),
         T(test_print_roundtrip_hides_secrets),
