@@ -37,6 +37,8 @@
 #   BENCH_PERF=0          1: one more run of each configuration with
 #                         `perf record -g -p PID` over the measured window, and
 #                         its top functions per thread
+#   BENCH_KAFKA=0         1: `mcsqueal run` goes through a real 1-broker Apache Kafka
+#                         (scripts/kafka, acks=all) instead of its embedded bus
 #   BENCH_KEEP=0          1: keep the temp dir (logs, metrics snapshots) and say where
 #   TMPDIR                where the throwaway server lives
 # Exit code: 0 when the benchmark ran (whatever the numbers), 1 on failure.
@@ -252,6 +254,7 @@ for c in "${cfg_list[@]}"; do
     esac
   done
 done
+bench_bus
 metrics_port=$(free_port)
 url=http://127.0.0.1:$metrics_port/metrics
 write_config() { # NAME STATE_DIR
@@ -270,7 +273,7 @@ server_id = 4245
 start = end
 
 [bus]
-brokers = embedded
+brokers = $brokers
 ${cfg_bus[$1]}
 [router]
 cluster = e2e
@@ -417,6 +420,7 @@ cat <<EOF
 
 End-to-end benchmark: $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) CPUs, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
 mariadbd $(mariadbd --version | awk '{ print $3 }') (ROW, innodb_flush_log_at_trx_commit=0, sync_binlog=0), memcached $(memcached -V | awk '{ print $2 }') x2, all on this machine
+bus:         $bus_label
 workload:    paced_writer, $rate transactions/s for $seconds s (+ $warmup s warm-up) over $nthreads connections;
              each one auto-committed UPDATE with /* mcsqueal: user:N profile:N @probe=<unix us> */
 $(for n in "${names[@]}"; do

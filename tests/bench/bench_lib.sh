@@ -34,6 +34,9 @@ bench_cleanup() {
   local pid
   for pid in "${pids[@]}"; do stop_pid "$pid"; done
   stop_pid "$server_pid"
+  if [[ -n ${kafka_dir:-} ]]; then
+    /usr/bin/python3 "$root/scripts/kafka" stop --dir "$kafka_dir" >/dev/null 2>&1 || true
+  fi
   if [[ ${keep:-0} != 0 ]]; then
     rm -rf "$work/data" "$work/build"
     note "kept $work"
@@ -49,6 +52,23 @@ bench_init() { # TEMPLATE: the temp dir ${TMPDIR:-/tmp}/TEMPLATE.XXXXXX, and the
   trap bench_cleanup EXIT
   trap 'exit 130' INT
   trap 'exit 143' TERM
+}
+
+# bench_bus: sets brokers (bus.brokers) and bus_label: the embedded bus, or
+# with BENCH_KAFKA=1 a 1-broker Apache Kafka (scripts/kafka: KRaft, the full
+# JIT) started in $work/kafka and stopped at exit; the tailer produces with
+# acks=all (its default).
+bench_bus() {
+  brokers=embedded
+  bus_label="embedded bus"
+  [[ ${BENCH_KAFKA:-0} != 0 ]] || return 0
+  kafka_dir=$work/kafka
+  note "starting a 1-broker Apache Kafka (scripts/kafka)"
+  /usr/bin/python3 "$root/scripts/kafka" start --detach --full-jit --max-lifetime 7200 \
+    --dir "$kafka_dir" >"$work/kafka.out" 2>&1 || { cat "$work/kafka.out" >&2; die "Kafka did not start"; }
+  brokers=$(sed -n 's/^bootstrap servers: *//p' "$work/kafka.out")
+  [[ -n $brokers ]] || die "scripts/kafka printed no bootstrap servers"
+  bus_label="Apache Kafka $(sed -n 's/^Apache Kafka \([^:]*\):.*/\1/p' "$work/kafka.out"), 1 broker at $brokers, acks=all"
 }
 
 bench_build() { # BUILD_DIR_OR_EMPTY TARGET...: sets build (a Release build in $work when empty)

@@ -28,6 +28,8 @@
 #                         and its top functions per thread
 #   BENCH_PERF_DATA       with BENCH_PERF=1: keep perf.data at this path
 #   BENCH_CHECK=1         0: skip the delivery check
+#   BENCH_KAFKA=0         1: the tail runs publish to a real 1-broker Apache Kafka
+#                         (scripts/kafka, acks=all) instead of the embedded bus
 #   TMPDIR                where the throwaway server and its binlogs live
 # Exit code: 0 when the benchmark ran (whatever the ratios), 1 on failure.
 set -euo pipefail
@@ -299,7 +301,8 @@ EOF
   "$mcsqueal" check-config --config "$1" >/dev/null || die "bad tailer configuration (see above)"
 }
 state=$work/state
-write_config "$work/tail.ini" "$state" embedded
+bench_bus
+write_config "$work/tail.ini" "$state" "$brokers"
 
 # --- measurements ---------------------------------------------------------------
 # Interleaved rounds (each round runs every command once) so that bursts of
@@ -532,7 +535,7 @@ binlog:                 ${#binlogs[@]} file(s), $(awk -v b="$binlog_bytes" 'BEGI
 generator:              $gen_line
 mcsqueal scan --stats:  $scan_stats (annotated: $keyed_txns)
 rpl_fetch_loop:         $loop_line
-tailer settings:        checkpoint_interval_ms=10, embedded bus${extra_mcsqueal:+; $extra_mcsqueal}${extra_mysql:+; $extra_mysql}${extra_bus:+; $extra_bus}
+tailer settings:        checkpoint_interval_ms=10, $bus_label${extra_mcsqueal:+; $extra_mcsqueal}${extra_mysql:+; $extra_mysql}${extra_bus:+; $extra_bus}
 tail peak RSS:          VmHWM polled $(awk -v k="$tail_hwm" 'BEGIN { printf "%.1f", k / 1024 }') MiB, wait4 maxrss $(awk -v k="${rss[tail]}" 'BEGIN { printf "%.1f", k / 1024 }') MiB (largest of all runs)
 tail threads, best run (CPU seconds until the checkpoint reached the end):
 $threads
