@@ -154,11 +154,13 @@ static void validate_placement(config_run *run, size_t slot)
                          "proxies such as twemproxy speak only the text protocol; use "
                          "invalidate = delete with placement = proxy",
                          pool->name);
-    if (pool->role == MCSQ_POOL_REGIONAL && mode == KEY_PLACEMENT_PROXY)
+    if (pool->role == MCSQ_POOL_REGIONAL && mode != KEY_PLACEMENT_LIBMEMCACHED &&
+        mode != KEY_PLACEMENT_ALL)
         config_run_error(run, line,
-                         "[pool %s] placement: a regional pool cannot be a proxy pool (its "
-                         "markers need the servers themselves)",
-                         pool->name);
+                         "[pool %s] placement: a regional pool holds the remote markers, which "
+                         "the marker library places with libmemcached's rule: use "
+                         "libmemcached or all, not %s",
+                         pool->name, name);
 }
 
 static void validate_pools(config_run *run)

@@ -24,6 +24,7 @@
 typedef struct lease_server {
     char *host;
     unsigned port;
+    unsigned weight;
     meta_conn conn;
 } lease_server;
 
@@ -39,7 +40,7 @@ struct mcsq_lease_client {
     size_t request_cap;
 };
 
-static int server_add(void *ctx, const char *host, unsigned port)
+static int server_add(void *ctx, const char *host, unsigned port, unsigned weight)
 {
     mcsq_lease_client *c = ctx;
     lease_server *v = realloc(c->servers, (c->nservers + 1) * sizeof(*v));
@@ -51,21 +52,24 @@ static int server_add(void *ctx, const char *host, unsigned port)
         return -1;
     v[c->nservers].host = h;
     v[c->nservers].port = port;
+    v[c->nservers].weight = weight;
     meta_conn_init(&v[c->nservers].conn, h, port);
     c->nservers++;
     return 0;
 }
 
-/* The placement of the router's pool deleter (key_placement.h). */
-static int placement_new(mcsq_lease_client *c, char *errstr, size_t errstr_size)
+/* The placement of the router's pool deleter (key_placement.h): the pool's
+ * placement, weights and ketama_points. */
+static int placement_new(mcsq_lease_client *c, const mcsq_lease_options *o, char *errstr,
+                         size_t errstr_size)
 {
     key_placement_server *v = calloc(c->nservers, sizeof(*v));
     if (v == NULL)
         return errstr_set(errstr, errstr_size, MCSQ_ERR_NOMEM, "out of memory");
     for (size_t i = 0; i < c->nservers; i++)
-        v[i] = (key_placement_server){c->servers[i].host, c->servers[i].port, 1};
-    int rc = key_placement_new(&c->placement, KEY_PLACEMENT_LIBMEMCACHED, v, c->nservers, c->prefix,
-                               false, 0, errstr, errstr_size);
+        v[i] = (key_placement_server){c->servers[i].host, c->servers[i].port, c->servers[i].weight};
+    int rc = key_placement_new(&c->placement, o->placement, v, c->nservers, c->prefix, false,
+                               o->ketama_points, errstr, errstr_size);
     free(v);
     return rc;
 }
@@ -82,7 +86,7 @@ static int configure(mcsq_lease_client *c, const mcsq_lease_options *o, char *er
     c->lease_ttl_s = o->lease_ttl_s;
     if (marker_servers_parse(o->servers, server_add, c, why, sizeof(why)) < 0)
         return errstr_set(errstr, errstr_size, MCSQ_ERR_NOMEM, "servers: %s", why);
-    return placement_new(c, errstr, errstr_size);
+    return placement_new(c, o, errstr, errstr_size);
 }
 
 int mcsq_lease_client_new(mcsq_lease_client **out, const mcsq_lease_options *o, char *errstr,

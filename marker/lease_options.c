@@ -41,9 +41,9 @@ static long parse_range(const char *v, long min, long max)
     return x >= min ? x : -1;
 }
 
-static int count_server(void *ctx, const char *host, unsigned port)
+static int count_server(void *ctx, const char *host, unsigned port, unsigned weight)
 {
-    (void)host, (void)port;
+    (void)host, (void)port, (void)weight;
     ++*(int *)ctx;
     return 0;
 }
@@ -101,14 +101,38 @@ static int set_lease_ttl_s(mcsq_lease_options *o, const char *v, char *errstr, s
 typedef int (*option_setter)(mcsq_lease_options *o, const char *v, char *errstr,
                              size_t errstr_size);
 
+/* The pool's `placement`: one owner per key, so not `all` nor `proxy`. */
+static int set_placement(mcsq_lease_options *o, const char *v, char *errstr, size_t errstr_size)
+{
+    key_placement_mode m;
+    if (key_placement_mode_parse(v, &m) != MCSQ_OK)
+        return errstr_set(errstr, errstr_size, MCSQ_ERR_CONFIG,
+                          "placement: \"%.64s\" is not a placement (docs/memcached.md)", v);
+    if (m == KEY_PLACEMENT_ALL || m == KEY_PLACEMENT_PROXY)
+        return errstr_set(errstr, errstr_size, MCSQ_ERR_CONFIG,
+                          "placement: a lease needs one owner per key; %s has none", v);
+    o->placement = m;
+    return MCSQ_OK;
+}
+
+static int set_ketama_points(mcsq_lease_options *o, const char *v, char *errstr, size_t errstr_size)
+{
+    long n = parse_range(v, 0, KEY_PLACEMENT_KETAMA_POINTS_MAX);
+    if (n < 0)
+        return errstr_set(errstr, errstr_size, MCSQ_ERR_CONFIG,
+                          "ketama_points: not a number from 0 to %d",
+                          KEY_PLACEMENT_KETAMA_POINTS_MAX);
+    o->ketama_points = (unsigned)n;
+    return MCSQ_OK;
+}
+
 static const struct {
     const char *name;
     option_setter set;
 } options[] = {
-    {"servers", set_servers},
-    {"prefix", set_prefix},
-    {"timeout_ms", set_timeout_ms},
-    {"lease_ttl_s", set_lease_ttl_s},
+    {"servers", set_servers},       {"prefix", set_prefix},
+    {"timeout_ms", set_timeout_ms}, {"lease_ttl_s", set_lease_ttl_s},
+    {"placement", set_placement},   {"ketama_points", set_ketama_points},
 };
 
 int mcsq_lease_options_set(mcsq_lease_options *o, const char *name, const char *value, char *errstr,
@@ -121,5 +145,7 @@ int mcsq_lease_options_set(mcsq_lease_options *o, const char *name, const char *
             return options[i].set(o, value, errstr, errstr_size);
     }
     return errstr_set(errstr, errstr_size, MCSQ_ERR_CONFIG,
-                      "unknown option \"%.64s\" (servers, prefix, timeout_ms, lease_ttl_s)", name);
+                      "unknown option \"%.64s\" (servers, prefix, timeout_ms, lease_ttl_s, "
+                      "placement, ketama_points)",
+                      name);
 }

@@ -13,6 +13,8 @@ struct mcsq_lease_options {
     char prefix[KEY_PLACEMENT_PREFIX_MAX + 1];
     int timeout_ms;
     unsigned lease_ttl_s;
+    key_placement_mode placement; /* the pool's `placement` (default libmemcached) */
+    unsigned ketama_points;       /* the pool's `ketama_points` */
 };
 
 #endif

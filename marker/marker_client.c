@@ -42,7 +42,7 @@ typedef struct server_list {
     bool nomem;
 } server_list;
 
-static int server_list_add(void *ctx, const char *host, unsigned port)
+static int server_list_add(void *ctx, const char *host, unsigned port, unsigned weight)
 {
     server_list *l = ctx;
     if (l->n == l->cap) {
@@ -56,7 +56,7 @@ static int server_list_add(void *ctx, const char *host, unsigned port)
     char *h = strdup(host);
     if (h == NULL)
         return l->nomem = true, -1;
-    l->v[l->n++] = (key_placement_server){h, port, 1};
+    l->v[l->n++] = (key_placement_server){h, port, weight};
     return 0;
 }
 

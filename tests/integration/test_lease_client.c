@@ -364,6 +364,20 @@ static void test_bad_arguments(void **state)
     long_key[129] = '\0';
     assert_int_equal(mcsq_lease_options_set(o, "prefix", long_key, err, sizeof(err)),
                      MCSQ_ERR_CONFIG);
+    /* the pool's placement: a lease needs one owner, so not all nor proxy */
+    assert_int_equal(mcsq_lease_options_set(o, "placement", "all", err, sizeof(err)),
+                     MCSQ_ERR_CONFIG);
+    assert_non_null(strstr(err, "one owner"));
+    assert_int_equal(mcsq_lease_options_set(o, "placement", "proxy", err, sizeof(err)),
+                     MCSQ_ERR_CONFIG);
+    assert_int_equal(mcsq_lease_options_set(o, "placement", "ketama", err, sizeof(err)),
+                     MCSQ_ERR_CONFIG);
+    assert_int_equal(mcsq_lease_options_set(o, "placement", "dalli", err, sizeof(err)), MCSQ_OK);
+    assert_int_equal(mcsq_lease_options_set(o, "ketama_points", "10001", err, sizeof(err)),
+                     MCSQ_ERR_CONFIG);
+    assert_int_equal(mcsq_lease_options_set(o, "ketama_points", "150", err, sizeof(err)), MCSQ_OK);
+    assert_int_equal(mcsq_lease_options_set(o, "servers", "h:1:0", err, sizeof(err)),
+                     MCSQ_ERR_CONFIG);
     mcsq_lease_options_destroy(o);
     assert_string_equal(mcsq_lease_status_name(MCSQ_LEASE_WAIT), "wait");
     assert_string_equal(mcsq_lease_status_name((mcsq_lease_status)9), "unknown");

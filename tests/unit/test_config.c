@@ -623,7 +623,10 @@ static void test_pool_placement(void **state)
         fx, "[pool a]\nservers = h:1\nketama_points = 100\n", 3,
         "[pool a] ketama_points: only for placement = cache-memcached-fast, not libmemcached");
     load_fails(fx, "[pool a]\nservers = h:1\nrole = regional\nplacement = proxy\n", 4,
-               "[pool a] placement: a regional pool cannot be a proxy pool");
+               "[pool a] placement: a regional pool holds the remote markers");
+    load_fails(fx, "[pool a]\nservers = h:1\nrole = regional\nplacement = dalli\n", 4,
+               "use libmemcached or all, not dalli");
+    load_ok(fx, "[pool a]\nservers = h:1\nrole = regional\nplacement = all\n");
     load_fails(fx, "[pool a]\nservers = h:1\nketama_points = 10001\n", 3, "ketama_points");
     load_fails(fx, "[pool a]\nservers = h:1\nplacement = proxy\ninvalidate = stale\n", 3,
                "[pool a] placement: invalidate = stale needs the meta protocol");

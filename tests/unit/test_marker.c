@@ -141,7 +141,7 @@ static void test_annotation_round_trip(void **state)
     round_trip(plain, 2, "west");
     /* quotes, comment-looking text that is not a terminator, UTF-8, '@' inside */
     const char *odd[] = {"it's", "a\"b", "`x`",         "--x", "#h", "a*b", "a/b", "*",
-                         "/",    "x@y",  "caf\xc3\xa9", "a*",  "/b", "--", "k;"};
+                         "/",    "x@y",  "caf\xc3\xa9", "a*",  "/b", "--",  "k;"};
     round_trip(odd, 15, "eu-west.1");
     char longkey[251];
     memset(longkey, 'z', 250);
@@ -207,16 +207,17 @@ static void test_annotation_region_and_room(void **state)
 
 typedef struct server_list {
     char hosts[8][64];
-    unsigned ports[8];
+    unsigned ports[8], weights[8];
     int n;
 } server_list;
 
-static int collect_server(void *ctx, const char *host, unsigned port)
+static int collect_server(void *ctx, const char *host, unsigned port, unsigned weight)
 {
     server_list *l = ctx;
     if (l->n == 8)
         return -1;
     snprintf(l->hosts[l->n], sizeof(l->hosts[0]), "%s", host);
+    l->weights[l->n] = weight;
     l->ports[l->n++] = port;
     return 0;
 }
@@ -235,8 +236,19 @@ static void test_servers_parse(void **state)
     assert_int_equal(l.ports[1], 11212);
     assert_string_equal(l.hosts[2], "::1");
     assert_int_equal(l.ports[2], 3);
-    const char *bad[] = {"host",       "host:",   ":11211", "host:0",
-                         "host:65536", "host:1x", "[::1]",  "[::1]11211"};
+    assert_int_equal(l.weights[0], 0);
+    server_list w = {0}; /* host:port:weight, as in a pool's servers */
+    assert_int_equal(
+        marker_servers_parse("a:1:3 [::1]:2:1000 b:3", collect_server, &w, why, sizeof(why)), 3);
+    assert_int_equal(w.weights[0], 3);
+    assert_int_equal(w.ports[0], 1);
+    assert_string_equal(w.hosts[1], "::1");
+    assert_int_equal(w.ports[1], 2);
+    assert_int_equal(w.weights[1], 1000);
+    assert_int_equal(w.weights[2], 0);
+    const char *bad[] = {"host",     "host:",   ":11211",     "host:0",      "host:65536",
+                         "host:1x",  "[::1]",   "[::1]11211", "host:1:0",    "host:1:1001",
+                         "host:1:x", "host:1:", "[::1]:1:",   "[::1]:1:2:3", "a:1:2:3"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         server_list m = {0};
         assert_int_equal(marker_servers_parse(bad[i], collect_server, &m, why, sizeof(why)), -1);
