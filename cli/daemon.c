@@ -67,10 +67,14 @@ static bool parse_options(const char *command, int argc, char **argv, const char
 }
 
 /* The one place that hears the process become ready or stop being so
- * (readiness.h): GET /ready turns 200 or 503 at the same moment. */
+ * (readiness.h): GET /ready turns 200 or 503 at the same moment, and systemd
+ * hears it (Type=notify: READY=1, and the reason in `systemctl status`). */
 static void daemon_readiness_changed(void *ctx, bool ready, const char *reason)
 {
     daemon_ctx *d = ctx;
+    char status[READINESS_REASON_MAX + 16];
+    snprintf(status, sizeof(status), "%s%s", ready ? "" : "not ready: ", reason);
+    service_notify_state(ready, status);
     if (ready)
         log_info("%s: ready", d->command);
     else if (atomic_load(&d->stop))

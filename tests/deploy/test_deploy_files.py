@@ -84,6 +84,9 @@ def check_dockerfile_copies():
     for m in re.finditer(r"^COPY (?!--from)(\S+)", text, re.M):
         if not os.path.exists(os.path.join(SRC, m.group(1))):
             fail("docker/Dockerfile copies %s, which does not exist" % m.group(1))
+    r = run([BINARY, "status", "--help"])
+    if "--ready" not in r.stdout:
+        fail("the HEALTHCHECK runs `mcsqueal status --ready`, which this mcsqueal lacks")
     for needed in ("scripts/deps --build", "USER mcsqueal", "VOLUME /var/lib/mcsqueal",
                    "EXPOSE 9187", '"status", "--ready"', "docker/runtime-packages"):
         if needed not in text:
