@@ -17,7 +17,11 @@ of libmcsqueal-marker (include/mcsqueal/lease.h, called through ctypes).
            leases every value cached as fresh equals its row; without, the
            violations are counted and printed (docs/leases.md records them).
 
-Usage: test_leases.py MCSQUEAL LIBMCSQUEAL_MARKER_SO
+  example  docs/examples/lease_example (the runnable example) reads through
+           a lease, hits, writes, and reads the new row once mcsqueal
+           invalidated the key.
+
+Usage: test_leases.py MCSQUEAL LIBMCSQUEAL_MARKER_SO LEASE_EXAMPLE
 MCSQ_LEASES_TEST=name,... selects tests by prefix; MCSQ_LEASES_SEED repeats a
 run's random choices. Exit 0 when all pass, 1 otherwise, 77 (skip) without
 mariadbd or memcached.
@@ -27,6 +31,7 @@ import ctypes
 import os
 import random
 import socket
+import subprocess
 import sys
 import threading
 import time
@@ -160,8 +165,9 @@ class World:
     server counts, and per mode a memcached and a `mcsqueal run` invalidating
     it."""
 
-    def __init__(self, mcsqueal, libpath):
+    def __init__(self, mcsqueal, libpath, example):
         self.mcsqueal = mcsqueal
+        self.example = example
         self.api = LeaseLib(libpath)
         self.dir = h.mkdtemp("mcsq-leases-")
         self.pwfile = os.path.join(self.dir, "password")
@@ -174,6 +180,8 @@ class World:
             "CREATE USER 'reader'@'localhost' IDENTIFIED BY '%s'" % READER_PASSWORD,
             "CREATE DATABASE app",
             "GRANT SELECT ON app.* TO 'reader'@'localhost'",
+            "CREATE USER 'app'@'127.0.0.1' IDENTIFIED BY '%s'" % READER_PASSWORD,
+            "GRANT SELECT, UPDATE ON app.* TO 'app'@'127.0.0.1'",
             "CREATE TABLE app.users (id INT PRIMARY KEY, name VARCHAR(64)) ENGINE=InnoDB",
             "INSERT INTO app.users VALUES %s" % ",".join("(%d, 'v0')" % i
                                                          for i in range(1, ROWS + 1)))
@@ -553,7 +561,31 @@ def random_leases_stale():
     h.check(v == 0, "leases, stale: %d of %d keys stale after quiet" % (v, n))
 
 
+def example():
+    w = world()
+    mc, _ = w.mode("delete")
+    id_, = w.ids(1)
+    env = dict(os.environ, LEASE_EXAMPLE_PASSWORD=READER_PASSWORD)
+
+    def run(*args):
+        r = subprocess.run([w.example, "--cache", mc.name, "--db", "127.0.0.1:%d" % w.db.port,
+                            "--user", "app"] + list(args), capture_output=True, text=True,
+                           env=env, timeout=30)
+        h.check(r.returncode == 0, "lease_example %s: exit %d: %s" %
+                (" ".join(args), r.returncode, r.stderr))
+        return r.stdout.strip()
+
+    h.check(run("read", str(id_)) == "miss v0 stored", "first read")
+    h.check(run("read", str(id_)) == "hit v0", "second read")
+    n0 = w.confirmed("delete")
+    h.check(run("write", str(id_), "ada") == "wrote", "write")
+    h.wait_until(lambda: w.confirmed("delete") >= n0 + 1, 30, what="the invalidation")
+    h.check(run("read", str(id_)) == "miss ada stored", "read after the write")
+    h.check(run("read", str(id_)) == "hit ada", "hit after the write")
+
+
 TESTS = [
+    ("example", lambda ctx: example()),
     ("race_plain_delete", lambda ctx: race_plain("delete")),
     ("race_leases_delete", lambda ctx: race_leases("delete")),
     ("herd_plain_delete", lambda ctx: herd_plain_delete()),
@@ -565,14 +597,14 @@ TESTS = [
 
 def main():
     global WORLD
-    if len(sys.argv) != 3:
+    if len(sys.argv) != 4:
         print(__doc__, file=sys.stderr)
         return 2
     rc = h.check_requirements(memcached=True, modules=[("python3-pymysql", IMPORT_ERROR)],
                               tools=("mariadb-install-db",))
     if rc is not None:
         return rc
-    WORLD = World(os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2]))
+    WORLD = World(*(os.path.abspath(a) for a in sys.argv[1:4]))
     return h.run_tests(TESTS, "MCSQ_LEASES_TEST", Ctx,
                        intro="seed %d (MCSQ_LEASES_SEED)" % SEED)
 
