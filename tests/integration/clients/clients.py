@@ -134,6 +134,15 @@ def in_private_netns():
         fcntl.ioctl(s, siocsifflags, struct.pack("16sH14s", b"lo", flags | iff_up, b""))
 
 
+def answers(host, port):
+    """Whether something accepts TCP connections on host:port."""
+    try:
+        socket.create_connection((host, port), timeout=1).close()
+        return True
+    except OSError:
+        return False
+
+
 class Server:
     """A throwaway memcached on host:port (in the private namespace) and the
     few text commands the tests need."""
@@ -157,11 +166,7 @@ class Server:
         return self.name if self.weight is None else "%s:%d" % (self.name, self.weight)
 
     def _answers(self):
-        try:
-            socket.create_connection((self.host, self.port), timeout=1).close()
-            return True
-        except OSError:
-            return False
+        return answers(self.host, self.port)
 
     def _exchange(self, payload, end):
         with socket.create_connection((self.host, self.port), timeout=30) as s:

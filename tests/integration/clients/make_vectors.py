@@ -48,6 +48,7 @@ def vector_keys(n, seed, longest=250):
     longest memcached allows (250 bytes with the prefix)."""
     rnd = random.Random(seed)
     keys = ["a", "0", "user:1", "user:2", "user:10", "session:abc", "x" * longest]
+    seen = set(keys)
     while len(keys) < n:
         kind = rnd.randrange(3)
         if kind == 0:
@@ -56,7 +57,8 @@ def vector_keys(n, seed, longest=250):
             k = "".join(rnd.choice(ALPHABET) for _ in range(rnd.randint(1, 40)))
         else:
             k = "".join(rnd.choice(ALPHABET) for _ in range(rnd.randint(41, longest)))
-        if k not in keys:
+        if k not in seen:
+            seen.add(k)
             keys.append(k)
     return keys
 
