@@ -19,7 +19,8 @@ def main():
     servers = []
     for spec in sys.argv[3:]:
         f = spec.split(":")
-        servers.append("%s:%s" % (f[0], f[1]) if len(f) == 2 else ("%s:%s" % (f[0], f[1]), int(f[2])))
+        name = "%s:%s" % (f[0], f[1])
+        servers.append(name if len(f) == 2 else (name, int(f[2])))
     client = memcache.Client(servers)
     stored = 0
     for line in sys.stdin:
