@@ -5,8 +5,9 @@
 // (getNodeLocator().getPrimary), `store` sets each key. SETTINGS is `ketama`
 // (new KetamaConnectionFactory(), which has no weights: a `:WEIGHT` suffix is
 // refused) or `ketama_weighted` (the factory's constructor with a weight map,
-// the other arguments its defaults). The servers are given as
-// AddrUtil.getAddresses reads them.
+// the other arguments its defaults), or `ketama_libmemcached_format`
+// (that constructor with KetamaNodeKeyFormatter.Format.LIBMEMCACHED, weights
+// 1). The servers are given as AddrUtil.getAddresses reads them.
 
 import java.io.BufferedReader;
 import java.io.InputStreamReader;
@@ -27,14 +28,16 @@ import net.spy.memcached.MemcachedClient;
 public final class ClientSpymemcached {
   private static int usage() {
     System.err.println(
-        "usage: ClientSpymemcached locate|store ketama|ketama_weighted HOST:PORT[:WEIGHT]...");
+        "usage: ClientSpymemcached locate|store ketama|ketama_weighted|ketama_libmemcached_format "
+        + "HOST:PORT[:WEIGHT]...");
     return 2;
   }
 
   private static int run(String[] args) throws Exception {
     if (args.length < 3 || !(args[0].equals("locate") || args[0].equals("store"))) return usage();
     boolean weighted = args[1].equals("ketama_weighted");
-    if (!weighted && !args[1].equals("ketama")) return usage();
+    boolean libmemcachedFormat = args[1].equals("ketama_libmemcached_format");
+    if (!weighted && !libmemcachedFormat && !args[1].equals("ketama")) return usage();
     StringBuilder list = new StringBuilder();
     List<Integer> weights = new ArrayList<>();
     for (int i = 2; i < args.length; i++) {
@@ -48,13 +51,16 @@ public final class ClientSpymemcached {
     }
     List<InetSocketAddress> addrs = AddrUtil.getAddresses(list.toString());
     ConnectionFactory factory;
-    if (weighted) {
+    if (weighted || libmemcachedFormat) {
       Map<InetSocketAddress, Integer> w = new HashMap<>();
       for (int i = 0; i < addrs.size(); i++) w.put(addrs.get(i), weights.get(i));
       factory = new KetamaConnectionFactory(DefaultConnectionFactory.DEFAULT_OP_QUEUE_LEN,
           DefaultConnectionFactory.DEFAULT_READ_BUFFER_SIZE,
           DefaultConnectionFactory.DEFAULT_OP_QUEUE_MAX_BLOCK_TIME,
-          DefaultHashAlgorithm.KETAMA_HASH, KetamaNodeKeyFormatter.Format.SPYMEMCACHED, w);
+          DefaultHashAlgorithm.KETAMA_HASH,
+          libmemcachedFormat ? KetamaNodeKeyFormatter.Format.LIBMEMCACHED
+                             : KetamaNodeKeyFormatter.Format.SPYMEMCACHED,
+          w);
     } else {
       factory = new KetamaConnectionFactory();
     }
