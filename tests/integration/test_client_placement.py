@@ -11,16 +11,18 @@ python-memcached, Dalli, Cache::Memcached::Fast with its defaults and with
 ketama_points => 150, spymemcached's KetamaConnectionFactory without and with
 weights).
 
-One mariadbd and one `mcsqueal run` serve every test. Its configuration has
+One mariadbd and one `mcsqueal run` serve the tests. Its configuration has
 one pool per placement the clients need (placement, ketama_points, weights),
 each on three memcached servers of its own, 127.0.G.2:11211 (weight 3),
 127.0.G.3:11211 (weight 1) and 127.0.G.1:21211 (weight 2), the weights given
-to the clients that take weights: two servers on port 11211, whose names the
-clients write differently. A client stores its keys on its pool's servers;
+to the clients that take weights and in the pool where its placement has
+weights (libmemcached's modula ignores them): two servers on port 11211,
+whose names the clients write differently. A client stores its keys on its pool's servers;
 the router deletes every key in every pool, so only the placement of the
 client's own pool decides whether its keys go. Besides: a pool `every`
-(placement = all) and a pool `proxied` (placement = proxy) whose servers are
-two twemproxy (nutcracker) instances in front of three memcached servers.
+(placement = all), and, in a `mcsqueal run` of its own, a pool `proxied`
+(placement = proxy) whose servers are two twemproxy (nutcracker) instances in
+front of three memcached servers.
 The script runs in a private network namespace (clients.in_private_netns), so
 port 11211 clashes neither with a system memcached nor with a parallel run.
 
@@ -81,7 +83,8 @@ SHARED = h.SharedMariaDB("mcsq-cp-db-", PASSWORD)
 
 class Pool:
     """A pool of the configuration on three servers of its own,
-    127.0.G.2:11211, 127.0.G.3:11211 and 127.0.G.1:21211 (weights 3, 1, 2
+    127.0.G.2:11211, 127.0.G.3:11211 and 127.0.G.1:21211 with the weights 3,
+    1 and 2 (given to the clients that take weights; in the pool's `servers`
     when weighted); specs: its `servers` (the servers, or the proxies in
     front of them)."""
 
@@ -89,11 +92,9 @@ class Pool:
         self.name = name
         self.placement = placement
         self.options = dict(options or {})
-        self.weighted = weighted
         hosts = [("127.0.%d.2" % g, 11211), ("127.0.%d.3" % g, 11211), ("127.0.%d.1" % g, 21211)]
-        self.servers = [c.Server(work, host, port, w if weighted else None)
-                        for (host, port), w in zip(hosts, WEIGHTS)]
-        self.specs = [s.spec for s in self.servers]
+        self.servers = [c.Server(work, host, port, w) for (host, port), w in zip(hosts, WEIGHTS)]
+        self.specs = [s.spec if weighted else s.name for s in self.servers]
 
     def section(self):
         text = "[pool %s]\nservers = %s\nrole = cluster\nplacement = %s\n" % (
@@ -103,9 +104,18 @@ class Pool:
         return text
 
 
+# Placements whose pools have no weights: libmemcached's modula ignores the
+# weights its client takes (check-config refuses them in the pool).
+UNWEIGHTED_PLACEMENTS = ("libmemcached-modula", "pymemcache", "all", "proxy")
+
+
+def pool_weighted(client):
+    return client.weights and client.placement not in UNWEIGHTED_PLACEMENTS
+
+
 def pool_name(client):
     key = client.placement + "".join("-%s%s" % kv for kv in sorted(client.options.items()))
-    return key.replace("_", "") + ("-weighted" if client.weights else "")
+    return key.replace("_", "") + ("-weighted" if pool_weighted(client) else "")
 
 
 class World:
@@ -120,35 +130,47 @@ class World:
             name = pool_name(cl)
             if name not in self.pools:
                 self.pools[name] = Pool(self.work, name, len(self.pools) + 1, cl.placement,
-                                        cl.options, cl.weights)
+                                        cl.options, pool_weighted(cl))
         self.every = self.pools["every"] = Pool(self.work, "every", 100, "all")
-        self.proxied = self.pools["proxied"] = Pool(self.work, "proxied", 101, "proxy")
+        self.proxied = Pool(self.work, "proxied", 101, "proxy")
         self.proxied.specs = self.start_proxies(self.proxied.servers)
-        pw = os.path.join(self.work, "password")
-        with open(pw, "w") as f:
+        self.password_file = os.path.join(self.work, "password")
+        with open(self.password_file, "w") as f:
             f.write(PASSWORD + "\n")
-        text = """\
-[mcsqueal]
-name = db-cp
-region = {region}
-state_dir = {state}
-checkpoint_interval_ms = 100
-log_level = info
-""".format(region=REGION, state=os.path.join(self.work, "state"))
-        text += h.mysql_section(SHARED.get().port, pw, 4300, "end", more=h.QUICK_RECONNECT)
-        text += "[bus]\nbrokers = embedded\ntopic = mcsqueal.%s.cp\nlinger_ms = 1\n" % REGION
-        text += "[router]\ncluster = c1\n"
-        text += "".join(p.section() for p in self.pools.values())
-        text += "[metrics]\nlisten =\n"
-        self.config = os.path.join(self.work, "run.ini")
-        with open(self.config, "w") as f:
-            f.write(text)
+        self.config = self.write_config("run.ini", 4300, self.pools.values())
+        # the proxies' pool in a run of its own: a proxy that misbehaves
+        # cannot hold the other pools' deletes back
+        self.proxy_config = self.write_config("proxy.ini", 4301, [self.proxied])
         t0 = time.monotonic()
         self.run = h.Proc(MCSQUEAL, self.work, ["run", "--config", self.config], "run")
         self.run.wait_log("binlog: streaming from")
         self.workload = h.Workload(SHARED.get(), "cp")
         print("  `mcsqueal run` with %d pools streams after %.1f s" %
               (len(self.pools), time.monotonic() - t0), flush=True)
+
+    def write_config(self, name, server_id, pools):
+        """A `mcsqueal run` configuration (its own state_dir and embedded bus)
+        with pools; returns its path."""
+        tag = os.path.splitext(name)[0]
+        text = """\
+[mcsqueal]
+name = db-cp-{tag}
+region = {region}
+state_dir = {state}
+checkpoint_interval_ms = 100
+log_level = info
+""".format(tag=tag, region=REGION, state=os.path.join(self.work, "state-" + tag))
+        text += h.mysql_section(SHARED.get().port, self.password_file, server_id, "end",
+                                more=h.QUICK_RECONNECT)
+        text += "[bus]\nbrokers = embedded\ntopic = mcsqueal.%s.%s\nlinger_ms = 1\n" % (
+            REGION, tag)
+        text += "[router]\ncluster = c1\n"
+        text += "".join(p.section() for p in pools)
+        text += "[metrics]\nlisten =\n"
+        path = os.path.join(self.work, name)
+        with open(path, "w") as f:
+            f.write(text)
+        return path
 
     def start_proxies(self, behind):
         """Two nutcracker (twemproxy) instances in front of the servers
@@ -278,6 +300,10 @@ def test_all(ctx):
 
 def test_proxy(ctx):
     w = world(ctx)
+    run = h.Proc(MCSQUEAL, ctx.dir, ["run", "--config", w.proxy_config], "run-proxy")
+    ctx.logs.append(run.log)
+    ctx.closers.append(run.stop)
+    run.wait_log("binlog: streaming from")
     through = c.Client("libmemcached-via-proxy", "libmemcached", "defaults", "proxy", False, True,
                        "libmemcached-dev")
     cases = []
@@ -290,6 +316,7 @@ def test_proxy(ctx):
         cases.append(("keys stored through twemproxy %s (placement = proxy)" % proxy,
                       w.proxied, keys, ""))
     check_invalidated(w, cases)
+    run.stop_ok()
 
 
 def placement_command(config, pool, keys):
@@ -341,7 +368,7 @@ def test_placement_command(ctx):
     if bad:
         failures.append("pool every (placement = all): %r printed as %s, not *" %
                         (bad[0], every[bad[0]]))
-    proxied = placement_command(w.config, "proxied", keys)
+    proxied = placement_command(w.proxy_config, "proxied", keys)
     bad = [k for k in keys if proxied[k] not in w.proxied.specs]
     if bad:
         failures.append("pool proxied (placement = proxy): %r printed as %s, not a proxy" %
