@@ -16,8 +16,8 @@ one pool per placement the clients need (placement, ketama_points, weights),
 each on three memcached servers of its own, 127.0.G.2:11211 (weight 3),
 127.0.G.3:11211 (weight 1) and 127.0.G.1:21211 (weight 2), the weights given
 to the clients that take weights and in the pool where its placement has
-weights (libmemcached's modula ignores them): two servers on port 11211,
-whose names the clients write differently. A client stores its keys on its pool's servers;
+weights (libmemcached's modula takes and ignores them): two servers on port
+11211, whose names the clients write differently. A client stores its keys on its pool's servers;
 the router deletes every key in every pool, so only the placement of the
 client's own pool decides whether its keys go. Besides: a pool `every`
 (placement = all), and, in a `mcsqueal run` of its own, a pool `proxied`
@@ -104,9 +104,8 @@ class Pool:
         return text
 
 
-# Placements whose pools have no weights: libmemcached's modula ignores the
-# weights its client takes (check-config refuses them in the pool).
-UNWEIGHTED_PLACEMENTS = ("libmemcached-modula", "pymemcache", "all", "proxy")
+# Placements whose pools have no weights (check-config refuses them).
+UNWEIGHTED_PLACEMENTS = ("pymemcache", "all", "proxy")
 
 
 def pool_weighted(client):
@@ -323,7 +322,7 @@ def placement_command(config, pool, keys):
     """{key: what `mcsqueal placement` prints for it in pool}."""
     out = {}
     for i in range(0, len(keys), 2500):
-        r = subprocess.run([MCSQUEAL, "placement", "--config", config, "--pool", pool] +
+        r = subprocess.run([MCSQUEAL, "placement", "--config", config, "--pool", pool, "--"] +
                            keys[i:i + 2500], capture_output=True, text=True, timeout=60)
         h.check(r.returncode == 0, "mcsqueal placement --pool %s: exit %d:\n%s" %
                 (pool, r.returncode, r.stderr[-2000:]))
@@ -336,11 +335,11 @@ def placement_command(config, pool, keys):
     return out
 
 
-def compared_keys(tag, n=COMPARED_KEYS):
-    """n keys like the vectors' (make_vectors.py), none starting with '-'
-    (they are arguments of the command)."""
-    keys = make_vectors.vector_keys(n + n // 50, tag)
-    return [k for k in keys if not k.startswith("-")][:n]
+def compared_keys(tag, n=COMPARED_KEYS, prefix=""):
+    """n keys like the vectors' (make_vectors.py): printable ASCII, 1 to 250
+    bytes with the prefix, some starting with '-' (after `--` on the command
+    line)."""
+    return make_vectors.vector_keys(n, tag, 250 - len(prefix))
 
 
 def test_placement_command(ctx):
@@ -348,7 +347,7 @@ def test_placement_command(ctx):
     failures = []
     for cl in c.CLIENTS:
         pool = w.pools[pool_name(cl)]
-        keys = compared_keys(cl.case, COMPARED_KEYS - len(cl.prefix))
+        keys = compared_keys(cl.case, prefix=cl.prefix)
         t0 = time.monotonic()
         theirs = c.where_client_puts(DRIVERS, cl, pool.servers, keys)
         ours = placement_command(w.config, pool.name, keys)

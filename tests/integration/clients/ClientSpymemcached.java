@@ -24,6 +24,7 @@ import net.spy.memcached.DefaultHashAlgorithm;
 import net.spy.memcached.KetamaConnectionFactory;
 import net.spy.memcached.KetamaNodeKeyFormatter;
 import net.spy.memcached.MemcachedClient;
+import net.spy.memcached.NodeLocator;
 
 public final class ClientSpymemcached {
   private static int usage() {
@@ -70,6 +71,7 @@ public final class ClientSpymemcached {
           new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8));
       StringBuilder out = new StringBuilder();
       long stored = 0;
+      NodeLocator locator = client.getNodeLocator(); // a read-only copy: take it once
       for (String key; (key = in.readLine()) != null;) {
         if (key.isEmpty()) continue;
         if (args[0].equals("store")) {
@@ -81,7 +83,7 @@ public final class ClientSpymemcached {
           continue;
         }
         InetSocketAddress a =
-            (InetSocketAddress) client.getNodeLocator().getPrimary(key).getSocketAddress();
+            (InetSocketAddress) locator.getPrimary(key).getSocketAddress();
         out.append(key).append('\t').append(a.getHostString()).append(':').append(a.getPort())
             .append('\n');
       }

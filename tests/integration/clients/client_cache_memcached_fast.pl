@@ -29,11 +29,17 @@ for my $o (@options) {
     $options{$name} = $value;
 }
 my $memd = Cache::Memcached::Fast->new(\%options);
-my $stored = 0;
+my @keys;
 while (my $key = <STDIN>) {
     $key =~ s/[\r\n]+$//;
-    next if $key eq '';
-    $memd->set($key, 'v') or die "client_cache_memcached_fast: set $key failed\n";
-    $stored++;
+    push @keys, $key if $key ne '';
 }
-print "stored $stored\n";
+# set_multi: the client sends each server its keys in one go
+for (my $i = 0; $i < @keys; $i += 1000) {
+    my @batch = @keys[$i .. ($i + 999 < $#keys ? $i + 999 : $#keys)];
+    my $ok = $memd->set_multi(map { [$_, 'v'] } @batch);
+    for my $key (@batch) {
+        die "client_cache_memcached_fast: set $key failed\n" unless $ok->{$key};
+    }
+}
+print "stored ", scalar(@keys), "\n";
