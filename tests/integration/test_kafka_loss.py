@@ -14,8 +14,10 @@ rollbacks:
     while the server's binlog grows);
   - afterwards every committed key is deleted from its memcached owner,
     every rolled-back key is still cached, no bus message failed, and the
-    duplicates (bus messages on the topic beyond one per produced message,
-    deletes beyond one per committed key) are reported and bounded.
+    duplicates are reported and bounded: none on the topic (the idempotent
+    producer), and deletes beyond one per committed key at most one more
+    per key (the router re-applies what it read after its last offset
+    commit that went through; here commits fail during the outage).
 
 Usage: test_kafka_loss.py MCSQUEAL_BINARY   (its own cluster: it kills brokers)
 """
@@ -220,10 +222,14 @@ def test_broker_loss(ctx):
     check(keys_on_topic >= want, "keys lost on the topic: %d < %d" % (keys_on_topic, want))
     # the idempotent producer appends each message once
     check(len(msgs) == produced, "%d duplicate messages on the topic" % (len(msgs) - produced))
-    # the router may redo up to one commit interval of messages after a
-    # partition moves; bounded by a small share of the load
-    check(deletes - want <= max(50, want // 10),
-          "%d duplicate deletes for %d keys" % (deletes - want, want))
+    # the router re-applies what it consumed after its last offset commit
+    # that went through; commits fail while the group coordinator is
+    # unreachable, so that can be the whole outage's messages, but each
+    # message at most once more
+    print("  duplicate deletes: %d (%.1f%% of the committed keys)" %
+          (deletes - want, 100.0 * (deletes - want) / max(want, 1)))
+    check(deletes <= 2 * want, "%d duplicate deletes for %d keys: more than one redelivery "
+          "per message" % (deletes - want, want))
     for p in (tail, route):
         check(p.alive(), "%s exited" % p.tag)
         p.stop_ok()
