@@ -26,8 +26,8 @@
  * `get` serves a stale-marked value as if it were fresh.
  *
  * Placement: keys are placed on the pool's servers exactly as mcsqueal's
- * router places its deletes: give the settings ("servers", "prefix") exactly
- * as in the pool's [pool] section.
+ * router places its deletes: give the settings ("servers", "prefix",
+ * "placement", "ketama_points") exactly as in the pool's [pool] section.
  *
  * Link with pkg-config: `pkg-config --cflags --libs mcsqueal-marker`.
  * Thread-safety: a client is used by one thread at a time (give each thread
@@ -76,9 +76,12 @@ int mcsq_lease_options_new(mcsq_lease_options **out);
 void mcsq_lease_options_destroy(mcsq_lease_options *o);
 
 /* Sets one option by name, from text (value is copied):
- *   servers      the pool's servers, "host:port host:port ..." (spaces or
+ *   servers      the pool's servers, "host:port[:weight] ..." (spaces or
  *                commas), exactly as `servers =` of its [pool] section
  *   prefix       the pool's `prefix =` (0-128 bytes; "" for none)
+ *   placement    the pool's `placement =` (default libmemcached; not all
+ *                nor proxy: a lease needs one owner per key)
+ *   ketama_points  the pool's `ketama_points =` (cache-memcached-fast)
  *   timeout_ms   connect and I/O timeout of one call, 1-600000
  *                (default MCSQ_LEASE_TIMEOUT_DEFAULT_MS)
  *   lease_ttl_s  lease lifetime on a miss, 1-3600 (default
