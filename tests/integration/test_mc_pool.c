@@ -18,11 +18,13 @@
 #include "invalidator/mc_pool.h"
 #include "marker/key_placement.h"
 #include "mcsqueal/error.h"
+#include "mcsqueal/marker.h"
 
 #include <libmemcached/memcached.h>
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -33,6 +35,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -48,6 +51,7 @@
 #define ERR_MAX 2048
 
 typedef struct fixture {
+    mc_pool_invalidate mode; /* of every pool the test makes */
     memcached_server *srv[NSERVERS];
     mcsq_hostport hp[NSERVERS];
     mcsq_pool_config cfg;
@@ -162,6 +166,80 @@ static void text_set(const memcached_server *srv, const char *key)
     assert_string_equal(buf, "STORED\r\n");
 }
 
+/* ---- what a meta reader sees ---- */
+
+/* 1 when srv holds key and it is not marked stale (`mg <key>` answers HD
+ * without X), 0 when it holds none or a stale one. */
+static int fresh(const memcached_server *srv, const char *key)
+{
+    char line[KEY_MAX + 8], buf[256];
+    snprintf(line, sizeof(line), "mg %s", key);
+    assert_int_equal(memcached_server_command(srv, line, NULL, buf, sizeof(buf)), 0);
+    if (strncmp(buf, "EN", 2) == 0)
+        return 0;
+    if (strncmp(buf, "HD", 2) != 0)
+        fail_msg("mg %s: %s", key, buf);
+    return strstr(buf, " X") == NULL;
+}
+
+static void write_all(int fd, const char *p, size_t len)
+{
+    while (len > 0) {
+        ssize_t n = write(fd, p, len);
+        assert_true(n > 0);
+        p += n;
+        len -= (size_t)n;
+    }
+}
+
+/* How many of keys[0..n) srv holds fresh (see fresh()): pipelined `mg` on
+ * one connection, 500 keys and an `mn` at a time. */
+static int fresh_count(const memcached_server *srv, const mcsq_key *keys, int n)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET,
+                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK),
+                             .sin_port = htons((uint16_t)srv->port)};
+    assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    FILE *in = fdopen(dup(fd), "r");
+    assert_non_null(in);
+    static char out[500 * (KEY_MAX + 8)];
+    char line[512];
+    int count = 0;
+    for (int i = 0; i < n; i += 500) {
+        size_t len = 0;
+        for (int j = i; j < n && j < i + 500; j++)
+            len += (size_t)snprintf(out + len, sizeof(out) - len, "mg %.*s\r\n", (int)keys[j].len,
+                                    keys[j].data);
+        len += (size_t)snprintf(out + len, sizeof(out) - len, "mn\r\n");
+        write_all(fd, out, len);
+        while (fgets(line, sizeof(line), in) != NULL && strcmp(line, "MN\r\n") != 0)
+            count += strncmp(line, "HD", 2) == 0 && strstr(line, " X") == NULL;
+    }
+    fclose(in);
+    close(fd);
+    return count;
+}
+
+/* Whether a reader is still served key on srv as valid: in delete mode,
+ * whether srv holds it; in stale mode, whether it holds it fresh. */
+static int live(const fixture *fx, const memcached_server *srv, const char *key)
+{
+    return fx->mode == MC_POOL_INVALIDATE_DELETE ? has(srv, key) : fresh(srv, key);
+}
+
+/* Nothing of keys[0..n) is served as valid any more: both servers are
+ * empty (delete mode; every item of the test is among keys), or hold
+ * none of keys fresh (stale mode). */
+static void assert_none_live(const fixture *fx, const mcsq_key *keys, int n)
+{
+    if (fx->mode == MC_POOL_INVALIDATE_DELETE) {
+        assert_int_equal(curr_items(fx->srv[0]) + curr_items(fx->srv[1]), 0);
+        return;
+    }
+    assert_int_equal(fresh_count(fx->srv[0], keys, n) + fresh_count(fx->srv[1], keys, n), 0);
+}
+
 /* ---- pools ---- */
 
 static void cfg_init(mcsq_pool_config *cfg, mcsq_hostport *hp, size_t n, const char *prefix)
@@ -174,10 +252,13 @@ static void cfg_init(mcsq_pool_config *cfg, mcsq_hostport *hp, size_t n, const c
     cfg->prefix = (char *)prefix;
 }
 
-static mc_pool *pool_new(const mcsq_pool_config *cfg, int timeout_ms, bool hash_with_prefix)
+static mc_pool *pool_new_mode(const mcsq_pool_config *cfg, int timeout_ms, bool hash_with_prefix,
+                              mc_pool_invalidate mode, int stale_ttl_s)
 {
     mc_pool_options opts;
     mc_pool_options_init(&opts);
+    opts.invalidate = mode;
+    opts.stale_ttl_s = stale_ttl_s;
     opts.connect_timeout_ms = timeout_ms;
     opts.poll_timeout_ms = timeout_ms;
     opts.hash_with_prefix = hash_with_prefix;
@@ -186,6 +267,19 @@ static mc_pool *pool_new(const mcsq_pool_config *cfg, int timeout_ms, bool hash_
     if (mc_pool_new(&pool, cfg, &opts, err, sizeof(err)) != 0)
         fail_msg("mc_pool_new: %s", err);
     return pool;
+}
+
+static mc_pool *pool_new(const mcsq_pool_config *cfg, int timeout_ms, bool hash_with_prefix)
+{
+    return pool_new_mode(cfg, timeout_ms, hash_with_prefix, MC_POOL_INVALIDATE_DELETE,
+                         MC_POOL_STALE_TTL_DEFAULT_S);
+}
+
+/* A pool in the fixture's mode. */
+static mc_pool *fx_pool_new(const fixture *fx, const mcsq_pool_config *cfg, int timeout_ms,
+                            bool hash_with_prefix)
+{
+    return pool_new_mode(cfg, timeout_ms, hash_with_prefix, fx->mode, MC_POOL_STALE_TTL_DEFAULT_S);
 }
 
 typedef struct batch {
@@ -220,21 +314,32 @@ static void batch_free(batch *b)
 
 /* ---- fixture: two servers, a pool on them, the application's client ---- */
 
-static int fixture_setup(void **state)
+static int fixture_setup_mode(void **state, mc_pool_invalidate mode)
 {
     fixture *fx = calloc(1, sizeof(*fx));
     char err[ERR_MAX];
     assert_non_null(fx);
+    fx->mode = mode;
     for (int i = 0; i < NSERVERS; i++) {
         if (memcached_server_start(&fx->srv[i], 0, 64, err, sizeof(err)) != 0)
             fail_msg("%s", err);
         fx->hp[i] = (mcsq_hostport){.host = "127.0.0.1", .port = fx->srv[i]->port};
     }
     cfg_init(&fx->cfg, fx->hp, NSERVERS, "");
-    fx->pool = pool_new(&fx->cfg, TIMEOUT_MS, false);
+    fx->pool = fx_pool_new(fx, &fx->cfg, TIMEOUT_MS, false);
     fx->app = app_client(&fx->cfg, false);
     *state = fx;
     return 0;
+}
+
+static int fixture_setup(void **state)
+{
+    return fixture_setup_mode(state, MC_POOL_INVALIDATE_DELETE);
+}
+
+static int fixture_setup_stale(void **state)
+{
+    return fixture_setup_mode(state, MC_POOL_INVALIDATE_STALE);
 }
 
 static int fixture_teardown(void **state)
@@ -288,8 +393,14 @@ static void test_deletes_where_the_app_stored(void **state)
     }
     for (int i = 0; i < N; i++) {
         uint32_t owner = mc_pool_server_of(fx->pool, keys[i].data, keys[i].len);
-        assert_int_equal(has(fx->srv[owner], key_str(&keys[i], key)), i < DEL ? 0 : 1);
+        assert_int_equal(live(fx, fx->srv[owner], key_str(&keys[i], key)), i < DEL ? 0 : 1);
+        if (fx->mode == MC_POOL_INVALIDATE_STALE) /* the item stays, marked stale */
+            assert_int_equal(has(fx->srv[owner], key), 1);
     }
+    for (int i = 0; i < MISS; i++) /* a miss creates nothing, in either mode */
+        assert_int_equal(has(fx->srv[mc_pool_server_of(fx->pool, missing[i].data, missing[i].len)],
+                             key_str(&missing[i], key)),
+                         0);
     mc_pool_server_info info;
     mc_pool_server_info_get(fx->pool, 0, &info);
     assert_false(info.down);
@@ -544,7 +655,7 @@ static void test_stopped_server(void **state)
         assert_int_equal(b->outcome[i], b->server[i] == 1 ? MC_POOL_FAILED : MC_POOL_CONFIRMED);
     for (int i = 0; i < N; i += 7)
         if (b->server[i] == 0)
-            assert_int_equal(has(fx->srv[0], key_str(&keys[i], key)), 0);
+            assert_int_equal(live(fx, fx->srv[0], key_str(&keys[i], key)), 0);
     mc_pool_server_info info;
     mc_pool_server_info_get(fx->pool, 1, &info);
     assert_true(info.down);
@@ -573,10 +684,10 @@ static void test_stopped_server(void **state)
     assert_int_equal(r->rc, MCSQ_OK);
     assert_int_equal(r->res.confirmed, nretry);
     for (size_t i = 0; i < nretry; i++)
-        assert_int_equal(has(fx->srv[1], key_str(&retry[i], key)), 0);
-    for (int i = 0; i < 100; i++) /* untouched keys stay, on both servers */
-        assert_int_equal(has(fx->srv[mc_pool_server_of(fx->pool, keep[i].data, keep[i].len)],
-                             key_str(&keep[i], key)),
+        assert_int_equal(live(fx, fx->srv[1], key_str(&retry[i], key)), 0);
+    for (int i = 0; i < 100; i++) /* untouched keys stay, on both servers, fresh */
+        assert_int_equal(live(fx, fx->srv[mc_pool_server_of(fx->pool, keep[i].data, keep[i].len)],
+                              key_str(&keep[i], key)),
                          1);
     batch_free(r);
     batch_free(b);
@@ -592,7 +703,7 @@ static void test_killed_server(void **state)
     fixture *fx = *state;
     enum { N = 1000 };
     mc_pool_destroy(fx->pool);
-    fx->pool = pool_new(&fx->cfg, 5000, false); /* long: failing fast must not wait for it */
+    fx->pool = fx_pool_new(fx, &fx->cfg, 5000, false); /* long: failing fast must not wait */
     mcsq_key *keys = keys_make("acct:", 0, N);
     char err[ERR_MAX];
     batch *warm = batch_run(fx->pool, keys, N, false); /* connections now open */
@@ -622,7 +733,7 @@ static void test_killed_server(void **state)
     assert_true(mc_pool_probe(fx->pool, 1));
     batch *r = batch_run(fx->pool, keys, N, false);
     assert_int_equal(r->rc, MCSQ_OK);
-    assert_int_equal(curr_items(fx->srv[0]) + curr_items(fx->srv[1]), 0);
+    assert_none_live(fx, keys, N);
     batch_free(r);
     batch_free(b);
     keys_free(keys);
@@ -646,7 +757,7 @@ static void test_restarted_server(void **state)
     batch *b = batch_run(fx->pool, keys, N, false);
     assert_int_equal(b->rc, MCSQ_OK);
     assert_int_equal(b->res.confirmed, N);
-    assert_int_equal(curr_items(fx->srv[0]) + curr_items(fx->srv[1]), 0);
+    assert_none_live(fx, keys, N);
     batch_free(b);
     keys_free(keys);
 }
@@ -671,7 +782,7 @@ static void test_nothing_listening(void **state)
     mc_pool_destroy(pool);
 }
 
-/* A listener that is not memcached's binary protocol: fails at once. */
+/* A listener that is not memcached (answers `version` with ERROR): fails at once. */
 static void test_not_memcached(void **state)
 {
     (void)state;
@@ -730,7 +841,7 @@ static void test_large_batch(void **state)
     assert_int_equal(b->res.confirmed, N);
     for (int i = 0; i < N; i++)
         assert_int_equal(b->outcome[i], MC_POOL_CONFIRMED);
-    assert_int_equal(curr_items(fx->srv[0]) + curr_items(fx->srv[1]), 0);
+    assert_none_live(fx, keys, N);
     print_message("100000 keys, one batch: %lld ms\n", (long long)b->ms);
     batch_free(b);
     keys_free(keys);
@@ -804,6 +915,252 @@ static void test_placement_modes(void **state)
     assert_non_null(strstr(err, "proxy"));
 }
 
+/* ---- the invalidation modes ---- */
+
+/* Stale mode: an invalidated item stays, marked stale: the next meta reader
+ * wins its refill (X W), later ones see X Z; it is gone after the stale TTL.
+ * Remote markers are deleted, not marked; misses create nothing. */
+static void test_stale_mode(void **state)
+{
+    fixture *fx = *state;
+    enum { N = 100, TTL_S = 1 };
+    mc_pool_destroy(fx->pool);
+    fx->pool = pool_new_mode(&fx->cfg, TIMEOUT_MS, false, MC_POOL_INVALIDATE_STALE, TTL_S);
+    mcsq_key *keys = keys_make("hot:", 0, N + 2);
+    char key[KEY_MAX], buf[256], line[KEY_MAX + 16];
+    const char *marker = MCSQ_MARKER_KEY_PREFIX "hot:7";
+    keys[N] = (mcsq_key){.data = marker, .len = (uint32_t)strlen(marker)};
+    keys[N + 1] = (mcsq_key){.data = "never:set", .len = 9};
+    app_set_all(fx->app, keys, N + 1); /* the marker too, where the app would put it */
+
+    batch *b = batch_run(fx->pool, keys, N + 2, true);
+    assert_int_equal(b->rc, MCSQ_OK);
+    assert_int_equal(b->res.confirmed, N + 2);
+    for (int i = 0; i < N; i++) {
+        const memcached_server *srv = fx->srv[b->server[i]];
+        assert_int_equal(has(srv, key_str(&keys[i], key)), 1); /* a plain get still sees it */
+        snprintf(line, sizeof(line), "mg %s v c", key);
+        assert_int_equal(memcached_server_command(srv, line, NULL, buf, sizeof(buf)), 0);
+        assert_non_null(strstr(buf, " X"));
+        assert_non_null(strstr(buf, " W")); /* the first meta reader refills */
+        assert_int_equal(memcached_server_command(srv, line, NULL, buf, sizeof(buf)), 0);
+        assert_non_null(strstr(buf, " Z")); /* the others wait or serve the old value */
+    }
+    assert_int_equal(has(fx->srv[b->server[N]], marker), 0);
+    assert_int_equal(has(fx->srv[b->server[N + 1]], "never:set"), 0);
+    sleep_ms(TTL_S * 1000 + 1100);
+    for (int i = 0; i < N; i++)
+        assert_int_equal(has(fx->srv[b->server[i]], key_str(&keys[i], key)), 0);
+    batch_free(b);
+    keys_free(keys);
+}
+
+/* What an application reading with plain `get` (libmemcached, no meta)
+ * sees after an invalidation: delete mode: a miss at once; stale mode: the
+ * old value, unmarked, until the stale TTL ends. This is why `stale` is only
+ * for pools whose readers all read through meta `mg`. */
+static void test_plain_get_reader(void **state)
+{
+    fixture *fx = *state;
+    enum { TTL_S = 2 };
+    mc_pool *del = pool_new(&fx->cfg, TIMEOUT_MS, false);
+    mc_pool *stale = pool_new_mode(&fx->cfg, TIMEOUT_MS, false, MC_POOL_INVALIDATE_STALE, TTL_S);
+    mcsq_key k_del = {.data = "profile:1", .len = 9}, k_stale = {.data = "profile:2", .len = 9};
+    app_set(fx->app, &k_del);
+    app_set(fx->app, &k_stale);
+    batch *b1 = batch_run(del, &k_del, 1, false), *b2 = batch_run(stale, &k_stale, 1, false);
+    int64_t t0 = now_ms();
+    assert_int_equal(b1->res.confirmed + b2->res.confirmed, 2);
+    size_t len;
+    uint32_t flags;
+    memcached_return_t rc;
+    char *v = memcached_get(fx->app, k_del.data, k_del.len, &len, &flags, &rc);
+    assert_int_equal(rc, MEMCACHED_NOTFOUND); /* delete: a miss */
+    assert_null(v);
+    int seen = 0; /* stale: the old value, as if fresh, until the TTL */
+    while (now_ms() - t0 < TTL_S * 1000 - 300) {
+        v = memcached_get(fx->app, k_stale.data, k_stale.len, &len, &flags, &rc);
+        assert_int_equal(rc, MEMCACHED_SUCCESS);
+        assert_memory_equal(v, "v", 1);
+        free(v);
+        seen++;
+        sleep_ms(100);
+    }
+    assert_true(seen >= 5);
+    sleep_ms(1500);
+    v = memcached_get(fx->app, k_stale.data, k_stale.len, &len, &flags, &rc);
+    assert_int_equal(rc, MEMCACHED_NOTFOUND); /* then a miss */
+    print_message("plain get after an invalidation: delete: miss; stale: the old value %d "
+                  "times in %d s, then a miss\n",
+                  seen, TTL_S);
+    batch_free(b1);
+    batch_free(b2);
+    mc_pool_destroy(del);
+    mc_pool_destroy(stale);
+}
+
+/* ---- fake servers: what no real memcached 1.6 does ---- */
+
+typedef enum fake_kind {
+    FAKE_OLD,    /* answers `version` with 1.4.25, anything else with ERROR */
+    FAKE_ERRORS, /* 1.6.18; answers a batch of 5 deletes with errors among misses */
+} fake_kind;
+
+/* A fake's process dies with its parent and keeps no test output open. */
+static void fake_detach(void)
+{
+    (void)prctl(PR_SET_PDEATHSIG, SIGKILL);
+    int null = open("/dev/null", O_WRONLY | O_CLOEXEC);
+    if (null >= 0) {
+        (void)dup2(null, 1);
+        (void)dup2(null, 2);
+    }
+}
+
+static void fake_serve(int c, fake_kind kind)
+{
+    fake_detach();
+    FILE *in = fdopen(dup(c), "r");
+    char line[512];
+    while (in != NULL && fgets(line, sizeof(line), in) != NULL) {
+        if (strcmp(line, "version\r\n") == 0)
+            dprintf(c, "VERSION %s\r\n", kind == FAKE_OLD ? "1.4.25" : "1.6.18");
+        else if (kind == FAKE_OLD)
+            dprintf(c, "ERROR\r\n");
+        else if (strcmp(line, "mn\r\n") == 0) /* keys 1 and 4 missing, an error between */
+            dprintf(c, "NF O1\r\nCLIENT_ERROR bad command line format\r\nNF O4\r\nMN\r\n");
+    }
+    _exit(0);
+}
+
+/* A fake server on a free port of 127.0.0.1 (in *port), in a child process
+ * (kill it with SIGKILL). */
+static pid_t fake_start(fake_kind kind, int *port)
+{
+    int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof(sa);
+    int one = 1;
+    (void)setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    assert_int_equal(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    assert_int_equal(listen(lfd, 8), 0);
+    assert_int_equal(getsockname(lfd, (struct sockaddr *)&sa, &len), 0);
+    *port = ntohs(sa.sin_port);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        fake_detach();
+        for (;;) {
+            int c = accept(lfd, NULL, NULL);
+            if (c >= 0 && fork() == 0) {
+                close(lfd); /* the port is free once the listener is killed */
+                fake_serve(c, kind);
+            }
+            if (c >= 0)
+                close(c);
+        }
+    }
+    close(lfd);
+    return pid;
+}
+
+static void fake_stop(pid_t pid)
+{
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+}
+
+/* A server older than memcached 1.6 (no meta protocol) fails at once with
+ * MCSQ_ERR_UNSUPPORTED naming its version, while the pool's other server is
+ * served; probes fail until it runs 1.6. The old server is a fake speaking
+ * only `version` (VERSION 1.4.25): no older memcached is packaged for
+ * Debian 12. */
+static void test_old_version(void **state)
+{
+    fixture *fx = *state;
+    enum { N = 400 };
+    int port;
+    pid_t fake = fake_start(FAKE_OLD, &port);
+    mcsq_hostport hp[2] = {fx->hp[0], {"127.0.0.1", port}};
+    mcsq_pool_config cfg;
+    cfg_init(&cfg, hp, 2, "");
+    mc_pool *pool = fx_pool_new(fx, &cfg, 5000, false);
+    mcsq_key *keys = keys_make("acct:", 0, N);
+    char key[KEY_MAX], err[ERR_MAX];
+    for (int i = 0; i < N; i++)
+        text_set(fx->srv[0], key_str(&keys[i], key));
+
+    batch *b = batch_run(pool, keys, N, true);
+    assert_int_equal(b->rc, MCSQ_ERR_CONNECT);
+    assert_true(b->ms < 1000);
+    assert_true(b->res.confirmed > 0 && b->res.failed > 0);
+    for (int i = 0; i < N; i++) {
+        assert_int_equal(b->outcome[i], b->server[i] == 1 ? MC_POOL_FAILED : MC_POOL_CONFIRMED);
+        if (b->server[i] == 0)
+            assert_int_equal(live(fx, fx->srv[0], key_str(&keys[i], key)), 0);
+    }
+    mc_pool_server_info info;
+    mc_pool_server_info_get(pool, 1, &info);
+    assert_true(info.down);
+    assert_true(info.unsupported);
+    assert_int_equal(info.err, MCSQ_ERR_UNSUPPORTED);
+    assert_string_equal(info.version, "1.4.25");
+    assert_non_null(strstr(info.error, "1.4.25"));
+    assert_non_null(strstr(info.error, "1.6"));
+    mc_pool_server_info_get(pool, 0, &info);
+    assert_false(info.down);
+    assert_false(info.unsupported);
+    assert_string_equal(info.version, "1.6.18");
+    assert_false(mc_pool_probe(pool, 1));
+
+    fake_stop(fake); /* upgraded: a real memcached on the same port */
+    memcached_server *upgraded = NULL;
+    if (memcached_server_start(&upgraded, port, 0, err, sizeof(err)) != 0)
+        fail_msg("%s", err);
+    assert_true(mc_pool_probe(pool, 1));
+    mc_pool_server_info_get(pool, 1, &info);
+    assert_false(info.down);
+    assert_false(info.unsupported);
+    batch *r = batch_run(pool, keys, N, false);
+    assert_int_equal(r->rc, MCSQ_OK);
+    batch_free(r);
+    batch_free(b);
+    memcached_server_stop(upgraded);
+    keys_free(keys);
+    mc_pool_destroy(pool);
+}
+
+/* Errors carry no opaque: the keys between the last matched reply and the
+ * next one fail, the others are confirmed, the server stays up. Real
+ * memcached 1.6 answers the commands the pool writes for valid keys with no
+ * error, so a fake answers key 1 and 4 "NF" and an error between them. */
+static void test_error_reply(void **state)
+{
+    (void)state;
+    int port;
+    pid_t fake = fake_start(FAKE_ERRORS, &port);
+    mcsq_hostport hp = {"127.0.0.1", port};
+    mcsq_pool_config cfg;
+    cfg_init(&cfg, &hp, 1, "");
+    mc_pool *pool = pool_new(&cfg, 5000, false);
+    mcsq_key *keys = keys_make("k:", 0, 5);
+    batch *b = batch_run(pool, keys, 5, false);
+    fake_stop(fake);
+    const uint8_t want[] = {MC_POOL_CONFIRMED, MC_POOL_CONFIRMED, MC_POOL_FAILED, MC_POOL_FAILED,
+                            MC_POOL_CONFIRMED};
+    for (int i = 0; i < 5; i++)
+        assert_int_equal(b->outcome[i], want[i]);
+    assert_int_equal(b->rc, MCSQ_ERR_CONNECT);
+    mc_pool_server_info info;
+    mc_pool_server_info_get(pool, 0, &info);
+    assert_false(info.down);
+    assert_int_equal(info.err, MCSQ_ERR_IO);
+    assert_non_null(strstr(info.error, "CLIENT_ERROR"));
+    batch_free(b);
+    keys_free(keys);
+    mc_pool_destroy(pool);
+}
+
 static void test_bad_config(void **state)
 {
     (void)state;
@@ -830,6 +1187,10 @@ static void test_bad_config(void **state)
 }
 
 #define FX_TEST(f) cmocka_unit_test_setup_teardown(f, fixture_setup, fixture_teardown)
+/* The same test in stale mode, named <test>_stale. */
+// clang-format off
+#define FX_STALE_TEST(f) {#f "_stale", f, fixture_setup_stale, fixture_teardown, NULL}
+// clang-format on
 
 int main(void)
 {
@@ -853,6 +1214,17 @@ int main(void)
         FX_TEST(test_large_batch),
         FX_TEST(test_placement_all),
         FX_TEST(test_placement_modes),
+        FX_TEST(test_plain_get_reader),
+        FX_STALE_TEST(test_stale_mode),
+        FX_TEST(test_old_version),
+        cmocka_unit_test(test_error_reply),
+        /* the same faults in stale mode */
+        FX_STALE_TEST(test_deletes_where_the_app_stored),
+        FX_STALE_TEST(test_stopped_server),
+        FX_STALE_TEST(test_killed_server),
+        FX_STALE_TEST(test_restarted_server),
+        FX_STALE_TEST(test_old_version),
+        FX_STALE_TEST(test_large_batch),
         cmocka_unit_test(test_bad_config),
     };
     const char *filter = getenv("MCSQ_TEST_FILTER");
