@@ -1,18 +1,20 @@
 #!/usr/bin/env bash
 # Router benchmark: how fast `mcsqueal route` gets deletes confirmed by two
 # local memcached, reading invalidations from a standalone `mcsqueal bus`,
-# against the raw ceiling measured in the same run: bench_mc_delete's bare
-# libmemcached loop of noreply, buffered, binary deletes (same servers, same
-# ketama placement, confirms nothing). Targets: at least 1,000,000 confirmed
-# deletes/s and at least 0.3x the raw ceiling. Prints ratios: machines are
-# shared and noisy. Not part of the pass/fail test run.
+# against the meta ceiling measured in the same run: bench_mc_delete's bare
+# pipelined loop of `md <key> q` ... `mn` on the same servers (no placement,
+# nothing confirmed per key), for cached and for missing keys. Pass: the
+# router at least 0.8x the ceiling for both; 2,000,000 confirmed deletes/s
+# is the aim, reported as information. Prints ratios: machines are shared
+# and noisy. Not part of the pass/fail test run.
 #
 # What it does: starts two memcached and a standalone bus (several
 # partitions, so that the bus's 5 MiB-per-partition retention holds every
 # message), produces BENCH_KEYS keys in messages of BENCH_MSG_KEYS keys
 # (transactions of BENCH_TXN_KEYS keys each, as the tailer batches them)
 # with kcat and lz4, checks that the bus kept all of them, then runs
-# interleaved rounds of: bench_mc_delete (raw ceiling, and mc_pool alone);
+# interleaved rounds of: bench_mc_delete (meta ceiling, cached and missing
+# keys; mc_pool alone; the libmemcached binary loop for reference);
 # `mcsqueal route` over keys that are cached (the servers are filled first);
 # `mcsqueal route` over keys that are not cached (memcached answers every
 # delete "not found"). Each router run uses a new consumer group, so it reads
@@ -411,6 +413,8 @@ items() { "$python" "$work/helper.py" items "${mc_ports[@]}"; }
 # --- measurements ------------------------------------------------------------------
 note "measuring: $runs interleaved rounds of bench_mc_delete, route (cached keys), route (missing keys)"
 : >"$work/stats.raw"
+: >"$work/stats.meta"
+: >"$work/stats.meta_misses"
 : >"$work/stats.pool"
 : >"$work/stats.misses"
 : >"$work/stats.hits"
@@ -421,6 +425,8 @@ for r in $(seq 1 "$runs"); do
   BENCH_KEYS=$keys BENCH_RUNS=1 BENCH_RAW_MISSES=0 "$mcdelete" $servers >"$work/mcdelete.$r" 2>&1 ||
     { cat "$work/mcdelete.$r" >&2; die "bench_mc_delete failed"; }
   awk '$1 == "raw" && $2 == "run" { print $4 }' "$work/mcdelete.$r" >>"$work/stats.raw"
+  awk '$1 == "meta" && $2 == "run" { print $4 }' "$work/mcdelete.$r" >>"$work/stats.meta"
+  awk '$1 == "meta-misses" && $2 == "run" { print $4 }' "$work/mcdelete.$r" >>"$work/stats.meta_misses"
   awk '$1 == "pool" && $2 == "run" { print $4 }' "$work/mcdelete.$r" >>"$work/stats.pool"
   awk '$1 == "pool-misses" && $2 == "run" { print $4 }' "$work/mcdelete.$r" >>"$work/stats.misses"
   # shellcheck disable=SC2086
@@ -468,6 +474,8 @@ best_line() { # FILE: the watcher line with the best steady rate, and its round
          if (NR == 1 || v > m) { m = v; l = $0; r = NR } } END { print r " " l }' "$1"
 }
 raw=$(best "$work/stats.raw")
+meta=$(best "$work/stats.meta")
+meta_misses=$(best "$work/stats.meta_misses")
 pool=$(best "$work/stats.pool")
 pool_misses=$(best "$work/stats.misses")
 read -r hits_round hits_line < <(best_line "$work/stats.hits")
@@ -502,7 +510,9 @@ bus:                  mcsqueal bus, $partitions partition(s); $gen_line
 router:               mcsqueal route, one [pool main] of both servers, new consumer group per run${extra_bus:+; $extra_bus}
 keys per run:         $keys (messages of $msg_keys keys, transactions of $txn_keys keys)
 deleted check:        $deleted_check
-raw ceiling, runs:    $(tr '\n' ' ' <"$work/stats.raw")keys/s
+meta ceiling, runs:   cached $(tr '\n' ' ' <"$work/stats.meta")keys/s; missing $(tr '\n' ' ' <"$work/stats.meta_misses")keys/s
+raw binary, runs:     $(tr '\n' ' ' <"$work/stats.raw")keys/s
+load average:         $(cut -d' ' -f1-3 /proc/loadavg) (at the end; the machine's other work shares the CPUs)
 route cached, runs:   steady $(all "$work/stats.hits" steady) keys/s
 route missing, runs:  steady $(all "$work/stats.absent" steady) keys/s
 route threads, best cached-keys run (CPU seconds from start to the last delete):
@@ -512,7 +522,9 @@ $(threads_of absent "$absent_round")
 
 $(printf '| %-56s | %10s |' "bench_mc_delete (best of $runs interleaved rounds)" "keys/s")
 | -------------------------------------------------------- | ---------- |
-$(printf '| %-56s | %10.0f |' "raw ceiling: libmemcached noreply loop, KETAMA_WEIGHTED" "$raw")
+$(printf '| %-56s | %10.0f |' "meta ceiling: md q ... mn loop, cached keys" "$meta")
+$(printf '| %-56s | %10.0f |' "meta ceiling: md q ... mn loop, missing keys" "$meta_misses")
+$(printf '| %-56s | %10.0f |' "libmemcached binary noreply loop (reference)" "$raw")
 $(printf '| %-56s | %10.0f |' "mc_pool alone, confirmed, cached keys" "$pool")
 $(printf '| %-56s | %10.0f |' "mc_pool alone, confirmed, missing keys" "$pool_misses")
 
@@ -531,11 +543,11 @@ The router's metrics endpoint, polled every 10 ms, is part of its CPU.)
 
 $(printf '| %-56s | %10s | %10s | %6s |' check value target result)
 | -------------------------------------------------------- | ---------- | ---------- | ------ |
-$(printf '| %-56s | %10s | %10s | %6s |' "route confirmed deletes/s, cached keys (steady)" "$hits" ">= 1000000" "$(verdict "$hits" 1000000)")
-$(printf '| %-56s | %10s | %10s | %6s |' "route / raw ceiling, cached keys" "$(ratio "$hits" "$raw")" ">= 0.3" "$(verdict "$(ratio "$hits" "$raw")" 0.3)")
-$(printf '| %-56s | %10s | %10s | %6s |' "route confirmed deletes/s, missing keys (steady)" "$absent" ">= 1000000" "$(verdict "$absent" 1000000)")
-$(printf '| %-56s | %10s | %10s | %6s |' "route / raw ceiling, missing keys" "$(ratio "$absent" "$raw")" ">= 0.3" "$(verdict "$(ratio "$absent" "$raw")" 0.3)")
-$(printf '| %-56s | %10s | %10s | %6s |' "route confirmed deletes/s, cached keys (wall)" "$(kv wall "$hits_line")" ">= 1000000" "$(verdict "$(kv wall "$hits_line")" 1000000)")
+$(printf '| %-56s | %10s | %10s | %6s |' "route / meta ceiling, cached keys" "$(ratio "$hits" "$meta")" ">= 0.8" "$(verdict "$(ratio "$hits" "$meta")" 0.8)")
+$(printf '| %-56s | %10s | %10s | %6s |' "route / meta ceiling, missing keys" "$(ratio "$absent" "$meta_misses")" ">= 0.8" "$(verdict "$(ratio "$absent" "$meta_misses")" 0.8)")
+$(printf '| %-56s | %10s | %10s | %6s |' "route confirmed deletes/s, cached keys (steady; aim)" "$hits" "2000000" "-")
+$(printf '| %-56s | %10s | %10s | %6s |' "route confirmed deletes/s, missing keys (steady; aim)" "$absent" "2000000" "-")
+$(printf '| %-56s | %10s | %10s | %6s |' "route confirmed deletes/s, cached keys (wall)" "$(kv wall "$hits_line")" "-" "-")
 $(printf '| %-56s | %10s | %10s | %6s |' "route / mc_pool alone, cached keys (information)" "$(ratio "$hits" "$pool")" "-" "-")
 $(printf '| %-56s | %10s | %10s | %6s |' "route / mc_pool alone, missing keys (information)" "$(ratio "$absent" "$pool_misses")" "-" "-")
 EOF

@@ -25,6 +25,11 @@ and refills it before the write has replicated.
      key's delete is spooled, so the marker stays (reason key_spooled) even
      after the spool replays; `mcsqueal marker check|clear` by hand.
 
+With MCSQ_MARKERS_REGIONAL_INVALIDATE=stale (ctest: test_markers_stale) west's
+regional pool has `invalidate = stale`: markers must still be deleted (a
+marker marked stale would read as present), so every assertion is the same.
+West's cluster pool stays in delete mode: its readers use plain `get`.
+
 Usage: test_markers.py MCSQUEAL MARKER_EXAMPLE
 Exit 0 when all pass, 1 otherwise, 77 (skip) without mariadbd or memcached.
 """
@@ -42,6 +47,7 @@ import skips  # noqa: E402
 PASSWORD = "markers-test-pw"
 APP_PASSWORD = "app-pw"
 FILL_DELAY_MS = 6000
+REGIONAL_INVALIDATE = os.environ.get("MCSQ_MARKERS_REGIONAL_INVALIDATE", "delete")
 
 
 class World:
@@ -112,8 +118,9 @@ ttl_s = 120
         self.west_cfg = self.config(
             "west", self.replica, 4243,
             "[pool cluster]\nservers = %s\nrole = cluster\n"
-            "[pool regional]\nservers = %s\nrole = regional\n" %
-            (self.west_cluster.name, self.west_regional.name), self.west_metrics)
+            "[pool regional]\nservers = %s\nrole = regional\ninvalidate = %s\n" %
+            (self.west_cluster.name, self.west_regional.name, REGIONAL_INVALIDATE),
+            self.west_metrics)
         self.east = h.Proc(self.mcsqueal, self.dir, ["run", "--config", self.east_cfg], "east")
         self.west = h.Proc(self.mcsqueal, self.dir, ["run", "--config", self.west_cfg], "west")
         # ready when an annotated write reaches both regions' caches

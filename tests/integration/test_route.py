@@ -45,6 +45,10 @@ MCSQ_ROUTE_SEED=N repeats the random choices):
      run_kill9         `mcsqueal run` (embedded bus, dies with it) killed 20
      times during a workload and restarted: no committed key is left (the
      tailer's checkpoint must be held behind what the router deleted).
+     partition_stale, router_kill9_stale, run_kill9_stale: the same with
+     both pools in `invalidate = stale` mode (stale_ttl_s far beyond the
+     test): an invalidated key must be marked stale (a meta `mg` answers X)
+     on its owner and the gutter server, and fresh everywhere else.
   4. poison            three messages published with kcat (not JSON, "v":2,
      a number among the keys): each is a line in deadletter.jsonl with its
      partition, offset, error and payload (the file 0600 in a 0700
@@ -138,6 +142,8 @@ class Memcached(harness.Memcached):
         ctx.logs.append(self.log)
         self.sock = None
         self.rf = None
+        # pools with invalidate = stale: an item marked stale is not "present"
+        self.stale = getattr(ctx, "invalidate", "delete") == "stale"
 
     def _conn(self):
         if self.sock is None:
@@ -173,7 +179,10 @@ class Memcached(harness.Memcached):
         self._sync()
 
     def present(self, keys):
-        """The subset of keys this server holds."""
+        """The subset of keys this server holds (with invalidate = stale: holds
+        and serves as fresh to a meta reader)."""
+        if self.stale:
+            return self.fresh(keys)
         s = self._conn()
         found = set()
         keys = list(keys)
@@ -195,6 +204,42 @@ class Memcached(harness.Memcached):
                 self.rf.read(int(parts[3]) + 2)
                 found.add(parts[1].decode("utf-8"))
         return found
+
+    def fresh(self, keys):
+        """The subset of keys this server holds not marked stale, asked with
+        pipelined meta `mg <key>` (HD without the X flag), 500 at a time."""
+        s = self._conn()
+        keys = list(keys)
+        found = set()
+        for i in range(0, len(keys), 500):
+            chunk = keys[i:i + 500]
+            s.sendall(b"".join(b"mg %s\r\n" % k.encode("utf-8") for k in chunk) + b"mn\r\n")
+            for k in chunk:
+                line = self.rf.readline()
+                check(line[:2] in (b"HD", b"EN"), "memcached %s: mg: %r" % (self.name, line))
+                if line.startswith(b"HD") and b" X" not in line:
+                    found.add(k)
+            line = self.rf.readline()
+            check(line == b"MN\r\n", "memcached %s: mn: %r" % (self.name, line))
+        return found
+
+    def cas_total(self, keys):
+        """The sum of the CAS values of the keys this server holds: each
+        `md <key> I` gives the item a new CAS, also when it was stale already
+        (a replayed invalidation), and nothing else here changes them."""
+        s = self._conn()
+        keys = list(keys)
+        total = 0
+        for i in range(0, len(keys), 500):
+            chunk = keys[i:i + 500]
+            s.sendall(b"".join(b"mg %s c\r\n" % k.encode("utf-8") for k in chunk) + b"mn\r\n")
+            for _ in chunk:
+                line = self.rf.readline()
+                check(line[:2] in (b"HD", b"EN"), "memcached %s: mg: %r" % (self.name, line))
+                total += sum(int(f[1:]) for f in line.split()[1:] if f.startswith(b"c"))
+            line = self.rf.readline()
+            check(line == b"MN\r\n", "memcached %s: mn: %r" % (self.name, line))
+        return total
 
     def stats(self):
         self._conn().sendall(b"stats\r\n")
@@ -226,6 +271,8 @@ class Pools:
         self.cluster = [Memcached(ctx, "c0"), Memcached(ctx, "c1")]
         self.gutter = [Memcached(ctx, "g0")]
         self.ring = Ketama([m.name for m in self.cluster])
+        self.invalidate = getattr(ctx, "invalidate", "delete")
+        self.universe = []  # every key set, for deletes() in stale mode
         ctx.closers.append(self.close)
 
     def all(self):
@@ -236,11 +283,16 @@ class Pools:
             m.close()
 
     def config(self):
-        return ("[pool main]\nservers = %s\nrole = cluster\n"
-                "[pool gut]\nservers = %s\nrole = gutter\n" %
-                (" ".join(m.name for m in self.cluster), " ".join(m.name for m in self.gutter)))
+        # stale: a stale TTL far beyond the test, so that no key expires by itself
+        mode = ("invalidate = stale\nstale_ttl_s = 900\n" if self.invalidate == "stale"
+                else "")
+        return ("[pool main]\nservers = %s\nrole = cluster\n%s"
+                "[pool gut]\nservers = %s\nrole = gutter\n%s" %
+                (" ".join(m.name for m in self.cluster), mode,
+                 " ".join(m.name for m in self.gutter), mode))
 
     def set_everywhere(self, keys):
+        self.universe += list(keys)
         for m in self.all():
             m.set_many(keys)
 
@@ -252,6 +304,11 @@ class Pools:
         return [m.present(keys) for m in self.all()]
 
     def deletes(self):
+        """A number that grows with every invalidation the servers applied:
+        their delete counters; in stale mode (memcached does not count
+        `md ... I` as a delete) the CAS values of the keys set here."""
+        if self.invalidate == "stale":
+            return sum(m.cas_total(self.universe) for m in self.all())
         return sum(m.deletes() for m in self.all())
 
     def verify(self, deleted, kept, what):
@@ -369,6 +426,7 @@ class Proc(harness.Proc):
 class Ctx(harness.Ctx):
     def __init__(self, name):
         super().__init__(name, "mcsq-route-%s-" % name, PASSWORD, REGION, SHARED)
+        self.invalidate = "delete"  # the pools' mode: delete (the default) or stale
 
     def config(self, file, srv=None, pools=None, brokers="embedded", state_dir=None,
                server_id=4242, start="end", metrics_port=None, bus_extra=""):
@@ -434,6 +492,8 @@ def setup(ctx, table, uni=None):
     (closed with the test); the keys of uni (a Universe) set on every server."""
     srv = server()
     pools = Pools(ctx)
+    if ctx.invalidate != "delete":  # a test run again in another mode: its own table
+        table += "_" + ctx.invalidate
     wl = Workload(srv, table)
     ctx.closers.append(wl.close)
     if uni is not None:
@@ -1085,12 +1145,24 @@ def test_route_startup(ctx):
     tail.stop_ok("tail: SIGTERM")
 
 
+def stale(test):
+    """test with every pool in invalidate = stale mode: an invalidated key
+    must be marked stale on its owner (and the gutter) and fresh elsewhere."""
+    def run(ctx):
+        ctx.invalidate = "stale"
+        return test(ctx)
+    return run
+
+
 TESTS = [
     ("end_to_end", test_end_to_end),
     ("escaped_utf8_keys", test_escaped_utf8_keys),
     ("partition", test_partition),
+    ("partition_stale", stale(test_partition)),
     ("router_kill9", test_router_kill9),
+    ("router_kill9_stale", stale(test_router_kill9)),
     ("run_kill9", test_run_kill9),
+    ("run_kill9_stale", stale(test_run_kill9)),
     ("poison", test_poison),
     ("route_startup", test_route_startup),
     ("ready", test_ready),
