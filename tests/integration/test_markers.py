@@ -118,7 +118,10 @@ ttl_s = 120
         self.west_cfg = self.config(
             "west", self.replica, 4243,
             "[pool cluster]\nservers = %s\nrole = cluster\n"
-            "[pool regional]\nservers = %s\nrole = regional\ninvalidate = %s\n" %
+            "[pool regional]\nservers = %s\nrole = regional\ninvalidate = %s\n"
+            # a stale TTL far beyond the test's waits: a marker marked stale
+            # instead of deleted would still read as present
+            "stale_ttl_s = 900\n" %
             (self.west_cluster.name, self.west_regional.name, REGIONAL_INVALIDATE),
             self.west_metrics)
         self.east = h.Proc(self.mcsqueal, self.dir, ["run", "--config", self.east_cfg], "east")

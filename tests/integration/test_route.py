@@ -181,8 +181,10 @@ class Memcached(harness.Memcached):
     def present(self, keys):
         """The subset of keys this server holds (with invalidate = stale: holds
         and serves as fresh to a meta reader)."""
-        if self.stale:
-            return self.fresh(keys)
+        return self.fresh(keys) if self.stale else self.held(keys)
+
+    def held(self, keys):
+        """The subset of keys this server holds (a plain `get`: stale or not)."""
         s = self._conn()
         found = set()
         keys = list(keys)
@@ -333,6 +335,13 @@ class Pools:
             if k in snap[len(self.cluster)]:
                 problems.append("%s: key %r (committed) is still on the gutter server %s" %
                                 (what, k, self.gutter[0].name))
+        if self.invalidate == "stale":  # marked stale, not removed
+            for i, m in enumerate(self.all()):
+                mine = [k for k in deleted if i == len(self.cluster) or self.owner(k) == i]
+                removed = set(mine) - m.held(mine)
+                if removed:
+                    problems.append("%s: %d keys removed from %s instead of marked stale, "
+                                    "e.g. %s" % (what, len(removed), m.name, sorted(removed)[:3]))
         if placement:
             problems.append("%s: %d keys deleted somewhere else than their ketama owner "
                             "(placement differs from libketama), e.g. %s" %
