@@ -1081,7 +1081,7 @@ static void test_old_version(void **state)
     enum { N = 400 };
     int port;
     pid_t fake = fake_start(FAKE_OLD, &port);
-    mcsq_hostport hp[2] = {fx->hp[0], {"127.0.0.1", port}};
+    mcsq_hostport hp[2] = {fx->hp[0], {"127.0.0.1", port, 0}};
     mcsq_pool_config cfg;
     cfg_init(&cfg, hp, 2, "");
     mc_pool *pool = fx_pool_new(fx, &cfg, 5000, false);
@@ -1139,7 +1139,7 @@ static void test_error_reply(void **state)
     (void)state;
     int port;
     pid_t fake = fake_start(FAKE_ERRORS, &port);
-    mcsq_hostport hp = {"127.0.0.1", port};
+    mcsq_hostport hp = {"127.0.0.1", port, 0};
     mcsq_pool_config cfg;
     cfg_init(&cfg, &hp, 1, "");
     mc_pool *pool = pool_new(&cfg, 5000, false);
