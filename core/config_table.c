@@ -489,12 +489,13 @@ static const mcsq_config_row table[] = {
      .def = "delete",
      .words = pool_invalidate_words,
      .desc = "How the router invalidates a key (memcached meta protocol, docs/memcached.md). "
-             "`delete` (`md <key> q`): the item is removed; right for every client. `stale` "
+             "WARNING: `stale` is only right for a pool whose readers ALL read through meta "
+             "`mg` (the lease API or an equivalent client): a plain `get` returns an item "
+             "marked stale as if it were fresh, until `stale_ttl_s` ends. `delete` (the "
+             "default, `md <key> q`): the item is removed; right for every client. `stale` "
              "(`md <key> I T<stale_ttl_s> q`): the item stays, marked stale; one meta reader "
-             "wins its refill while the others keep the old value for up to `stale_ttl_s`, so "
-             "a hot key causes no herd on the database. Only for pools whose readers ALL read "
-             "through meta `mg` (the lease API or an equivalent client): a plain `get` returns "
-             "a stale item as if it were fresh. Remote markers are always deleted."},
+             "wins its refill while the others keep the old value, so a hot key causes no "
+             "herd on the database. Remote markers are always deleted."},
     {.section = "pool",
      .name = "stale_ttl_s",
      .type = MCSQ_CONF_INT,
