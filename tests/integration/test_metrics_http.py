@@ -66,6 +66,11 @@ CONTRACT = [
     ("mcsqueal_marker_age_seconds", "histogram", ("cluster",)),
     ("mcsqueal_invalidation_lag_seconds", "histogram", ("cluster",)),
     ("mcsqueal_pipeline_latency_seconds", "histogram", ("cluster",)),
+    ("mcsqueal_audit_checks_total", "counter", ("pool", "result", "delay")),
+    ("mcsqueal_audit_survivors_total", "counter", ("pool", "server", "owner")),
+    ("mcsqueal_audit_consistency_ratio", "gauge", ("pool", "delay")),
+    ("mcsqueal_audit_window_checks", "gauge", ("pool", "delay", "result")),
+    ("mcsqueal_audit_pool_audited", "gauge", ("pool",)),
 ]
 
 ESCAPED_VALUE = 'quote " backslash \\ newline \n end'
