@@ -144,6 +144,7 @@ void key_placement_free(key_placement *p)
         free(p->names[i]);
     free(p->names);
     free(p->name_len);
+    free(p->node_hash);
     free(p);
 }
 

@@ -5,6 +5,7 @@
 #ifndef MCSQ_MARKER_KEY_PLACEMENT_INTERNAL_H
 #define MCSQ_MARKER_KEY_PLACEMENT_INTERNAL_H
 
+#include "marker/hash/placement_hash.h"
 #include "marker/key_placement.h"
 #include "marker/placement_continuum.h"
 
@@ -23,7 +24,8 @@ struct key_placement {
     size_t table_len;
     char **names; /* pymemcache: the node name of each server */
     size_t *name_len;
-    double total_weight; /* cache-memcached-fast without ketama_points */
+    placement_murmur3 *node_hash; /* pymemcache: murmur3 after each "node-" */
+    double total_weight;          /* cache-memcached-fast without ketama_points */
 };
 
 /* Each builds p (mode, nservers, prefix, options already set) for servers

@@ -55,15 +55,12 @@ static bool name_greater(const key_placement *p, uint32_t a, uint32_t b)
     return c > 0 || (c == 0 && la > lb);
 }
 
-static uint32_t best_of(const key_placement *p, char *buf, const char *key, size_t len)
+static uint32_t best_of(const key_placement *p, const char *key, size_t len)
 {
     uint32_t winner = 0;
     int64_t high = -1;
     for (uint32_t s = 0; s < p->nservers; s++) {
-        size_t nl = p->name_len[s];
-        memcpy(buf, p->names[s], nl);
-        memcpy(buf + nl, key, len);
-        int64_t score = placement_murmur3_32(buf, nl + len, 0);
+        int64_t score = placement_murmur3_finish(&p->node_hash[s], key, len);
         if (score > high || (score == high && name_greater(p, s, winner))) {
             high = score;
             winner = s;
@@ -74,21 +71,16 @@ static uint32_t best_of(const key_placement *p, char *buf, const char *key, size
 
 static uint32_t lookup(const key_placement *p, const char *key, size_t len)
 {
-    char stack[KEY_PLACEMENT_STACK_KEY + 320];
     unsigned char chars[KEY_PLACEMENT_STACK_KEY];
-    char *heap = NULL;
+    unsigned char *heap = NULL;
     if (!is_ascii(key, len)) {
-        unsigned char *dst = len <= sizeof(chars) ? chars : malloc(len);
+        unsigned char *dst = len <= sizeof(chars) ? chars : (heap = malloc(len));
         if (dst == NULL)
             return 0;
         len = chars_of((const unsigned char *)key, len, dst);
         key = (const char *)dst;
-        heap = dst == chars ? NULL : (char *)dst;
     }
-    char *buf = len + 320 <= sizeof(stack) ? stack : malloc(len + 320);
-    uint32_t server = buf != NULL ? best_of(p, buf, key, len) : 0;
-    if (buf != stack)
-        free(buf);
+    uint32_t server = best_of(p, key, len);
     free(heap);
     return server;
 }
@@ -98,7 +90,8 @@ int placement_pymemcache_build(key_placement *p, const key_placement_server *ser
 {
     p->names = calloc(p->nservers, sizeof(*p->names));
     p->name_len = calloc(p->nservers, sizeof(*p->name_len));
-    if (p->names == NULL || p->name_len == NULL)
+    p->node_hash = calloc(p->nservers, sizeof(*p->node_hash));
+    if (p->names == NULL || p->name_len == NULL || p->node_hash == NULL)
         return MCSQ_ERR_NOMEM;
     for (uint32_t i = 0; i < p->nservers; i++) {
         char name[320];
@@ -109,6 +102,7 @@ int placement_pymemcache_build(key_placement *p, const key_placement_server *ser
         if ((p->names[i] = strdup(name)) == NULL)
             return MCSQ_ERR_NOMEM;
         p->name_len[i] = (size_t)len;
+        placement_murmur3_begin(&p->node_hash[i], name, (size_t)len, 0);
     }
     p->lookup = lookup;
     return MCSQ_OK;

@@ -30,4 +30,14 @@ uint32_t placement_one_at_a_time(const void *data, size_t len);
 /* MurmurHash3 x86_32 with seed of len bytes. */
 uint32_t placement_murmur3_32(const void *data, size_t len, uint32_t seed);
 
+/* MurmurHash3 x86_32 of a fixed start followed by varying bytes: begin
+ * absorbs the start once; finish hashes start + data without copying. */
+typedef struct placement_murmur3 {
+    uint32_t h;
+    unsigned char tail[4]; /* the start's bytes after its last whole block */
+    size_t ntail, len;
+} placement_murmur3;
+void placement_murmur3_begin(placement_murmur3 *m, const void *start, size_t len, uint32_t seed);
+uint32_t placement_murmur3_finish(const placement_murmur3 *m, const void *data, size_t len);
+
 #endif

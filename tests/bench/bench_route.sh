@@ -35,6 +35,9 @@
 #                         batches each)
 #   BENCH_ROUTE_BUS       extra [bus] settings for the router, ';'-separated
 #                         (e.g. "kafka.fetch.wait.max.ms = 1")
+#   BENCH_PLACEMENT       the pool's `placement` (default libmemcached; e.g.
+#                         pymemcache, dalli, all): compare each mode's
+#                         route figures with libmemcached's
 #   BENCH_PERF=0          1: two more router runs (cached, missing keys) under
 #                         `perf record -g -p PID` from the first confirmed delete
 #                         on, and their top functions per thread
@@ -384,6 +387,7 @@ cluster = $1
 
 [pool main]
 servers = $servers
+placement = ${BENCH_PLACEMENT:-libmemcached}
 
 [metrics]
 listen = 127.0.0.1:$metrics_port

@@ -114,6 +114,24 @@ static uint32_t md5_word(const char *data, size_t len)
     return (uint32_t)d[3] << 24 | (uint32_t)d[2] << 16 | (uint32_t)d[1] << 8 | d[0];
 }
 
+/* murmur3 of a start absorbed once, then the rest: the one-shot hash for
+ * every split of every length. */
+static void test_murmur3_resumed(void **state)
+{
+    (void)state;
+    char buf[40];
+    for (size_t i = 0; i < sizeof(buf); i++)
+        buf[i] = (char)(i * 29 + 3);
+    for (size_t len = 0; len <= sizeof(buf); len++) {
+        for (size_t cut = 0; cut <= len; cut++) {
+            placement_murmur3 m;
+            placement_murmur3_begin(&m, buf, cut, 0);
+            assert_int_equal(placement_murmur3_finish(&m, buf + cut, len - cut),
+                             placement_murmur3_32(buf, len, 0));
+        }
+    }
+}
+
 /* One-at-a-time (libmemcached's default key hash) and MD5 at every length,
  * bytes above 0x7f included, against libhashkit. */
 static void test_hashes_match_libhashkit(void **state)
@@ -464,6 +482,7 @@ int main(void)
         cmocka_unit_test(test_md5_rfc1321),
         cmocka_unit_test(test_md5_matches_libhashkit),
         cmocka_unit_test(test_hash_vectors),
+        cmocka_unit_test(test_murmur3_resumed),
         cmocka_unit_test(test_hashes_match_libhashkit),
         cmocka_unit_test(test_pymemcache_non_ascii),
         cmocka_unit_test(test_libmemcached_matches_libmemcached),
