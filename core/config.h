@@ -67,6 +67,12 @@ typedef enum mcsq_on_diverged {
     MCSQ_ON_DIVERGED_CONTINUE = 1,
 } mcsq_on_diverged;
 
+/* [router] on_gap: what a router does when the bus lost messages. */
+typedef enum mcsq_on_gap {
+    MCSQ_ON_GAP_WARN = 0,  /* count, log, alert */
+    MCSQ_ON_GAP_FLUSH = 1, /* and flush the cluster and gutter pools */
+} mcsq_on_gap;
+
 typedef enum mcsq_ssl_mode {
     MCSQ_SSL_DISABLED = 0,
     MCSQ_SSL_PREFERRED,
@@ -163,6 +169,7 @@ typedef struct mcsq_config {
     struct {
         char *cluster;
         char *instance; /* group.instance.id; "" for a dynamic member */
+        int on_gap;     /* mcsq_on_gap */
     } router;
     mcsq_pool_config *pools;
     size_t npools;

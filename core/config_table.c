@@ -24,6 +24,7 @@ _Static_assert(LOG_LEVEL_ERROR == 0 && LOG_LEVEL_WARN == 1 && LOG_LEVEL_INFO == 
 static const char *const log_level_words[] = {"error", "warn", "info", "debug", NULL};
 static const char *const on_purged_words[] = {"stop", "earliest", NULL};
 static const char *const on_diverged_words[] = {"stop", "continue", NULL};
+static const char *const on_gap_words[] = {"warn", "flush", NULL};
 static const char *const ssl_mode_words[] = {"disabled",  "preferred",       "required",
                                              "verify_ca", "verify_identity", NULL};
 static const char *const pool_role_words[] = {"cluster", "gutter", "regional", NULL};
@@ -454,6 +455,20 @@ static const mcsq_config_row table[] = {
              "without a rebalance; one that stops, also with SIGTERM, does not leave the group, "
              "so its partitions wait for the session timeout before they move. Ignored by a "
              "`mcsqueal run` that hosts the embedded bus (it takes every partition itself)."},
+    {.section = "router",
+     .name = "on_gap",
+     .type = MCSQ_CONF_ENUM,
+     .offset = CFG(router.on_gap),
+     .def = "warn",
+     .words = on_gap_words,
+     .desc = "What the router does when the bus lost messages it had not read yet (a "
+             "partition's next message is further on than the one expected: retention ran out "
+             "while no router read it, offsets were reset): `warn` counts them in "
+             "`mcsqueal_bus_messages_total{result=\"lost\"}`, logs an error, and `status` and "
+             "the alert rules report it; `flush` also sends `flush_all` to every server of the "
+             "cluster's `cluster` and `gutter` pools once per gap (counted in "
+             "`mcsqueal_pool_flushes_total`), the only way to be consistent again. The "
+             "`regional` pool, which holds the remote markers, is never flushed."},
 
     /* [pool NAME] */
     {.section = "pool",

@@ -40,6 +40,8 @@
     X(bus_messages_total, COUNTER, "result", "Bus messages by outcome (produced or consumed).")    \
     X(bus_inflight_messages, GAUGE, "", "Messages produced and not yet acknowledged by the bus.")  \
     X(deletes_total, COUNTER, "pool,result", "Memcached deletes by pool and outcome.")             \
+    X(pool_flushes_total, COUNTER, "pool,result",                                                  \
+      "Pools flushed because the bus lost invalidations ([router] on_gap = flush).")               \
     X(memcached_version_unsupported, GAUGE, "pool,server",                                         \
       "1 while a memcached server answers with a version older than 1.6: its deletes are "         \
       "spooled.")                                                                                  \

@@ -12,6 +12,7 @@
 #include "bus/bus_message.h"
 #include "invalidator/audit.h"
 #include "invalidator/mc_pool.h"
+#include "invalidator/pool_flush.h"
 #include "invalidator/spool.h"
 #include "invalidator/marker_clearer.h"
 #include "mcsqueal/error.h"
@@ -30,6 +31,7 @@
 #define LAG_PARTITIONS 1024 /* partitions with a consumer lag gauge */
 #define REPLAY_EVERY_US 500000
 #define REPLAY_CHUNK 4096
+#define FLUSH_TIMEOUT_MS 2000 /* per server, for flush_all after a gap */
 /* Probes of a server that does not answer back off from 0.5 s to 30 s (a
  * probe of a stalled server blocks the router for its timeout). */
 #define PROBE_FIRST_US 500000
@@ -44,6 +46,8 @@ typedef struct router_pool {
     metrics_series *spooled;
     metrics_series *invalid;
     metrics_series **unsupported; /* per server: older than memcached 1.6 */
+    metrics_series *flushed;      /* servers flushed after a gap */
+    metrics_series *flush_failed; /* servers that did not answer flush_all */
     int64_t last_probe_us;
     int64_t probe_every_us; /* backs off while probes fail */
 } router_pool;
@@ -78,18 +82,44 @@ struct router {
     metrics_series *marker_age;
     int64_t last_replay_us;
     _Atomic int64_t done_offset;
-    audit *audit; /* NULL when auditing is off */
+    audit *audit;     /* NULL when auditing is off */
     readiness *ready; /* (ref) may be NULL */
 };
+
+/* [router] on_gap = flush: flush_all on the cluster's own pools, never on
+ * the regional one (it holds the remote markers). */
+static void flush_after_gap(router *r)
+{
+    for (size_t i = 0; i < r->npools; i++) {
+        router_pool *p = &r->pools[i];
+        if (p->cfg->role == MCSQ_POOL_REGIONAL)
+            continue;
+        char err[512] = "";
+        size_t ok = pool_flush_all(p->cfg, FLUSH_TIMEOUT_MS, err, sizeof(err));
+        size_t failed = p->cfg->servers.n - ok;
+        metrics_counter_add(p->flushed, ok);
+        metrics_counter_add(p->flush_failed, failed);
+        if (failed == 0)
+            log_error("bus: on_gap = flush: flushed pool %s (%zu server(s))", p->cfg->name, ok);
+        else
+            log_error("bus: on_gap = flush: pool %s: %zu of %zu server(s) flushed; %s",
+                      p->cfg->name, ok, p->cfg->servers.n, err);
+    }
+}
 
 static void on_gap(void *ctx, int32_t partition, int64_t from, int64_t to)
 {
     router *r = ctx;
+    bool flush = r->cfg->router.on_gap == MCSQ_ON_GAP_FLUSH;
     metrics_counter_add(r->gaps, (uint64_t)(to - from));
     log_error("bus: partition %d jumped from offset %lld to %lld: %lld messages are gone from "
-              "the bus (retention) and their invalidations are LOST; flush the cluster's "
-              "caches if that matters",
-              partition, (long long)from, (long long)to, (long long)(to - from));
+              "the bus (retention, or offsets reset) and their invalidations are LOST; %s",
+              partition, (long long)from, (long long)to, (long long)(to - from),
+              flush ? "flushing the cluster and gutter pools (on_gap = flush)"
+                    : "the caches may serve stale values until their TTL (on_gap = warn; "
+                      "flush = flush_all the cluster's pools)");
+    if (flush)
+        flush_after_gap(r);
 }
 
 /* ---- group membership, for readiness ---- */
@@ -156,6 +186,8 @@ static int pool_init(router_pool *p, const mcsq_pool_config *cfg, metrics_defs *
         p->confirmed = metrics_series_get2(defs->deletes_total, cfg->name, "confirmed");
         p->spooled = metrics_series_get2(defs->deletes_total, cfg->name, "spooled");
         p->invalid = metrics_series_get2(defs->deletes_total, cfg->name, "invalid");
+        p->flushed = metrics_series_get2(defs->pool_flushes_total, cfg->name, "flushed");
+        p->flush_failed = metrics_series_get2(defs->pool_flushes_total, cfg->name, "failed");
     }
     for (size_t s = 0; defs != NULL && s < p->nservers; s++) {
         mc_pool_server_info info;

@@ -58,6 +58,7 @@ CONTRACT = [
     ("mcsqueal_bus_messages_total", "counter", ("result",)),
     ("mcsqueal_bus_inflight_messages", "gauge", ()),
     ("mcsqueal_deletes_total", "counter", ("pool", "result")),
+    ("mcsqueal_pool_flushes_total", "counter", ("pool", "result")),
     ("mcsqueal_memcached_version_unsupported", "gauge", ("pool", "server")),
     ("mcsqueal_bus_consumer_lag_messages", "gauge", ("partition",)),
     ("mcsqueal_spool_keys", "gauge", ()),
