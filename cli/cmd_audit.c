@@ -9,6 +9,7 @@
 #include "cli/commands.h"
 #include "core/cache_key.h"
 #include "core/config.h"
+#include "core/key_placement_mode.h"
 #include "invalidator/audit_conn.h"
 #include "invalidator/mc_pool.h"
 #include "mcsqueal/error.h"
@@ -33,6 +34,7 @@ static const char usage_text[] =
     "  survived cas=N ttl=T           a server that does not own the key under the pool's\n"
     "                                 placement holds it: the router never deletes it there\n"
     "  unreachable: REASON            the server did not answer\n"
+    "A pool with placement = proxy is not looked up (its servers are proxies).\n"
     "then one line per key: held (no survivor anywhere), survived, or unknown.\n"
     "The lookups neither bump the keys in the LRU nor mark them fetched.\n\n"
     "Options:\n"
@@ -123,6 +125,11 @@ static void print_server(const char *key, const mcsq_pool_config *pool, const ch
 static int audit_pool(const mcsq_pool_config *pool, const char *key, tally *t)
 {
     char err[256];
+    if (pool->placement == KEY_PLACEMENT_PROXY) {
+        printf("%s\tpool %s\tnot audited: placement = proxy (the proxies place keys)\n", key,
+               pool->name);
+        return EXIT_OK;
+    }
     mc_pool *placement = NULL;
     if (mc_pool_new(&placement, pool, NULL, err, sizeof(err)) != MCSQ_OK) {
         fprintf(stderr, "mcsqueal audit: %s\n", err);

@@ -19,6 +19,7 @@
 
 #include "core/clock.h"
 #include "core/errstr.h"
+#include "core/key_placement_mode.h"
 #include "core/log.h"
 #include "invalidator/audit_conn.h"
 #include "mcsqueal/error.h"
@@ -560,8 +561,7 @@ static int pool_metrics(audit *a, audit_pool *p, metrics_defs *defs)
  * behind a proxy. */
 static bool pool_auditable(const mcsq_pool_config *cfg)
 {
-    (void)cfg;
-    return true;
+    return cfg->placement != KEY_PLACEMENT_PROXY;
 }
 
 static int pool_init(audit *a, audit_pool *p, const mcsq_pool_config *cfg)

@@ -6,6 +6,7 @@
  * max_checks_per_s does not allow is counted as dropped, once per delay.
  */
 #include "core/config.h"
+#include "core/key_placement_mode.h"
 #include "core/metrics.h"
 #include "core/metrics_defs.h"
 #include "invalidator/audit.h"
@@ -159,7 +160,8 @@ typedef struct fixture {
     metrics_defs defs;
 } fixture;
 
-static void fixture_init(fixture *fx, const char *rate, const char *delays, int64_t max)
+static void fixture_init_placement(fixture *fx, const char *rate, const char *delays, int64_t max,
+                                   int placement)
 {
     char err[200];
     assert_int_equal(mcsq_config_defaults(&fx->cfg), MCSQ_OK);
@@ -170,11 +172,17 @@ static void fixture_init(fixture *fx, const char *rate, const char *delays, int6
     fx->cfg.audit.max_checks_per_s = max;
     static mcsq_hostport hp = {.host = "127.0.0.1", .port = 1};
     static mcsq_pool_config pool = {.name = "main", .servers = {&hp, 1}, .prefix = ""};
+    pool.placement = placement;
     fx->cfg.pools = &pool;
     fx->cfg.npools = 1;
     fx->reg = metrics_registry_new();
     assert_non_null(fx->reg);
     assert_int_equal(metrics_defs_register(fx->reg, "test", &fx->defs, err, sizeof(err)), MCSQ_OK);
+}
+
+static void fixture_init(fixture *fx, const char *rate, const char *delays, int64_t max)
+{
+    fixture_init_placement(fx, rate, delays, max, KEY_PLACEMENT_LIBMEMCACHED);
 }
 
 static void fixture_deinit(fixture *fx)
@@ -239,13 +247,40 @@ static void test_dropped(void **state)
     fixture_deinit(&fx);
 }
 
+/* A pool of proxies is not audited: its gauge says so, its keys are never
+ * sampled, not even counted as dropped. */
+static void test_proxy_pool(void **state)
+{
+    (void)state;
+    fixture fx;
+    char err[200];
+    audit *a = NULL;
+    fixture_init_placement(&fx, "1", "200", 1, KEY_PLACEMENT_PROXY);
+    assert_int_equal(audit_new(&a, &fx.cfg, &fx.defs, err, sizeof(err)), MCSQ_OK);
+    assert_non_null(a);
+    assert_true(metrics_gauge_value(metrics_series_get1(fx.defs.audit_pool_audited, "main")) == 0);
+    mcsq_key key = {"k", 1, 0};
+    uint32_t owner = 0;
+    uint8_t outcome = 0;
+    for (int i = 0; i < 100; i++)
+        audit_batch(a, 0, &key, &owner, &outcome, 0, 1, 0);
+    assert_int_equal(checks(&fx, "dropped", "200ms"), 0);
+    audit_destroy(a);
+    fixture_deinit(&fx);
+    fixture_init(&fx, "1", "200", 1);
+    assert_int_equal(audit_new(&a, &fx.cfg, &fx.defs, err, sizeof(err)), MCSQ_OK);
+    assert_true(metrics_gauge_value(metrics_series_get1(fx.defs.audit_pool_audited, "main")) == 1);
+    audit_destroy(a);
+    fixture_deinit(&fx);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_verdict),      cmocka_unit_test(test_merge),
         cmocka_unit_test(test_delay_label),  cmocka_unit_test(test_sample_rate_parse),
         cmocka_unit_test(test_delays_parse), cmocka_unit_test(test_off),
-        cmocka_unit_test(test_dropped),
+        cmocka_unit_test(test_dropped),      cmocka_unit_test(test_proxy_pool),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
