@@ -6,6 +6,7 @@
  * the pool's placement survives every invalidation (the router never
  * deletes it there); a copy on its owner is what any cache holds.
  */
+#include "cli/command_support.h"
 #include "cli/commands.h"
 #include "core/cache_key.h"
 #include "core/config.h"
@@ -49,9 +50,7 @@ typedef struct tally {
 
 static int usage_error(const char *what, const char *arg)
 {
-    fprintf(stderr, "mcsqueal audit: %s%s%s\n\n%s", what, arg ? " " : "", arg ? arg : "",
-            usage_text);
-    return EXIT_USAGE;
+    return command_usage_error("audit", usage_text, what, arg);
 }
 
 /* Returns EXIT_OK with *first the first key (argc when --help was printed)
@@ -181,13 +180,7 @@ int cmd_audit(int argc, char **argv)
     if (code != EXIT_OK || first == argc)
         return code;
     mcsq_config cfg;
-    mcsq_config_errors errs;
-    mcsq_config_errors_init(&errs);
-    int rc = mcsq_config_load(&cfg, path, &errs);
-    if (rc != MCSQ_OK)
-        mcsq_config_errors_print(&errs, stderr);
-    mcsq_config_errors_deinit(&errs);
-    if (rc != MCSQ_OK)
+    if (command_load_config(&cfg, path) != EXIT_OK)
         return EXIT_USAGE;
     if (cfg.npools == 0) {
         fprintf(stderr, "mcsqueal audit: %s has no [pool] sections\n", path);

@@ -4,6 +4,7 @@
  * pool of the configuration file. `check` prints "present" (exit 0) or
  * "absent" (exit 3).
  */
+#include "cli/command_support.h"
 #include "cli/commands.h"
 #include "core/config.h"
 #include "invalidator/marker_pool.h"
@@ -42,9 +43,7 @@ typedef struct marker_args {
 
 static int usage_error(const char *what, const char *arg)
 {
-    fprintf(stderr, "mcsqueal marker: %s%s%s\n\n%s", what, arg ? " " : "", arg ? arg : "",
-            usage_text);
-    return EXIT_USAGE;
+    return command_usage_error("marker", usage_text, what, arg);
 }
 
 /* Returns EXIT_OK (a->help: the help was printed) or EXIT_USAGE (printed). */
@@ -127,13 +126,7 @@ int cmd_marker(int argc, char **argv)
     if (code != EXIT_OK || a.help)
         return code;
     mcsq_config cfg;
-    mcsq_config_errors errs;
-    mcsq_config_errors_init(&errs);
-    int rc = mcsq_config_load(&cfg, a.path, &errs);
-    if (rc != MCSQ_OK)
-        mcsq_config_errors_print(&errs, stderr);
-    mcsq_config_errors_deinit(&errs);
-    if (rc != MCSQ_OK)
+    if (command_load_config(&cfg, a.path) != EXIT_OK)
         return EXIT_USAGE;
     const mcsq_pool_config *pool = mcsq_config_regional_pool(&cfg);
     if (pool == NULL) {
@@ -147,8 +140,8 @@ int cmd_marker(int argc, char **argv)
     long ttl_s = a.ttl_s ? a.ttl_s : (long)cfg.marker.ttl_s;
     mcsq_marker_client *mc = NULL;
     char err[512];
-    rc = marker_pool_client_new(&mc, pool, cfg.mcsqueal.region, (unsigned)ttl_s, 0, err,
-                                sizeof(err));
+    int rc = marker_pool_client_new(&mc, pool, cfg.mcsqueal.region, (unsigned)ttl_s, 0, err,
+                                    sizeof(err));
     if (rc == MCSQ_OK) {
         code = act(mc, &a, ttl_s);
     } else {

@@ -5,6 +5,7 @@
  * what the applications' memcached client says. Pure computation: no
  * connection is made.
  */
+#include "cli/command_support.h"
 #include "cli/commands.h"
 #include "core/cache_key.h"
 #include "core/config.h"
@@ -44,9 +45,7 @@ typedef struct args {
 
 static int usage_error(const char *what, const char *arg)
 {
-    fprintf(stderr, "mcsqueal placement: %s%s%s\n\n%s", what, arg ? " " : "", arg ? arg : "",
-            usage_text);
-    return EXIT_USAGE;
+    return command_usage_error("placement", usage_text, what, arg);
 }
 
 static int parse_args(int argc, char **argv, args *a)
@@ -155,13 +154,7 @@ int cmd_placement(int argc, char **argv)
     if (code != EXIT_OK || a.first == argc)
         return code;
     mcsq_config cfg;
-    mcsq_config_errors errs;
-    mcsq_config_errors_init(&errs);
-    int rc = mcsq_config_load(&cfg, a.path, &errs);
-    if (rc != MCSQ_OK)
-        mcsq_config_errors_print(&errs, stderr);
-    mcsq_config_errors_deinit(&errs);
-    if (rc != MCSQ_OK)
+    if (command_load_config(&cfg, a.path) != EXIT_OK)
         return EXIT_USAGE;
     code = place_keys(&cfg, &a, argv + a.first, argc - a.first);
     fflush(stdout);

@@ -5,6 +5,7 @@
  * then exits 1 with a message naming the file and byte offset.
  */
 #include "bus/bus_message.h"
+#include "cli/command_support.h"
 #include "cli/commands.h"
 #include "core/config.h"
 #include "core/strbuf.h"
@@ -156,17 +157,10 @@ static void guard_truncation(void)
 static int region_from_config(const char *path, char *region, size_t size)
 {
     mcsq_config cfg;
-    mcsq_config_errors errs;
-    mcsq_config_errors_init(&errs);
-    if (mcsq_config_load(&cfg, path, &errs) != MCSQ_OK) {
-        mcsq_config_errors_print(&errs, stderr);
-        mcsq_config_errors_deinit(&errs);
-        mcsq_config_deinit(&cfg);
+    if (command_load_config(&cfg, path) != EXIT_OK)
         return -1;
-    }
     snprintf(region, size, "%s", cfg.mcsqueal.region);
     mcsq_config_deinit(&cfg);
-    mcsq_config_errors_deinit(&errs);
     return 0;
 }
 

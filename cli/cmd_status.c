@@ -4,6 +4,7 @@
  * --interval seconds apart give rates and the latency of that interval.
  * A daemon that does not answer is reported as such, with exit code 1.
  */
+#include "cli/command_support.h"
 #include "cli/commands.h"
 #include "cli/status_report.h"
 #include "core/clock.h"
@@ -88,16 +89,10 @@ static int parse_args(int argc, char **argv, status_opts *o)
 static int url_from_config(const char *path, char *url, size_t size)
 {
     mcsq_config cfg;
-    mcsq_config_errors errs;
-    mcsq_config_errors_init(&errs);
-    int rc = mcsq_config_load(&cfg, path, &errs);
-    if (rc != MCSQ_OK)
-        mcsq_config_errors_print(&errs, stderr);
-    mcsq_config_errors_deinit(&errs);
-    if (rc != MCSQ_OK)
+    if (command_load_config(&cfg, path) != EXIT_OK)
         return EXIT_USAGE;
     const mcsq_hostport *hp = &cfg.metrics.listen;
-    rc = -1;
+    int rc = -1;
     if (hp->host == NULL) {
         fprintf(stderr,
                 "mcsqueal status: %s has no metrics endpoint ([metrics] listen is "

@@ -2,6 +2,7 @@
  * Shared daemon lifecycle (see daemon.h).
  */
 #include "cli/daemon.h"
+#include "cli/command_support.h"
 #include "cli/commands.h"
 #include "core/log.h"
 #include "core/service_notify.h"
@@ -92,13 +93,7 @@ bool daemon_load(daemon_ctx *d, const char *command, int argc, char **argv, cons
     const char *path;
     if (!parse_options(command, argc, argv, usage, &path, exit_code))
         return false;
-    mcsq_config_errors errs;
-    mcsq_config_errors_init(&errs);
-    int rc = mcsq_config_load(&d->cfg, path, &errs);
-    if (rc != MCSQ_OK)
-        mcsq_config_errors_print(&errs, stderr);
-    mcsq_config_errors_deinit(&errs);
-    if (rc != MCSQ_OK) {
+    if (command_load_config(&d->cfg, path) != EXIT_OK) {
         *exit_code = EXIT_USAGE;
         return false;
     }
