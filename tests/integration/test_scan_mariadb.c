@@ -685,27 +685,52 @@ static void xa_decide(itest *it, const char *verb, const char *xid)
     exec_sql(it, sql);
 }
 
+/* Whether the server still lists connection id (its thread not yet gone). */
+static bool connection_listed(const itest *it, unsigned long id)
+{
+    char sql[128];
+    snprintf(sql, sizeof(sql), "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE ID = %lu",
+             id);
+    if (mysql_query(it->db, sql) != 0)
+        fail_msg("%s failed: %s", sql, mysql_error(it->db));
+    MYSQL_RES *res = mysql_store_result(it->db);
+    assert_non_null(res);
+    MYSQL_ROW row = mysql_fetch_row(res);
+    bool listed = row != NULL && row[0] != NULL && strcmp(row[0], "0") != 0;
+    mysql_free_result(res);
+    return listed;
+}
+
+/* Whether XA RECOVER lists the prepared transaction gtrid. */
+static bool xa_recover_lists(const itest *it, const char *gtrid)
+{
+    if (mysql_query(it->db, "XA RECOVER") != 0)
+        fail_msg("XA RECOVER failed: %s", mysql_error(it->db));
+    MYSQL_RES *res = mysql_store_result(it->db);
+    assert_non_null(res);
+    bool found = false;
+    for (MYSQL_ROW row; !found && (row = mysql_fetch_row(res)) != NULL;)
+        found = row[3] != NULL && strcmp(row[3], gtrid) == 0;
+    mysql_free_result(res);
+    return found;
+}
+
 /* Closes a connection that left XA transaction gtrid (a plain string xid)
  * prepared, and waits until the server has detached it: the close returns
  * before the server's thread lets go of the xid, and deciding it earlier
- * fails with XAER_NOTA. */
+ * fails with XAER_NOTA. XA RECOVER lists the xid while it is still attached,
+ * so the wait is for the connection's thread to leave the process list (it
+ * detaches the xid before), and then for the xid to be listed. */
 static void close_prepared(const itest *it, MYSQL *other, const char *gtrid)
 {
+    unsigned long id = mysql_thread_id(other);
     mysql_close(other);
     char *want = expand(it, gtrid);
     for (int tries = 0;; tries++) {
-        if (mysql_query(it->db, "XA RECOVER") != 0)
-            fail_msg("XA RECOVER failed: %s", mysql_error(it->db));
-        MYSQL_RES *res = mysql_store_result(it->db);
-        assert_non_null(res);
-        bool found = false;
-        for (MYSQL_ROW row; !found && (row = mysql_fetch_row(res)) != NULL;)
-            found = row[3] != NULL && strcmp(row[3], want) == 0;
-        mysql_free_result(res);
-        if (found)
+        if (!connection_listed(it, id) && xa_recover_lists(it, want))
             break;
         if (tries == 1000)
-            fail_msg("XA transaction %s was not detached from its closed connection", want);
+            fail_msg("XA transaction %s was not detached from its closed connection %lu", want, id);
         usleep(10 * 1000);
     }
     free(want);
