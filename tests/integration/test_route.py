@@ -45,9 +45,8 @@ MCSQ_ROUTE_SEED=N repeats the random choices):
      run_kill9         `mcsqueal run` (embedded bus, dies with it) killed 20
      times during a workload and restarted: no committed key is left (the
      tailer's checkpoint must be held behind what the router deleted).
-     partition_stale, router_kill9_stale, run_kill9_stale: the same (the
-     kill tests with 8 kills, 4 of the router's while a server is stopped)
-     with both pools in `invalidate = stale` mode (stale_ttl_s far beyond the
+     partition_stale, router_kill9_stale, run_kill9_stale: the same with
+     both pools in `invalidate = stale` mode (stale_ttl_s far beyond the
      test): an invalidated key must be marked stale (a meta `mg` answers X)
      on its owner and the gutter server, and fresh everywhere else.
   4. poison            three messages published with kcat (not JSON, "v":2,
@@ -807,7 +806,6 @@ def test_escaped_utf8_keys(ctx):
 
 
 KILLS = 20
-STALE_KILLS = 8  # the stale-mode variants: the same faults, fewer rounds
 STALLED_KILLS = 6  # router kills while a cluster server is stopped (the last ones)
 
 
@@ -890,14 +888,13 @@ def test_router_kill9(ctx):
                                      "kafka.heartbeat.interval.ms = 500")
     kwl = KillingWorkload(wl, uni)
     route = Proc(ctx, ["route", "--config", route_cfg], "route-0")
-    rounds = getattr(ctx, "kills", KILLS)
     kills, deleting, stalled = 0, 0, 0
     victim = pools.cluster[0]
     t0 = time.monotonic()
     deletes_at_start = pools.deletes()
-    for n in range(rounds):
+    for n in range(KILLS):
         wait_assign, delay = kill_schedule(rng, n)
-        stall = wait_assign and n >= rounds - 2 * STALLED_KILLS
+        stall = wait_assign and n >= KILLS - 2 * STALLED_KILLS
         if wait_assign:
             route.wait_log("bus: assigned", timeout=30)
         if stall:
@@ -922,7 +919,7 @@ def test_router_kill9(ctx):
     took = time.monotonic() - t0
     deleted, kept = kwl.finish()
     joins = []
-    for i in range(rounds + 1):
+    for i in range(KILLS + 1):
         log = read_text(os.path.join(ctx.dir, "route-%d.log" % i))
         m1 = re.search(r"^(\S+) info .*router: cluster", log, re.M)
         m2 = re.search(r"^(\S+) info .*bus: assigned", log, re.M)
@@ -934,8 +931,8 @@ def test_router_kill9(ctx):
                                      victim.name, deleting, sum(joins) / max(1, len(joins)),
                                      len(joins)))
     pools.wait_verified(deleted, kept, "after %d router kills" % kills, timeout=60)
-    check(deleting >= rounds // 4, "only %d of %d killed routers had deleted anything: the "
-          "kills did not hit a working router" % (deleting, rounds))
+    check(deleting >= KILLS // 4, "only %d of %d killed routers had deleted anything: the "
+          "kills did not hit a working router" % (deleting, KILLS))
     check(route.alive(), "the last router exited %s:\n%s" % (route.proc.returncode,
                                                            tail_text(route.log)))
     route.stop_ok("route: SIGTERM")
@@ -953,11 +950,10 @@ def test_run_kill9(ctx):
     run = Proc(ctx, ["run", "--config", cfg], "run-0")
     run.wait_log("binlog: streaming from")
     kwl = KillingWorkload(wl, uni)
-    rounds = getattr(ctx, "kills", KILLS)
     kills, deleting, checkpoints = 0, 0, []
     t0 = time.monotonic()
     deletes_at_start = pools.deletes()
-    for n in range(rounds):
+    for n in range(KILLS):
         wait_assign, delay = kill_schedule(rng, n)
         if wait_assign:
             run.wait_log("bus: assigned", timeout=30)
@@ -981,8 +977,8 @@ def test_run_kill9(ctx):
           "deleted something; %d distinct checkpoints at the kills" %
           (len(wl.committed), len(deleted), kills, took, deleting, moved))
     pools.wait_verified(deleted, kept, "after %d kills of mcsqueal run" % kills, timeout=60)
-    check(deleting >= rounds // 4, "only %d of %d killed runs had deleted anything" %
-          (deleting, rounds))
+    check(deleting >= KILLS // 4, "only %d of %d killed runs had deleted anything" %
+          (deleting, KILLS))
     check(moved >= 2, "the checkpoint hardly moved across the kills: %s" % checkpoints)
     check(run.alive(), "the last run exited %s:\n%s" % (run.proc.returncode, tail_text(run.log)))
     run.stop_ok()
@@ -1163,7 +1159,6 @@ def stale(test):
     must be marked stale on its owner (and the gutter) and fresh elsewhere."""
     def run(ctx):
         ctx.invalidate = "stale"
-        ctx.kills = STALE_KILLS
         return test(ctx)
     return run
 
