@@ -7,6 +7,9 @@
 #include "core/config_private.h"
 #include "mcsqueal/error.h"
 
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define STRINGIFY_(x) #x
@@ -206,6 +209,41 @@ static bool value_is_empty(const mcsq_config_row *row, const void *field)
     }
 }
 
+/* Writes "name = value". A server list that would not fit on one line
+ * (CONFIG_LINE_MAX, which the reader enforces) is written one server per
+ * indented continuation line, so that what is printed always loads again. */
+static void write_value(FILE *out, const mcsq_config_row *row, const void *field)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *mem = open_memstream(&text, &len);
+    if (mem != NULL) {
+        config_value_format(row, field, mem);
+        if (fclose(mem) != 0) {
+            free(text);
+            text = NULL;
+        }
+    }
+    if (text == NULL) { /* out of memory: write it directly, as before */
+        fprintf(out, "%s =%s", row->name, value_is_empty(row, field) ? "" : " ");
+        config_value_format(row, field, out);
+        fputc('\n', out);
+        return;
+    }
+    bool wrap = row->type == MCSQ_CONF_HOSTPORT_LIST &&
+                strlen(row->name) + strlen(" = ") + len > CONFIG_LINE_MAX;
+    if (wrap) { /* entries never contain spaces: each goes on its own line */
+        fprintf(out, "%s =", row->name);
+        for (char *save = NULL, *tok = strtok_r(text, " ", &save); tok != NULL;
+             tok = strtok_r(NULL, " ", &save))
+            fprintf(out, "\n %s", tok);
+        fputc('\n', out);
+    } else {
+        fprintf(out, "%s =%s%s\n", row->name, value_is_empty(row, field) ? "" : " ", text);
+    }
+    free(text);
+}
+
 static void write_section_values(FILE *out, const char *section, const void *base)
 {
     size_t n;
@@ -217,10 +255,7 @@ static void write_section_values(FILE *out, const char *section, const void *bas
             write_props(out, &rows[i], config_row_cfield(&rows[i], base));
             continue;
         }
-        fprintf(out, "%s =%s", rows[i].name,
-                value_is_empty(&rows[i], config_row_cfield(&rows[i], base)) ? "" : " ");
-        config_value_format(&rows[i], config_row_cfield(&rows[i], base), out);
-        fputc('\n', out);
+        write_value(out, &rows[i], config_row_cfield(&rows[i], base));
     }
 }
 
