@@ -651,15 +651,22 @@ def test_end_to_end(ctx):
     # 10x that and more, for the noise of a shared machine, and still trip on a
     # regression that adds a wait of 0.5 s per message (librdkafka's default
     # fetch.wait.max.ms, a timer instead of a wake-up, a poll that sleeps).
+    # Under ThreadSanitizer (scripts/test sets MCSQ_TEST_SANITIZER=thread)
+    # every step runs 5-15x slower: a mean of 0.13 s with 40% within 0.1 s
+    # was seen at load 4, so there the bounds are a mean below 0.5 s and half
+    # within 0.2 s, which a wait of 0.5 s per message still trips.
+    tsan = os.environ.get("MCSQ_TEST_SANITIZER") == "thread"
+    mean_limit, fast_le = (0.5, 0.2) if tsan else (0.25, 0.1)
     pipe_sum = metric(m, "mcsqueal_pipeline_latency_seconds_sum", cluster=CLUSTER)
     fast = next((v for (name, labels), v in m.items()
                  if name == "mcsqueal_pipeline_latency_seconds_bucket" and
-                 dict(labels).get("cluster") == CLUSTER and float(dict(labels)["le"]) == 0.1),
+                 dict(labels).get("cluster") == CLUSTER and float(dict(labels)["le"]) == fast_le),
                 None)
-    check(pipe_sum is not None and fast is not None and 0 <= pipe_sum / pipe < 0.25 and
+    check(pipe_sum is not None and fast is not None and 0 <= pipe_sum / pipe < mean_limit and
           fast >= pipe / 2,
-          "pipeline latency: mean %s s (expected below 0.25 s), %s of %d transactions within "
-          "0.1 s (expected at least half)" % (pipe_sum and pipe_sum / pipe, fast, pipe))
+          "pipeline latency: mean %s s (expected below %s s), %s of %d transactions within "
+          "%s s (expected at least half)" % (pipe_sum and pipe_sum / pipe, mean_limit, fast, pipe,
+                                             fast_le))
     inv = metric(m, "mcsqueal_invalidation_lag_seconds_count", cluster=CLUSTER)
     check(inv == probes, "mcsqueal_invalidation_lag_seconds_count{cluster=%s} = %s, expected "
           "one sample per @probe transaction (%d)" % (CLUSTER, inv, probes))
@@ -667,8 +674,8 @@ def test_end_to_end(ctx):
         inv_sum = metric(m, "mcsqueal_invalidation_lag_seconds_sum", cluster=CLUSTER)
         check(0 <= inv_sum / probes < 1, "mean invalidation lag %s s, expected below 1 s" %
               (inv_sum / probes))
-    print("  mean pipeline latency %.1f ms over %d transactions, %d within 0.1 s" %
-          (1000 * pipe_sum / pipe, pipe, fast))
+    print("  mean pipeline latency %.1f ms over %d transactions, %d within %s s" %
+          (1000 * pipe_sum / pipe, pipe, fast, fast_le))
     run.stop_ok()
     check(not ctx.deadletters(), "dead letters: %s" % ctx.deadletters()[:3])
 
