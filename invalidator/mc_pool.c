@@ -19,6 +19,17 @@
  * progress for the poll timeout). A connection reused from an earlier batch
  * that turns out dead (server restarted) is reconnected once and the
  * server's commands resent: invalidations are idempotent.
+ *
+ * A proxy pool (placement = proxy; the servers are proxies such as
+ * twemproxy, which speak only the text protocol and close the connection on
+ * `version` and meta commands) shares the connections, the loop, the
+ * failure handling and the down marks, with another framing
+ * (text_delete.h): no `version` on a new connection, one `delete
+ * <prefix><key>` per key, and each answer, in order, confirms or fails its
+ * key (no batch end: the answers are counted). The whole batch goes to the
+ * first proxy that is neither down nor tried yet; the keys it did not
+ * confirm (an error answer, or it failed) go to the next one, in the same
+ * call, until none is left.
  */
 #include "invalidator/mc_pool.h"
 
@@ -27,6 +38,7 @@
 #include "core/errstr.h"
 #include "core/log.h"
 #include "invalidator/pool_placement.h"
+#include "invalidator/text_delete.h"
 #include "marker/key_placement.h"
 #include "mcsqueal/error.h"
 #include "mcsqueal/marker.h"
@@ -57,11 +69,17 @@
 #define OUT_KEEP_MAX (4u << 20) /* larger output buffers are freed after a batch */
 #define ERROR_LEN 200
 #define VERSION_LEN 64
+/* What a probe of a proxy deletes (after the pool prefix): a key no
+ * application uses; any answer shows the proxy is serving. */
+#define PROXY_PROBE_KEY "mcsqueal.proxy.probe"
+/* A key of a proxy batch written to the proxy of this round, not answered
+ * yet (internal; never left in a caller's outcome). */
+#define OUTCOME_SENT 0xff
 
 typedef enum conn_state {
     CONN_CLOSED = 0,
     CONN_CONNECTING,
-    CONN_HELLO, /* connected; `version` asked, its answer awaited */
+    CONN_HELLO, /* connected; `version` asked, its answer awaited (not for proxies) */
     CONN_OPEN,
 } conn_state;
 
@@ -99,7 +117,10 @@ typedef struct mc_server {
     size_t off;           /* bytes of out written */
     size_t hello_off;     /* bytes of VERSION_REQ written (CONN_HELLO) */
     bool write_blocked;   /* the last write would have blocked */
-    uint32_t next_opaque; /* replies so far matched keys below this one */
+    uint32_t next_opaque; /* replies so far matched keys below this one (proxy: the next
+                             key an answer can be for) */
+    size_t awaiting;      /* proxy: answers still due for what out holds */
+    bool tried;           /* proxy: took a round of the current batch */
     bool err_pending;     /* an error without an opaque came after next_opaque */
     char *in;             /* replies not parsed yet (IN_SIZE bytes) */
     size_t in_len;
@@ -117,6 +138,8 @@ typedef struct batch_ctx {
 
 struct mc_pool {
     char *name;
+    bool proxy;       /* placement = proxy: text deletes, one proxy per key */
+    const char *kind; /* "memcached" or "proxy", for messages */
     char prefix[KEY_PLACEMENT_PREFIX_MAX + 1];
     size_t prefix_len;
     mc_pool_options opts;
@@ -230,8 +253,15 @@ static void server_fail(const mc_pool *pool, mc_server *s, int err, const char *
     if (!s->down && err == MCSQ_ERR_UNSUPPORTED)
         log_error("pool %s: memcached %s: %s", pool->name, s->name, s->error);
     else if (!s->down)
-        log_warn("pool %s: memcached %s is down: %s", pool->name, s->name, s->error);
+        log_warn("pool %s: %s %s is down: %s", pool->name, pool->kind, s->name, s->error);
     s->down = true;
+}
+
+/* The state of a connection once up: a memcached first answers `version`;
+ * a proxy is asked nothing (twemproxy closes the connection on it). */
+static conn_state conn_ready(const mc_pool *pool)
+{
+    return pool->proxy ? CONN_OPEN : CONN_HELLO;
 }
 
 /* Starts a non-blocking connection. On failure the server has failed. */
@@ -260,7 +290,7 @@ static void server_connect(const mc_pool *pool, mc_server *s, int64_t now)
         server_fail(pool, s, MCSQ_ERR_CONNECT, "connect: %s", strerror(e));
         return;
     }
-    s->conn = rc == 0 ? CONN_HELLO : CONN_CONNECTING;
+    s->conn = rc == 0 ? conn_ready(pool) : CONN_CONNECTING;
     s->hello_off = 0;
     s->fresh = true;
     s->deadline_ms = now + pool->opts.connect_timeout_ms;
@@ -297,7 +327,7 @@ static void server_conn_error(const mc_pool *pool, mc_server *s, int64_t now, co
         server_fail(pool, s, MCSQ_ERR_CONNECT, "%s", what);
         return;
     }
-    log_debug("pool %s: memcached %s: %s; reconnecting", pool->name, s->name, what);
+    log_debug("pool %s: %s %s: %s; reconnecting", pool->name, pool->kind, s->name, what);
     server_close(s);
     s->off = 0;
     s->write_blocked = false;
@@ -404,6 +434,35 @@ static bool reply_handle(mc_server *s, size_t si, const batch_ctx *b, const char
     return false;
 }
 
+/* One answer of a proxy (text_delete.h), for the next key written to it
+ * that has none yet; the last due answer ends the server's run. Returns
+ * false on a protocol violation (not an answer to `delete`, or one too
+ * many). */
+static bool text_reply_handle(mc_server *s, size_t si, const batch_ctx *b, const char *line,
+                              size_t len)
+{
+    text_delete_reply r = text_delete_reply_parse(line, len);
+    if (r == TEXT_DELETE_UNEXPECTED || s->awaiting == 0)
+        return false;
+    if (b->n > 0) { /* a batch (a probe has no keys) */
+        size_t i = s->next_opaque;
+        while (i < b->n && !(b->owner[i] == si && b->outcome[i] == OUTCOME_SENT))
+            i++;
+        if (i == b->n)
+            return false;
+        b->outcome[i] = text_delete_confirmed(r) ? MC_POOL_CONFIRMED : MC_POOL_FAILED;
+        s->next_opaque = (uint32_t)i + 1;
+    }
+    if (r == TEXT_DELETE_ERROR) {
+        s->err = MCSQ_ERR_IO;
+        snprintf(s->error, sizeof(s->error), "proxy answered \"%.*s\" to a delete",
+                 (int)(len < 120 ? len : 120), line);
+    }
+    if (--s->awaiting == 0)
+        s->run = RUN_DONE; /* every request written has its answer */
+    return true;
+}
+
 /* Parses "VERSION <major>.<minor>..." ([line, line + len)): 1 when at least
  * 1.6, 0 when older or not a number, -1 when not a version reply. */
 static int version_ok(mc_server *s, const char *line, size_t len)
@@ -460,7 +519,8 @@ static bool replies_parse(const mc_pool *pool, mc_server *s, size_t si, const ba
         pos = end + 1;
         if (s->conn == CONN_HELLO)
             hello_handle(pool, s, line, len, s->in_len - pos);
-        else if (!reply_handle(s, si, b, line, len))
+        else if (pool->proxy ? !text_reply_handle(s, si, b, line, len)
+                             : !reply_handle(s, si, b, line, len))
             return false;
     }
     if (s->conn == CONN_CLOSED)
@@ -492,8 +552,10 @@ static void server_read(const mc_pool *pool, size_t si, const batch_ctx *b, int6
         s->got_reply = true;
         server_progress(pool, s, now);
         if (!replies_parse(pool, s, si, b))
-            server_fail(pool, s, MCSQ_ERR_CORRUPT,
-                        "unexpected reply (not memcached's meta protocol?)");
+            server_fail(pool, s, MCSQ_ERR_CORRUPT, "%s",
+                        pool->proxy ? "unexpected answer to a text delete (not a memcached "
+                                      "proxy?)"
+                                    : "unexpected reply (not memcached's meta protocol?)");
     }
 }
 
@@ -539,7 +601,7 @@ static void server_connected(const mc_pool *pool, mc_server *s, int64_t now)
         server_fail(pool, s, MCSQ_ERR_CONNECT, "connect: %s", strerror(e));
         return;
     }
-    s->conn = CONN_HELLO;
+    s->conn = conn_ready(pool);
     server_progress(pool, s, now);
     server_write(pool, s, now);
 }
@@ -751,8 +813,16 @@ static void batch_finish(mc_pool *pool, const batch_ctx *b, mc_pool_results *res
     }
 }
 
-/* Out of memory before anything was sent: every valid key fails. owner may
- * be NULL (when it could not be allocated). */
+/* The server a key that failed is reported under (and spooled for): its
+ * owner; for a proxy pool, the first proxy (any proxy takes it later). */
+static uint32_t failed_owner(const mc_pool *pool, const mcsq_key *k)
+{
+    uint32_t si = mc_pool_server_of(pool, k->data, k->len);
+    return si == MC_POOL_ANY_SERVER ? 0 : si;
+}
+
+/* Out of memory before anything was confirmed: every valid key fails.
+ * owner may be NULL (when it could not be allocated). */
 static int batch_nomem(mc_pool *pool, const mcsq_key *keys, size_t n, uint8_t *outcome,
                        uint32_t *owner, mc_pool_results *res)
 {
@@ -761,14 +831,103 @@ static int batch_nomem(mc_pool *pool, const mcsq_key *keys, size_t n, uint8_t *o
         bool valid = key_valid(pool, &keys[i]);
         outcome[i] = valid ? MC_POOL_FAILED : MC_POOL_INVALID;
         if (owner != NULL)
-            owner[i] =
-                valid ? mc_pool_server_of(pool, keys[i].data, keys[i].len) : MC_POOL_NO_SERVER;
+            owner[i] = valid ? failed_owner(pool, &keys[i]) : MC_POOL_NO_SERVER;
         res->failed += valid;
         res->invalid += !valid;
     }
     for (size_t i = 0; i < pool->nservers; i++)
         pool->servers[i].run = RUN_IDLE;
     return MCSQ_ERR_NOMEM;
+}
+
+/* ---- proxy pools: each key to one answering proxy ---- */
+
+/* The proxy of the next round: the first neither down nor tried in this
+ * batch; SIZE_MAX when none is left. */
+static size_t proxy_next(const mc_pool *pool)
+{
+    for (size_t i = 0; i < pool->nservers; i++) {
+        if (!pool->servers[i].down && !pool->servers[i].tried)
+            return i;
+    }
+    return SIZE_MAX;
+}
+
+/* Writes a text delete of every key not confirmed yet to proxy si, which
+ * becomes their owner. Returns 0 or MCSQ_ERR_NOMEM. */
+static int proxy_round_add(mc_pool *pool, size_t si, const mcsq_key *keys, const batch_ctx *b,
+                           uint32_t *owner)
+{
+    mc_server *s = &pool->servers[si];
+    s->out.len = 0;
+    s->awaiting = 0;
+    for (size_t i = 0; i < b->n; i++) {
+        if (b->outcome[i] != MC_POOL_FAILED)
+            continue;
+        if (out_reserve(&s->out, TEXT_DELETE_OVERHEAD + pool->prefix_len + keys[i].len) != 0)
+            return MCSQ_ERR_NOMEM;
+        s->out.len += text_delete_put(s->out.data + s->out.len, pool->prefix, pool->prefix_len,
+                                      keys[i].data, keys[i].len);
+        owner[i] = (uint32_t)si;
+        b->outcome[i] = OUTCOME_SENT;
+        s->awaiting++;
+        s->keys++;
+    }
+    s->run = s->awaiting > 0 ? RUN_ACTIVE : RUN_IDLE;
+    return 0;
+}
+
+/* Ends proxy si's round: its keys without an answer fail (for the next
+ * proxy to take), its confirmations are counted. */
+static void proxy_round_end(mc_pool *pool, size_t si, const batch_ctx *b)
+{
+    mc_server *s = &pool->servers[si];
+    for (size_t i = 0; i < b->n; i++) {
+        if (b->owner[i] != si)
+            continue;
+        if (b->outcome[i] == OUTCOME_SENT)
+            b->outcome[i] = MC_POOL_FAILED;
+        s->confirmed += b->outcome[i] == MC_POOL_CONFIRMED;
+    }
+    if (s->run == RUN_DONE && s->in_len > 0)
+        server_close(s); /* bytes after the last answer: start the next batch clean */
+    if (s->out.cap > OUT_KEEP_MAX) {
+        free(s->out.data);
+        s->out = (out_buf){0};
+    }
+    s->tried = true;
+    s->run = RUN_IDLE;
+}
+
+/* A proxy pool's batch: rounds of the keys not confirmed yet, each on the
+ * next answering proxy. A key that fails is reported under the last proxy
+ * that had it (the first proxy when none was up). */
+static int proxy_batch(mc_pool *pool, const mcsq_key *keys, batch_ctx *b, uint32_t *owner,
+                       mc_pool_results *res)
+{
+    for (size_t i = 0; i < pool->nservers; i++)
+        pool->servers[i].tried = false;
+    for (size_t i = 0; i < b->n; i++) {
+        bool valid = key_valid(pool, &keys[i]);
+        b->outcome[i] = valid ? MC_POOL_FAILED : MC_POOL_INVALID; /* FAILED: to be sent */
+        owner[i] = valid ? 0 : MC_POOL_NO_SERVER;
+    }
+    size_t si;
+    while ((si = proxy_next(pool)) != SIZE_MAX) {
+        if (proxy_round_add(pool, si, keys, b, owner) != 0)
+            return batch_nomem(pool, keys, b->n, b->outcome, owner, res);
+        if (pool->servers[si].run == RUN_IDLE)
+            break; /* nothing left to send */
+        loop_run(pool, b);
+        proxy_round_end(pool, si, b);
+    }
+    res->confirmed = res->failed = res->invalid = 0;
+    for (size_t i = 0; i < b->n; i++) {
+        res->confirmed += b->outcome[i] == MC_POOL_CONFIRMED;
+        res->failed += b->outcome[i] == MC_POOL_FAILED;
+        res->invalid += b->outcome[i] == MC_POOL_INVALID;
+    }
+    return res->failed > 0 ? MCSQ_ERR_CONNECT : MCSQ_OK;
 }
 
 int mc_pool_delete_batch(mc_pool *pool, const mcsq_key *keys, size_t n, mc_pool_results *res)
@@ -783,6 +942,8 @@ int mc_pool_delete_batch(mc_pool *pool, const mcsq_key *keys, size_t n, mc_pool_
     batch_reset(pool);
     if (owner == NULL)
         return batch_nomem(pool, keys, n, res->outcome, NULL, res);
+    if (pool->proxy)
+        return proxy_batch(pool, keys, &b, owner, res);
     int rc = 0;
     for (size_t i = 0; i < n && rc == 0; i++)
         rc = batch_add(pool, &keys[i], (uint32_t)i, &b, owner);
@@ -795,12 +956,27 @@ int mc_pool_delete_batch(mc_pool *pool, const mcsq_key *keys, size_t n, mc_pool_
     return res->failed > 0 ? MCSQ_ERR_CONNECT : MCSQ_OK;
 }
 
+/* What a probe writes: `mn` to a memcached; a text delete of
+ * PROXY_PROBE_KEY to a proxy. Returns 0 or MCSQ_ERR_NOMEM. */
+static int out_probe(const mc_pool *pool, mc_server *s)
+{
+    s->out.len = 0;
+    if (!pool->proxy)
+        return out_mn(&s->out);
+    size_t klen = sizeof(PROXY_PROBE_KEY) - 1;
+    if (out_reserve(&s->out, TEXT_DELETE_OVERHEAD + pool->prefix_len + klen) != 0)
+        return MCSQ_ERR_NOMEM;
+    s->out.len =
+        text_delete_put(s->out.data, pool->prefix, pool->prefix_len, PROXY_PROBE_KEY, klen);
+    s->awaiting = 1;
+    return 0;
+}
+
 bool mc_pool_probe(mc_pool *pool, size_t server)
 {
     mc_server *s = &pool->servers[server];
     batch_ctx b = {.outcome = NULL, .owner = NULL, .n = 0};
-    s->out.len = 0;
-    if (out_mn(&s->out) != 0) {
+    if (out_probe(pool, s) != 0) {
         snprintf(s->error, sizeof(s->error), "out of memory");
         return false;
     }
@@ -808,13 +984,37 @@ bool mc_pool_probe(mc_pool *pool, size_t server)
     loop_run(pool, &b);
     bool ok = s->run == RUN_DONE;
     if (ok && s->down)
-        log_info("pool %s: memcached %s answers again", pool->name, s->name);
+        log_info("pool %s: %s %s answers again", pool->name, pool->kind, s->name);
     if (ok)
         s->down = false;
     if (ok && s->in_len > 0)
         server_close(s);
     s->run = RUN_IDLE;
     return ok;
+}
+
+bool mc_pool_reachable(const mc_pool *pool, size_t server)
+{
+    if (!pool->proxy)
+        return !pool->servers[server].down;
+    for (size_t i = 0; i < pool->nservers; i++) {
+        if (!pool->servers[i].down)
+            return true;
+    }
+    return false;
+}
+
+bool mc_pool_revive(mc_pool *pool, size_t server)
+{
+    if (!pool->proxy)
+        return mc_pool_probe(pool, server);
+    if (mc_pool_reachable(pool, server))
+        return true;
+    for (size_t i = 0; i < pool->nservers; i++) {
+        if (mc_pool_probe(pool, i))
+            return true;
+    }
+    return false;
 }
 
 /* ---- creation ---- */
@@ -828,16 +1028,11 @@ void mc_pool_options_init(mc_pool_options *opts)
     opts->stale_ttl_s = MC_POOL_STALE_TTL_DEFAULT_S;
 }
 
-/* The pool's placement (pool_placement.h); the router speaks no proxy
- * protocol, so it refuses placement = proxy. */
+/* The pool's placement (pool_placement.h); placement = proxy speaks the
+ * text protocol to the proxies. */
 static int placement_new(mc_pool *pool, const mcsq_pool_config *cfg, char *errstr,
                          size_t errstr_size)
 {
-    if (cfg->placement == KEY_PLACEMENT_PROXY)
-        return errstr_set(errstr, errstr_size, MCSQ_ERR_CONFIG,
-                          "pool %s: placement = proxy: the router does not speak to proxies; "
-                          "use placement = all or the applications' client mode",
-                          pool->name);
     return pool_placement_new(&pool->placement, cfg, pool->opts.hash_with_prefix, errstr,
                               errstr_size);
 }
@@ -878,6 +1073,11 @@ static int pool_check(const mcsq_pool_config *cfg, const mc_pool_options *opts, 
         opts->invalidate != MC_POOL_INVALIDATE_STALE)
         return errstr_set(errstr, errstr_size, MCSQ_ERR_CONFIG,
                           "pool %s: unknown invalidation mode %d", name, (int)opts->invalidate);
+    if (opts->invalidate == MC_POOL_INVALIDATE_STALE && cfg->placement == KEY_PLACEMENT_PROXY)
+        return errstr_set(errstr, errstr_size, MCSQ_ERR_CONFIG,
+                          "pool %s: invalidate = stale needs the meta protocol, which proxies "
+                          "such as twemproxy do not speak; use invalidate = delete",
+                          name);
     if (opts->stale_ttl_s < 1 || opts->stale_ttl_s > MC_POOL_STALE_TTL_MAX_S)
         return errstr_set(errstr, errstr_size, MCSQ_ERR_CONFIG,
                           "pool %s: stale TTL must be 1-%d seconds", name, MC_POOL_STALE_TTL_MAX_S);
@@ -924,6 +1124,8 @@ int mc_pool_new(mc_pool **out, const mcsq_pool_config *cfg, const mc_pool_option
     if (pool == NULL)
         return errstr_set(errstr, errstr_size, MCSQ_ERR_NOMEM, "out of memory");
     pool->opts = opts != NULL ? *opts : defaults;
+    pool->proxy = cfg->placement == KEY_PLACEMENT_PROXY;
+    pool->kind = pool->proxy ? "proxy" : "memcached";
     cmd_tail_init(pool);
     rc = pool_fill(pool, cfg);
     if (rc == 0)
@@ -972,7 +1174,9 @@ uint32_t mc_pool_server_of(const mc_pool *pool, const char *key, size_t len)
     if (pool->nservers == 1)
         return 0;
     uint32_t s = key_placement_server_of(pool->placement, key, len);
-    return s == KEY_PLACEMENT_EVERY_SERVER ? MC_POOL_EVERY_SERVER : s;
+    if (s == KEY_PLACEMENT_EVERY_SERVER)
+        return MC_POOL_EVERY_SERVER;
+    return s == KEY_PLACEMENT_ANY_SERVER ? MC_POOL_ANY_SERVER : s;
 }
 
 void mc_pool_server_info_get(const mc_pool *pool, size_t server, mc_pool_server_info *info)

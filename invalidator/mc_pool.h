@@ -24,6 +24,19 @@
  * slow server does not delay the others. A new connection first asks
  * `version`: a memcached older than 1.6 fails (MCSQ_ERR_UNSUPPORTED).
  *
+ * Proxy pools (placement = proxy: the servers are proxies such as twemproxy
+ * that place keys themselves): memcached's text protocol, the one twemproxy
+ * speaks (invalidator/text_delete.h). A batch goes to ONE proxy, the first
+ * in configuration order that is not down, as pipelined `delete
+ * <prefix><key>` requests; each answer (in order) confirms its key
+ * (DELETED, NOT_FOUND) or fails it (an error answer). The keys the proxy
+ * did not confirm, because it answered an error or failed, go to the next
+ * proxy in the same call, and so on; what no proxy confirmed is FAILED,
+ * under the last proxy that had it. No `version` is asked and no meta
+ * command is sent (twemproxy closes the connection on both); stale mode is
+ * refused. A probe of a proxy deletes the key "mcsqueal.proxy.probe" (after
+ * the pool prefix): any answer shows it serves.
+ *
  * Failure: a server that refuses or drops the connection, or answers
  * `version` with a release older than 1.6, fails at once; one that makes no
  * progress for poll_timeout_ms fails then. Its keys are FAILED
@@ -53,6 +66,9 @@
 #define MC_POOL_NO_SERVER UINT32_MAX
 /* Server index of a key that every server holds (placement = all). */
 #define MC_POOL_EVERY_SERVER (UINT32_MAX - 1)
+/* Server index of a key that any one server (a proxy) takes (placement =
+ * proxy), from mc_pool_server_of() only: a batch reports the proxy. */
+#define MC_POOL_ANY_SERVER (UINT32_MAX - 2)
 
 typedef struct mc_pool mc_pool;
 
@@ -86,7 +102,9 @@ typedef enum mc_pool_outcome {
 typedef struct mc_pool_results {
     uint8_t *outcome; /* (ref) n entries, filled with mc_pool_outcome values */
     uint32_t *server; /* (ref) n entries, or NULL: filled with the owning server
-                         of each key (MC_POOL_NO_SERVER for invalid ones) */
+                         of each key (MC_POOL_NO_SERVER for invalid ones;
+                         proxy pools: the proxy that confirmed it, or the
+                         last one that had it) */
     size_t confirmed; /* filled: how many keys have each outcome */
     size_t failed;
     size_t invalid;
@@ -117,7 +135,8 @@ void mc_pool_options_init(mc_pool_options *opts);
  * copied) with opts (NULL: defaults). No connection is made yet; every
  * server starts up. Returns 0 with *out set (free with mc_pool_destroy()),
  * MCSQ_ERR_CONFIG (no servers, a prefix over 128 bytes, a bad timeout, mode
- * or stale TTL; reason in errstr) or MCSQ_ERR_NOMEM. */
+ * or stale TTL, stale mode on a proxy pool; reason in errstr) or
+ * MCSQ_ERR_NOMEM. */
 int mc_pool_new(mc_pool **out, const mcsq_pool_config *cfg, const mc_pool_options *opts,
                 char *errstr, size_t errstr_size);
 
@@ -129,8 +148,9 @@ size_t mc_pool_server_count(const mc_pool *pool);
 
 /* Index of the server that owns key (len bytes, borrowed, without the pool
  * prefix): the server an application configured as docs/memcached.md says
- * stores it in; MC_POOL_EVERY_SERVER with placement = all (and more than
- * one server). Pure computation, no I/O. */
+ * stores it in; MC_POOL_EVERY_SERVER with placement = all and
+ * MC_POOL_ANY_SERVER with placement = proxy (both: with more than one
+ * server). Pure computation, no I/O. */
 uint32_t mc_pool_server_of(const mc_pool *pool, const char *key, size_t len);
 
 /* Invalidates keys[0..n) (borrowed, without the prefix) in the pool, in the
@@ -147,9 +167,20 @@ int mc_pool_delete_batch(mc_pool *pool, const mcsq_key *keys, size_t n, mc_pool_
 
 /* Checks whether a server answers: (re)connects when needed (asking its
  * `version` on a new connection) and does one `mn` round trip, within the
- * timeouts. On success the server is up again.
+ * timeouts; a proxy: one text delete of the probe key. On success the server
+ * is up again.
  * Returns true when it answered. */
 bool mc_pool_probe(mc_pool *pool, size_t server);
+
+/* Whether the keys reported under server (FAILED ones, spooled for it) can
+ * be sent now without a probe: the server is not down; for a proxy pool,
+ * some proxy is not down. No I/O. */
+bool mc_pool_reachable(const mc_pool *pool, size_t server);
+
+/* Probes what the keys reported under server need: that server; for a proxy
+ * pool, when every proxy is down, each proxy in turn until one answers.
+ * Returns mc_pool_reachable() afterwards. */
+bool mc_pool_revive(mc_pool *pool, size_t server);
 
 /* Fills info for a server (index below mc_pool_server_count()); the strings
  * stay valid until the next call on the pool. */

@@ -455,13 +455,11 @@ static void replay_pool(router *r, router_pool *p, int64_t now)
     for (size_t s = 0; s < p->nservers; s++) {
         if (p->spools[s] == NULL || spool_depth(p->spools[s]) == 0)
             continue;
-        mc_pool_server_info info;
-        mc_pool_server_info_get(p->mc, s, &info);
-        if (info.down) {
+        if (!mc_pool_reachable(p->mc, s)) {
             if (!probe_due)
                 continue;
             probed = true;
-            bool ok = mc_pool_probe(p->mc, s);
+            bool ok = mc_pool_revive(p->mc, s);
             pool_update_unsupported(p);
             if (!ok)
                 continue;

@@ -36,7 +36,12 @@ Tests (select with MCSQ_CLIENT_PLACEMENT_TEST=name[,name...], prefixes):
   3. proxy           1000 keys stored through each of the two proxies (by
      libmemcached, one server: the proxy) land on the servers behind them;
      placement = proxy deletes them through a proxy; none stays.
-  4. placement_command  `mcsqueal placement --config FILE --pool NAME KEY...`
+  4. proxy_failover  the first proxy is killed (kill -9) while the proxies'
+     `mcsqueal run` streams: the deletes go through the other, nothing is
+     spooled; then the other is killed too: the deletes are spooled
+     (mcsqueal_deletes_total{result="spooled"}), the keys stay cached, and
+     once the first proxy is back they are delivered through it; none stays.
+  5. placement_command  `mcsqueal placement --config FILE --pool NAME KEY...`
      agrees on 10,000 keys with each client's own key-to-server answer on its
      pool (for Cache::Memcached::Fast, which tells none: where the keys it
      stored landed); `*` for every key of `every`, a proxy's address for
@@ -132,14 +137,17 @@ class World:
                                         cl.options, pool_weighted(cl))
         self.every = self.pools["every"] = Pool(self.work, "every", 100, "all")
         self.proxied = Pool(self.work, "proxied", 101, "proxy")
-        self.proxied.specs = self.start_proxies(self.proxied.servers)
+        self.proxy_procs = [None] * len(PROXY_PORTS)
+        self.proxied.specs = [self.start_proxy(i) for i in range(len(PROXY_PORTS))]
         self.password_file = os.path.join(self.work, "password")
         with open(self.password_file, "w") as f:
             f.write(PASSWORD + "\n")
         self.config = self.write_config("run.ini", 4300, self.pools.values())
         # the proxies' pool in a run of its own: a proxy that misbehaves
         # cannot hold the other pools' deletes back
-        self.proxy_config = self.write_config("proxy.ini", 4301, [self.proxied])
+        self.proxy_metrics = h.free_port()
+        self.proxy_config = self.write_config("proxy.ini", 4301, [self.proxied],
+                                              self.proxy_metrics)
         t0 = time.monotonic()
         self.run = h.Proc(MCSQUEAL, self.work, ["run", "--config", self.config], "run")
         self.run.wait_log("binlog: streaming from")
@@ -147,9 +155,9 @@ class World:
         print("  `mcsqueal run` with %d pools streams after %.1f s" %
               (len(self.pools), time.monotonic() - t0), flush=True)
 
-    def write_config(self, name, server_id, pools):
+    def write_config(self, name, server_id, pools, metrics_port=None):
         """A `mcsqueal run` configuration (its own state_dir and embedded bus)
-        with pools; returns its path."""
+        with pools (and /metrics on metrics_port); returns its path."""
         tag = os.path.splitext(name)[0]
         text = """\
 [mcsqueal]
@@ -165,31 +173,46 @@ log_level = info
             REGION, tag)
         text += "[router]\ncluster = c1\n"
         text += "".join(p.section() for p in pools)
-        text += "[metrics]\nlisten =\n"
+        text += "[metrics]\nlisten = %s\n" % (
+            "127.0.0.1:%d" % metrics_port if metrics_port else "")
         path = os.path.join(self.work, name)
         with open(path, "w") as f:
             f.write(text)
         return path
 
-    def start_proxies(self, behind):
-        """Two nutcracker (twemproxy) instances in front of the servers
-        behind; returns their addresses."""
+    def start_proxy(self, i):
+        """Starts nutcracker (twemproxy) number i (again, when it was
+        killed) in front of the pool proxied's servers; returns its
+        address."""
         h.check(os.path.exists(NUTCRACKER), "nutcracker not installed (scripts/deps installs it)")
-        addrs = []
-        for i, port in enumerate(PROXY_PORTS):
-            conf = os.path.join(self.work, "nutcracker%d.yml" % i)
-            with open(conf, "w") as f:
-                f.write("pool:\n  listen: 127.0.0.1:%d\n  hash: fnv1a_64\n"
-                        "  distribution: ketama\n  timeout: 2000\n  auto_eject_hosts: false\n"
-                        "  servers:\n" % port +
-                        "".join("    - %s:%d:1\n" % (s.host, s.port) for s in behind))
-            log = os.path.join(self.work, "nutcracker%d.log" % i)
-            h.spawn([NUTCRACKER, "-c", conf, "-o", log, "-s", str(port + 100), "-a", "127.0.0.1",
-                     "-p", os.path.join(self.work, "nutcracker%d.pid" % i)], log)
-            h.wait_until(lambda: c.answers("127.0.0.1", port), 10,
-                         what="nutcracker on port %d" % port)
-            addrs.append("127.0.0.1:%d" % port)
-        return addrs
+        port = PROXY_PORTS[i]
+        conf = os.path.join(self.work, "nutcracker%d.yml" % i)
+        with open(conf, "w") as f:
+            f.write("pool:\n  listen: 127.0.0.1:%d\n  hash: fnv1a_64\n"
+                    "  distribution: ketama\n  timeout: 2000\n  auto_eject_hosts: false\n"
+                    "  servers:\n" % port +
+                    "".join("    - %s:%d:1\n" % (s.host, s.port) for s in self.proxied.servers))
+        log = os.path.join(self.work, "nutcracker%d.log" % i)
+        self.proxy_procs[i] = h.spawn(
+            [NUTCRACKER, "-c", conf, "-o", log, "-s", str(port + 100), "-a", "127.0.0.1",
+             "-p", os.path.join(self.work, "nutcracker%d.pid" % i)], log)
+        h.wait_until(lambda: c.answers("127.0.0.1", port), 10,
+                     what="nutcracker on port %d" % port)
+        return "127.0.0.1:%d" % port
+
+    def ensure_proxies(self):
+        """Starts again the proxies that a test killed, or that ended with
+        the test that had restarted them."""
+        for i, p in enumerate(self.proxy_procs):
+            if p.poll() is not None:
+                self.start_proxy(i)
+
+    def kill_proxy(self, i):
+        """kill -9 of nutcracker number i: a proxy that crashed."""
+        self.proxy_procs[i].kill()
+        self.proxy_procs[i].wait()
+        h.wait_until(lambda: not c.answers("127.0.0.1", PROXY_PORTS[i]), 10,
+                     what="nutcracker on port %d gone" % PROXY_PORTS[i])
 
     def invalidate(self, keys):
         """Commits annotated writes naming keys, KEYS_PER_TRANSACTION a
@@ -236,11 +259,13 @@ def left_cached(pool, keys, prefix=""):
     return left
 
 
-def check_invalidated(w, cases):
+def check_invalidated(w, cases, after=()):
     """cases: (what, pool, keys, prefix) whose keys are stored. Commits the
-    annotated writes of all keys, then waits (WAIT_S) until none is cached;
+    annotated writes of all keys, then waits (WAIT_S) until none is cached,
+    nor any key of the cases of after (whose writes committed before);
     fails naming each case whose keys stayed, with how many where."""
     w.invalidate([k for _, _, keys, _ in cases for k in keys])
+    cases = list(cases) + list(after)
     left = {}
 
     def none_left():
@@ -299,6 +324,7 @@ def test_all(ctx):
 
 def test_proxy(ctx):
     w = world(ctx)
+    w.ensure_proxies()
     run = h.Proc(MCSQUEAL, ctx.dir, ["run", "--config", w.proxy_config], "run-proxy")
     ctx.logs.append(run.log)
     ctx.closers.append(run.stop)
@@ -315,6 +341,63 @@ def test_proxy(ctx):
         cases.append(("keys stored through twemproxy %s (placement = proxy)" % proxy,
                       w.proxied, keys, ""))
     check_invalidated(w, cases)
+    run.stop_ok()
+
+
+def proxied_deletes(w, result):
+    """mcsqueal_deletes_total{pool="proxied",result} of the proxies' run."""
+    return h.metric(h.scrape(w.proxy_metrics), "mcsqueal_deletes_total", pool="proxied",
+                    result=result) or 0
+
+
+def test_proxy_failover(ctx):
+    w = world(ctx)
+    w.ensure_proxies()
+    run = h.Proc(MCSQUEAL, ctx.dir, ["run", "--config", w.proxy_config], "run-proxy")
+    ctx.logs.append(run.log)
+    ctx.closers.append(run.stop)
+    run.wait_log("binlog: streaming from")
+    h.wait_ready(w.proxy_metrics, proc=run)
+    through = c.Client("libmemcached-via-proxy", "libmemcached", "defaults", "proxy", False, True,
+                       "libmemcached-dev")
+    first, second = w.proxied.specs
+    keys = app_keys("failover", STORED_KEYS)
+    DRIVERS.store(through, [second], keys)
+    c.landed(w.proxied.servers, keys)
+    half = STORED_KEYS // 2
+    check_invalidated(w, [("before the kill: deleted through %s" % first, w.proxied,
+                           keys[:half], "")])
+    w.kill_proxy(0)
+    check_invalidated(w, [("%s killed (-9): deleted through %s" % (first, second), w.proxied,
+                           keys[half:], "")])
+    spooled = proxied_deletes(w, "spooled")
+    h.check(spooled == 0, "%d deletes spooled while %s answered" % (spooled, second))
+
+    keys = app_keys("bothdead", STORED_KEYS)
+    DRIVERS.store(through, [second], keys)
+    c.landed(w.proxied.servers, keys)
+    w.kill_proxy(1)
+    t0 = time.monotonic()
+    w.invalidate(keys)
+    h.wait_until(lambda: proxied_deletes(w, "spooled") >= STORED_KEYS, WAIT_S,
+                 what="%d deletes spooled with both proxies dead" % STORED_KEYS)
+    spooled = proxied_deletes(w, "spooled")
+    h.check(spooled == STORED_KEYS, "%d deletes spooled for %d keys" % (spooled, STORED_KEYS))
+    left = sum(len(v) for v in left_cached(w.proxied, keys).values())
+    h.check(left == STORED_KEYS, "%d of %d keys deleted with both proxies dead" %
+            (STORED_KEYS - left, STORED_KEYS))
+    print("  ok   both proxies dead: %d deletes spooled after %.1f s, the keys stay" %
+          (spooled, time.monotonic() - t0), flush=True)
+    confirmed = proxied_deletes(w, "confirmed")
+    w.start_proxy(0)
+    t0 = time.monotonic()
+    check_invalidated(w, [], after=[("spooled, delivered once %s is back" % first, w.proxied,
+                                     keys, "")])
+    h.check(proxied_deletes(w, "confirmed") - confirmed == STORED_KEYS,
+            "the replay confirmed %d deletes, not %d" %
+            (proxied_deletes(w, "confirmed") - confirmed, STORED_KEYS))
+    print("  ok   the spool delivered in %.1f s after the restart" % (time.monotonic() - t0),
+          flush=True)
     run.stop_ok()
 
 
@@ -379,6 +462,7 @@ TESTS = [
     ("own_placement", test_own_placement),
     ("all", test_all),
     ("proxy", test_proxy),
+    ("proxy_failover", test_proxy_failover),
     ("placement_command", test_placement_command),
 ]
 

@@ -888,7 +888,7 @@ static void test_placement_all(void **state)
 }
 
 /* The pool's placement decides the owner: a dalli pool places as Dalli
- * (key_placement), and placement = proxy is refused by the router. */
+ * (key_placement); a proxy pool refuses stale mode. */
 static void test_placement_modes(void **state)
 {
     fixture *fx = *state;
@@ -910,9 +910,12 @@ static void test_placement_modes(void **state)
     mc_pool_destroy(pool);
 
     cfg.placement = KEY_PLACEMENT_PROXY;
+    mc_pool_options opts;
+    mc_pool_options_init(&opts);
+    opts.invalidate = MC_POOL_INVALIDATE_STALE; /* proxies speak no meta protocol */
     char err[ERR_MAX];
-    assert_int_equal(mc_pool_new(&pool, &cfg, NULL, err, sizeof(err)), MCSQ_ERR_CONFIG);
-    assert_non_null(strstr(err, "proxy"));
+    assert_int_equal(mc_pool_new(&pool, &cfg, &opts, err, sizeof(err)), MCSQ_ERR_CONFIG);
+    assert_non_null(strstr(err, "stale"));
 }
 
 /* ---- the invalidation modes ---- */
@@ -1004,6 +1007,10 @@ static void test_plain_get_reader(void **state)
 typedef enum fake_kind {
     FAKE_OLD,    /* answers `version` with 1.4.25, anything else with ERROR */
     FAKE_ERRORS, /* 1.6.18; answers a batch of 5 deletes with errors among misses */
+    FAKE_PROXY,  /* a text-protocol proxy whose memcached fails every other key: answers
+                    the 1st, 3rd... `delete` NOT_FOUND, the others SERVER_ERROR; closes the
+                    connection on anything else (`version`, meta commands), as twemproxy
+                    does */
 } fake_kind;
 
 /* A fake's process dies with its parent and keeps no test output open. */
@@ -1022,8 +1029,14 @@ static void fake_serve(int c, fake_kind kind)
     fake_detach();
     FILE *in = fdopen(dup(c), "r");
     char line[512];
+    unsigned deletes = 0;
     while (in != NULL && fgets(line, sizeof(line), in) != NULL) {
-        if (strcmp(line, "version\r\n") == 0)
+        if (kind == FAKE_PROXY && strncmp(line, "delete ", 7) != 0)
+            break;
+        if (kind == FAKE_PROXY)
+            dprintf(c, "%s\r\n",
+                    deletes++ % 2 == 0 ? "NOT_FOUND" : "SERVER_ERROR Connection refused");
+        else if (strcmp(line, "version\r\n") == 0)
             dprintf(c, "VERSION %s\r\n", kind == FAKE_OLD ? "1.4.25" : "1.6.18");
         else if (kind == FAKE_OLD)
             dprintf(c, "ERROR\r\n");
@@ -1161,6 +1174,270 @@ static void test_error_reply(void **state)
     mc_pool_destroy(pool);
 }
 
+/* ---- proxy pools (placement = proxy) ---- */
+
+#define NUTCRACKER "/usr/sbin/nutcracker"
+
+/* A twemproxy (nutcracker) in front of the fixture's servers. */
+typedef struct proxy {
+    pid_t pid; /* 0: not running */
+    int port;
+    int stats_port;
+    char conf[64];
+} proxy;
+
+/* A port of 127.0.0.1 free at the time of the call. */
+static int free_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof(sa);
+    assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
+    close(fd);
+    return ntohs(sa.sin_port);
+}
+
+static bool port_answers(int port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET,
+                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK),
+                             .sin_port = htons((uint16_t)port)};
+    bool ok = connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
+    close(fd);
+    return ok;
+}
+
+/* Starts p (again, on its port, when it ran before): ketama over the
+ * fixture's servers, as test_client_placement.py configures twemproxy. */
+static void proxy_start(proxy *p, const fixture *fx)
+{
+    if (access(NUTCRACKER, X_OK) != 0)
+        fail_msg("%s: not installed (scripts/deps installs nutcracker)", NUTCRACKER);
+    if (p->port == 0) {
+        p->port = free_port();
+        p->stats_port = free_port();
+        snprintf(p->conf, sizeof(p->conf), "/tmp/mcsq-mcpool-nc-%d-%d.yml", (int)getpid(), p->port);
+        FILE *f = fopen(p->conf, "w");
+        assert_non_null(f);
+        fprintf(f,
+                "pool:\n  listen: 127.0.0.1:%d\n  hash: fnv1a_64\n  distribution: ketama\n"
+                "  timeout: 2000\n  auto_eject_hosts: false\n  servers:\n",
+                p->port);
+        for (int i = 0; i < NSERVERS; i++)
+            fprintf(f, "    - 127.0.0.1:%d:1\n", fx->srv[i]->port);
+        fclose(f);
+    }
+    char port[16], stats[16];
+    snprintf(port, sizeof(port), "%d", p->port);
+    snprintf(stats, sizeof(stats), "%d", p->stats_port);
+    p->pid = fork();
+    assert_true(p->pid >= 0);
+    if (p->pid == 0) {
+        fake_detach();
+        execl(NUTCRACKER, "nutcracker", "-c", p->conf, "-s", stats, "-a", "127.0.0.1", "-o",
+              "/dev/null", (char *)NULL);
+        _exit(127);
+    }
+    int64_t deadline = now_ms() + 10000;
+    while (!port_answers(p->port) && now_ms() < deadline)
+        sleep_ms(20);
+    assert_true(port_answers(p->port));
+}
+
+/* kill -9: a proxy that crashed. */
+static void proxy_kill(proxy *p)
+{
+    if (p->pid > 0) {
+        kill(p->pid, SIGKILL);
+        waitpid(p->pid, NULL, 0);
+    }
+    p->pid = 0;
+}
+
+static void proxy_stop(proxy *p)
+{
+    proxy_kill(p);
+    if (p->conf[0] != '\0')
+        unlink(p->conf);
+}
+
+/* A proxy pool on the proxies (host 127.0.0.1), in delete mode. */
+static mc_pool *proxy_pool_new(mcsq_hostport *hp, const int *ports, size_t n, int timeout_ms)
+{
+    mcsq_pool_config cfg;
+    for (size_t i = 0; i < n; i++)
+        hp[i] = (mcsq_hostport){.host = "127.0.0.1", .port = ports[i]};
+    cfg_init(&cfg, hp, n, "");
+    cfg.placement = KEY_PLACEMENT_PROXY;
+    return pool_new(&cfg, timeout_ms, false);
+}
+
+/* The application stores keys through the proxy on port (one server: the
+ * proxy places them). */
+static void store_through(int port, const mcsq_key *keys, int n)
+{
+    mcsq_hostport hp = {"127.0.0.1", port, 0};
+    mcsq_pool_config cfg;
+    cfg_init(&cfg, &hp, 1, "");
+    memcached_st *app = app_client(&cfg, false);
+    app_set_all(app, keys, n);
+    memcached_free(app);
+}
+
+/* Every key goes through one proxy, pipelined, as text deletes, each
+ * confirmed by its answer; the keys are gone from the servers behind it
+ * (twemproxy spread them over both). No `version` is asked. */
+static void test_proxy_pool(void **state)
+{
+    fixture *fx = *state;
+    enum { N = 5000 };
+    proxy px[2] = {{0}, {0}};
+    proxy_start(&px[0], fx);
+    proxy_start(&px[1], fx);
+    mcsq_hostport hp[2];
+    mc_pool *pool = proxy_pool_new(hp, (int[]){px[0].port, px[1].port}, 2, TIMEOUT_MS);
+    mcsq_key *keys = keys_make("via:", 0, N), *keep = keys_make("keep:", 0, 50);
+    store_through(px[1].port, keys, N / 2); /* the other half: misses */
+    store_through(px[1].port, keep, 50);
+    assert_true(curr_items(fx->srv[0]) > 0 && curr_items(fx->srv[1]) > 0);
+    assert_int_equal(mc_pool_server_of(pool, "via:1", 5), MC_POOL_ANY_SERVER);
+
+    batch *b = batch_run(pool, keys, N, true);
+    assert_int_equal(b->rc, MCSQ_OK);
+    assert_int_equal(b->res.confirmed, N);
+    for (int i = 0; i < N; i++)
+        assert_int_equal(b->server[i], 0); /* the first answering proxy takes all */
+    assert_int_equal(curr_items(fx->srv[0]) + curr_items(fx->srv[1]), 50);
+    mc_pool_server_info info;
+    mc_pool_server_info_get(pool, 0, &info);
+    assert_int_equal(info.batch_keys, N);
+    assert_int_equal(info.batch_confirmed, N);
+    assert_string_equal(info.version, "");
+    mc_pool_server_info_get(pool, 1, &info);
+    assert_int_equal(info.batch_keys, 0);
+    print_message("%d keys through twemproxy, one batch: %lld ms\n", N, (long long)b->ms);
+    batch_free(b);
+    b = batch_run(pool, keys, N, false); /* the connection is reused */
+    assert_int_equal(b->res.confirmed, N);
+    batch_free(b);
+    assert_true(mc_pool_probe(pool, 1));
+    mc_pool_destroy(pool);
+    keys_free(keys);
+    keys_free(keep);
+    proxy_stop(&px[0]);
+    proxy_stop(&px[1]);
+}
+
+/* A proxy killed (-9) between batches: the next batch goes through the
+ * other one. Both killed: every key fails, reported under the last proxy
+ * tried, no proxy is reachable; once one is back, a revive finds it and
+ * the keys go through it. */
+static void test_proxy_failover(void **state)
+{
+    fixture *fx = *state;
+    enum { N = 1000 };
+    proxy px[2] = {{0}, {0}};
+    proxy_start(&px[0], fx);
+    proxy_start(&px[1], fx);
+    mcsq_hostport hp[2];
+    mc_pool *pool = proxy_pool_new(hp, (int[]){px[0].port, px[1].port}, 2, 5000);
+    mcsq_key *keys = keys_make("fo:", 0, N);
+    batch *warm = batch_run(pool, keys, N, false); /* connection to proxy 0 open */
+    assert_int_equal(warm->res.confirmed, N);
+    batch_free(warm);
+
+    store_through(px[1].port, keys, N);
+    proxy_kill(&px[0]);
+    batch *b = batch_run(pool, keys, N, true);
+    assert_int_equal(b->rc, MCSQ_OK);
+    assert_int_equal(b->res.confirmed, N);
+    assert_true(b->ms < 1000); /* refused: no timeout waited */
+    for (int i = 0; i < N; i++)
+        assert_int_equal(b->server[i], 1);
+    assert_int_equal(curr_items(fx->srv[0]) + curr_items(fx->srv[1]), 0);
+    mc_pool_server_info info;
+    mc_pool_server_info_get(pool, 0, &info);
+    assert_true(info.down);
+    assert_int_equal(info.err, MCSQ_ERR_CONNECT);
+    assert_true(mc_pool_reachable(pool, 0)); /* proxy 1 takes its keys */
+    batch_free(b);
+
+    store_through(px[1].port, keys, N);
+    proxy_kill(&px[1]);
+    b = batch_run(pool, keys, N, true);
+    assert_int_equal(b->rc, MCSQ_ERR_CONNECT);
+    assert_int_equal(b->res.failed, N);
+    for (int i = 0; i < N; i++)
+        assert_int_equal(b->server[i], 1);
+    assert_false(mc_pool_reachable(pool, 0));
+    assert_false(mc_pool_reachable(pool, 1));
+    assert_false(mc_pool_revive(pool, 1));
+    batch_free(b);
+    b = batch_run(pool, keys, N, true); /* every proxy down: no I/O */
+    assert_true(b->ms < 200);
+    for (int i = 0; i < N; i++)
+        assert_int_equal(b->server[i], 0);
+    batch_free(b);
+
+    proxy_start(&px[0], fx);
+    assert_true(mc_pool_revive(pool, 1));
+    assert_true(mc_pool_reachable(pool, 1));
+    b = batch_run(pool, keys, N, true);
+    assert_int_equal(b->rc, MCSQ_OK);
+    assert_int_equal(b->res.confirmed, N);
+    assert_int_equal(b->server[0], 0);
+    assert_int_equal(curr_items(fx->srv[0]) + curr_items(fx->srv[1]), 0);
+    batch_free(b);
+    mc_pool_destroy(pool);
+    keys_free(keys);
+    proxy_stop(&px[0]);
+    proxy_stop(&px[1]);
+}
+
+/* A proxy that answers SERVER_ERROR for some keys (its memcached failed)
+ * stays up; those keys go to the next proxy in the same call (here a
+ * memcached, which answers text deletes too). With no next proxy they
+ * fail. The fake closes the connection on anything but `delete`, as
+ * twemproxy does: a `version` or a meta command would fail every key. */
+static void test_proxy_error_answer(void **state)
+{
+    fixture *fx = *state;
+    enum { N = 6 };
+    int port;
+    pid_t fake = fake_start(FAKE_PROXY, &port);
+    mcsq_hostport hp[2];
+    mc_pool *pool = proxy_pool_new(hp, (int[]){port, fx->srv[0]->port}, 2, 5000);
+    mcsq_key *keys = keys_make("err:", 0, N);
+    batch *b = batch_run(pool, keys, N, true);
+    assert_int_equal(b->rc, MCSQ_OK);
+    assert_int_equal(b->res.confirmed, N);
+    for (int i = 0; i < N; i++)
+        assert_int_equal(b->server[i], i % 2 == 0 ? 0 : 1);
+    mc_pool_server_info info;
+    mc_pool_server_info_get(pool, 0, &info);
+    assert_false(info.down);
+    assert_int_equal(info.err, MCSQ_ERR_IO);
+    assert_non_null(strstr(info.error, "SERVER_ERROR"));
+    assert_int_equal(info.batch_keys, N);
+    assert_int_equal(info.batch_confirmed, N / 2);
+    batch_free(b);
+    mc_pool_destroy(pool);
+
+    pool = proxy_pool_new(hp, &port, 1, 5000);
+    b = batch_run(pool, keys, N, true);
+    fake_stop(fake);
+    assert_int_equal(b->rc, MCSQ_ERR_CONNECT);
+    for (int i = 0; i < N; i++) {
+        assert_int_equal(b->outcome[i], i % 2 == 0 ? MC_POOL_CONFIRMED : MC_POOL_FAILED);
+        assert_int_equal(b->server[i], 0);
+    }
+    batch_free(b);
+    mc_pool_destroy(pool);
+    keys_free(keys);
+}
+
 static void test_bad_config(void **state)
 {
     (void)state;
@@ -1218,6 +1495,9 @@ int main(void)
         FX_STALE_TEST(test_stale_mode),
         FX_TEST(test_old_version),
         cmocka_unit_test(test_error_reply),
+        FX_TEST(test_proxy_pool),
+        FX_TEST(test_proxy_failover),
+        FX_TEST(test_proxy_error_answer),
         /* the same faults in stale mode */
         FX_STALE_TEST(test_deletes_where_the_app_stored),
         FX_STALE_TEST(test_stopped_server),
