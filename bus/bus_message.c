@@ -39,12 +39,10 @@ typedef struct field {
 // clang-format on
 
 /* The message's fields, in the order the reader reports missing ones. */
-enum { MSG_V, MSG_SOURCE, MSG_REGION, MSG_TXNS, MSG_NFIELDS };
+enum { MSG_V, MSG_SOURCE, MSG_REGION, MSG_TXNS, MSG_SEQ, MSG_NFIELDS };
 static const field message_fields[MSG_NFIELDS] = {
-    [MSG_V] = FIELD("v"),
-    [MSG_SOURCE] = FIELD("source"),
-    [MSG_REGION] = FIELD("region"),
-    [MSG_TXNS] = FIELD("txns"),
+    [MSG_V] = FIELD("v"),       [MSG_SOURCE] = FIELD("source"), [MSG_REGION] = FIELD("region"),
+    [MSG_TXNS] = FIELD("txns"), [MSG_SEQ] = FIELD("seq"),
 };
 #define MSG_REQUIRED 0xfu
 
@@ -98,9 +96,14 @@ void bus_message_write_head(strbuf *sb, const char *source, size_t source_len, c
     strbuf_putc(sb, '[');
 }
 
-void bus_message_write_end(strbuf *sb)
+void bus_message_write_end(strbuf *sb, uint64_t seq)
 {
-    strbuf_lit(sb, "]}");
+    strbuf_putc(sb, ']');
+    if (seq > 0) {
+        put_name(sb, &message_fields[MSG_SEQ], false);
+        strbuf_append_u64(sb, seq);
+    }
+    strbuf_putc(sb, '}');
 }
 
 /* Appends the keys of txn (only the marked ones, with markers_only) as a
@@ -584,6 +587,20 @@ static int read_version(parser *ps)
     return MCSQ_OK;
 }
 
+/* "seq": a positive integer. */
+static int read_seq(parser *ps)
+{
+    const unsigned char *at = ps->r.p;
+    int64_t v;
+    int rc = json_read_int(&ps->r, INT64_MIN, &v);
+    if (rc != MCSQ_OK)
+        return rc;
+    if (v < 1)
+        return json_fail(&ps->r, at, MCSQ_ERR_CORRUPT, "expected a positive integer");
+    ps->m->seq = (uint64_t)v;
+    return MCSQ_OK;
+}
+
 /* "source" or "region": a non-empty string. */
 static int read_name(parser *ps, const char **out, size_t *out_len)
 {
@@ -611,6 +628,8 @@ static int message_field(parser *ps, int i)
         return read_name(ps, &m->region, &m->region_len);
     case MSG_TXNS:
         return read_txns(ps);
+    case MSG_SEQ:
+        return read_seq(ps);
     }
     return json_skip_value(&ps->r, 1);
 }
@@ -672,6 +691,7 @@ void bus_message_deinit(bus_message *m)
 static void reset_results(bus_message *m)
 {
     m->version = 0;
+    m->seq = 0;
     m->source = m->region = NULL;
     m->source_len = m->region_len = 0;
     m->ntxns = m->nkeys = m->nmarkers = 0;

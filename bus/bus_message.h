@@ -6,12 +6,13 @@
  *
  *     {"v":1,"source":"db-east-1","region":"east","txns":[{"gtid":"0-1-42",
  *      "pos":"binlog.000003:8812","commit_us":1763669000123456,
- *      "read_us":1763669000124001,"keys":["user:42"],"markers":["user:42"]}]}
+ *      "read_us":1763669000124001,"keys":["user:42"],"markers":["user:42"]}],
+ *      "seq":1042}
  *
  * The writer puts the fields in that order ("commit_exact":true after
  * "commit_us" when the commit time is exact), leaves "gtid" out when
- * unknown and "markers" when empty, escapes what JSON needs and nothing
- * else, and adds no whitespace.
+ * unknown, "markers" when empty and "seq" when it has none, escapes what
+ * JSON needs and nothing else, and adds no whitespace.
  *
  * The reader is strict about the contract, tolerant of what it allows:
  *   - RFC 8259 JSON, UTF-8 only (core/json_reader.h): full string escapes,
@@ -24,8 +25,10 @@
  *     "commit_us" and "read_us" (integers 0..INT64_MAX, no fraction or
  *     exponent) and "keys" (array of strings). Optional: "gtid" (string; ""
  *     is the same as absent), "markers" (array of strings) and "commit_exact"
- *     (true or false; absent is false). Fields may come in any order. Empty
- *     "txns" and "keys" arrays are valid.
+ *     (true or false; absent is false); per message "seq" (an integer
+ *     1..INT64_MAX: the source's message sequence number, see
+ *     invalidator/seq_tracker.h; absent is 0, none). Fields may come in any
+ *     order. Empty "txns" and "keys" arrays are valid.
  *   - Unknown fields, at any level and of any type, are validated as JSON and
  *     skipped. A known field given twice is an error (JSON parsers disagree
  *     on which one wins); repeated unknown fields are ignored.
@@ -89,8 +92,9 @@ struct mcsq_txn;
 void bus_message_write_txn(strbuf *sb, const struct mcsq_txn *txn, size_t gtid_len, size_t file_len,
                            bool scan_fields);
 
-/* Appends the end of a message, after its last entry. */
-void bus_message_write_end(strbuf *sb);
+/* Appends the end of a message, after its last entry, with "seq" when seq
+ * is not 0. */
+void bus_message_write_end(strbuf *sb, uint64_t seq);
 
 /* Upper bounds of what bus_message_write_txn() writes, for cutting messages
  * to size without writing them. An entry without its keys (every field, the
@@ -152,6 +156,7 @@ typedef struct bus_txn {
  * or bus_message_deinit(), and only while the payload stays alive. */
 typedef struct bus_message {
     int version;
+    uint64_t seq;       /* "seq": the source's message number; 0 when absent */
     const char *source; /* (ref) */
     size_t source_len;
     const char *region; /* (ref) */

@@ -78,7 +78,7 @@ static int load_checkpoint(tail_app *t, binlog_position *from, bool *have)
 }
 
 /* The publisher, once the bus can be used. */
-static int start_publisher(tail_app *t)
+static int start_publisher(tail_app *t, uint64_t seq)
 {
     char err[512];
     int rc = daemon_bus_ready(t->d);
@@ -92,6 +92,7 @@ static int start_publisher(tail_app *t)
         return EXIT_USAGE;
     }
     t->pub_ready = true;
+    batcher_set_seq(&t->pub.batcher, seq); /* the numbering continues from the checkpoint */
     metrics_gauge_set_fn(metrics_series_get0(t->d->m.checkpoint_age_seconds),
                          publisher_checkpoint_age, &t->pub);
     return EXIT_OK;
@@ -128,7 +129,7 @@ int tail_app_start(tail_app *t, daemon_ctx *d)
                          &t->reader);
     if (atomic_load(&t->d->stop)) /* a signal came while starting */
         tail_reader_request_stop(&t->reader);
-    return start_publisher(t);
+    return start_publisher(t, have_checkpoint ? from.seq : 0);
 }
 
 int tail_app_run(tail_app *t)

@@ -10,6 +10,7 @@
 #include "core/strbuf.h"
 #include "bus/bus_consumer.h"
 #include "bus/bus_message.h"
+#include "bus/seq_tracker.h"
 #include "invalidator/audit.h"
 #include "invalidator/mc_pool.h"
 #include "invalidator/pool_flush.h"
@@ -82,8 +83,9 @@ struct router {
     metrics_series *marker_age;
     int64_t last_replay_us;
     _Atomic int64_t done_offset;
-    audit *audit;     /* NULL when auditing is off */
-    readiness *ready; /* (ref) may be NULL */
+    seq_tracker *seqs; /* the sources' message numbers ("seq") */
+    audit *audit;      /* NULL when auditing is off */
+    readiness *ready;  /* (ref) may be NULL */
 };
 
 /* [router] on_gap = flush: flush_all on the cluster's own pools, never on
@@ -107,19 +109,59 @@ static void flush_after_gap(router *r)
     }
 }
 
-static void on_gap(void *ctx, int32_t partition, int64_t from, int64_t to)
+/* Messages the bus lost (what: a sentence on where, for the log): counted,
+ * logged loudly and, with on_gap = flush, followed by one flush of the
+ * cluster's pools. */
+static void lost_messages(router *r, uint64_t n, const char *what)
 {
-    router *r = ctx;
     bool flush = r->cfg->router.on_gap == MCSQ_ON_GAP_FLUSH;
-    metrics_counter_add(r->gaps, (uint64_t)(to - from));
-    log_error("bus: partition %d jumped from offset %lld to %lld: %lld messages are gone from "
-              "the bus (retention, or offsets reset) and their invalidations are LOST; %s",
-              partition, (long long)from, (long long)to, (long long)(to - from),
+    metrics_counter_add(r->gaps, n);
+    log_error("bus: %s: %llu message(s) are gone from the bus and their invalidations are "
+              "LOST; %s",
+              what, (unsigned long long)n,
               flush ? "flushing the cluster and gutter pools (on_gap = flush)"
                     : "the caches may serve stale values until their TTL (on_gap = warn; "
                       "flush = flush_all the cluster's pools)");
     if (flush)
         flush_after_gap(r);
+}
+
+static void on_gap(void *ctx, int32_t partition, int64_t from, int64_t to)
+{
+    router *r = ctx;
+    char what[160];
+    snprintf(what, sizeof(what),
+             "partition %d jumped from offset %lld to %lld (retention, or offsets reset)",
+             partition, (long long)from, (long long)to);
+    seq_tracker_forget_partition(r->seqs, partition); /* one report per gap */
+    lost_messages(r, (uint64_t)(to - from), what);
+}
+
+/* Checks the message's "seq" against its source's last one (seq_tracker.h). */
+static void check_seq(router *r, const bus_record *rec)
+{
+    const bus_message *m = &r->msg;
+    if (m->seq == 0) /* a writer that does not number its messages */
+        return;
+    seq_result res =
+        seq_tracker_check(r->seqs, m->source, m->source_len, m->seq, rec->partition, rec->offset);
+    int len = m->source_len > 128 ? 128 : (int)m->source_len;
+    if (res.verdict == SEQ_GAP) {
+        char what[320];
+        snprintf(what, sizeof(what),
+                 "source %.*s: message %llu where %llu was expected (partition %d offset %lld; "
+                 "a topic deleted and created again?)",
+                 len, m->source, (unsigned long long)m->seq, (unsigned long long)res.expected,
+                 (int)rec->partition, (long long)rec->offset);
+        lost_messages(r, res.lost, what);
+    } else if (res.verdict == SEQ_REWIND) {
+        static log_ratelimit limit = LOG_RATELIMIT_INIT(10, 20);
+        log_ratelimited(&limit, LOG_LEVEL_INFO,
+                        "bus: source %.*s sends again from message %llu (%llu was expected): "
+                        "a restart from its checkpoint; the repeated messages are duplicates",
+                        len, m->source, (unsigned long long)m->seq,
+                        (unsigned long long)res.expected);
+    }
 }
 
 /* ---- group membership, for readiness ---- */
@@ -128,6 +170,7 @@ static void on_assign(void *ctx, int partitions)
 {
     router *r = ctx;
     (void)partitions; /* none: a standby, ready to take over */
+    seq_tracker_reassigned(r->seqs);
     readiness_set(r->ready, READINESS_ROUTER, true, NULL);
 }
 
@@ -393,6 +436,7 @@ static int handle(router *r, bus_record *rec, char *errstr, size_t errstr_size)
         deadletter(r, rec, why);
         return MCSQ_OK;
     }
+    check_seq(r, rec);
     if (reserve(r, r->msg.nkeys) != MCSQ_OK)
         return errstr_set(errstr, errstr_size, MCSQ_ERR_NOMEM, "out of memory");
     memset(r->held, 0, r->msg.nkeys);
@@ -603,8 +647,9 @@ int router_new(router **out, const mcsq_config *cfg, const char *bootstrap, metr
     atomic_store(&r->done_offset, -1);
     bus_message_init(&r->msg, NULL);
     router_metrics(r, defs);
+    r->seqs = seq_tracker_new(SEQ_TRACKER_SOURCES);
     r->pools = calloc(cfg->npools ? cfg->npools : 1, sizeof(*r->pools));
-    int rc = r->pools ? MCSQ_OK : MCSQ_ERR_NOMEM;
+    int rc = r->pools && r->seqs ? MCSQ_OK : MCSQ_ERR_NOMEM;
     for (size_t i = 0; rc == MCSQ_OK && i < cfg->npools; i++, r->npools++)
         rc = pool_init(&r->pools[i], &cfg->pools[i], defs, errstr, errstr_size);
     if (rc == MCSQ_OK)
@@ -673,6 +718,7 @@ void router_destroy(router *r)
     }
     free(r->pools);
     bus_message_deinit(&r->msg);
+    seq_tracker_free(r->seqs);
     free(r->outcome);
     free(r->held);
     marker_clearer_destroy(r->markers);

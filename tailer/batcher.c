@@ -28,8 +28,14 @@ int batcher_init(batcher *b, const char *source, const char *region, size_t max_
     b->linger_us = (int64_t)linger_ms * 1000;
     b->emit = emit;
     b->ctx = ctx;
+    b->seq = 1;
     strbuf_init(&b->msg);
     return MCSQ_OK;
+}
+
+void batcher_set_seq(batcher *b, uint64_t seq)
+{
+    b->seq = seq > 0 ? seq : 1;
 }
 
 void batcher_deinit(batcher *b)
@@ -51,7 +57,7 @@ static int close_batch(batcher *b)
     char *payload = NULL;
     size_t len = 0;
     if (b->ntxns > 0) {
-        bus_message_write_end(&b->msg);
+        bus_message_write_end(&b->msg, b->seq++);
         strbuf_putc(&b->msg, '\0'); /* a C string too, e.g. for logs; not sent */
         if (b->msg.nomem)
             return MCSQ_ERR_NOMEM;
@@ -60,6 +66,7 @@ static int close_batch(batcher *b)
         b->last_len = len;
         strbuf_init(&b->msg); /* ownership of the buffer moves to emit */
     }
+    b->resume.seq = b->seq; /* the first message after the resume position */
     int rc = b->emit(b->ctx, payload, len, b->nkeys, b->ntxns, b->has_resume ? &b->resume : NULL);
     b->has_resume = false;
     b->nkeys = b->ntxns = 0;

@@ -9,6 +9,11 @@
  * message is split into several, each an entry with the same gtid and
  * position and a share of the keys; only the message that completes it
  * carries its resume position.
+ *
+ * Messages are numbered 1, 2, 3, ... ("seq", bus/seq_tracker.h): every
+ * message gets the next number when it closes, and every resume position
+ * the number of the first message after it, so that a tailer restarted from
+ * its checkpoint continues the numbering there (batcher_set_seq()).
  */
 #ifndef MCSQ_TAILER_BATCHER_H
 #define MCSQ_TAILER_BATCHER_H
@@ -42,12 +47,17 @@ typedef struct batcher {
     binlog_position resume; /* after its last complete transaction */
     bool has_resume;
     size_t last_len; /* size of the last message: the next one's first reservation */
+    uint64_t seq;    /* the next message's number */
 } batcher;
 
 /* Returns 0 or MCSQ_ERR_NOMEM. source and region are copied. */
 int batcher_init(batcher *b, const char *source, const char *region, size_t max_keys,
                  size_t max_bytes, int linger_ms, batcher_emit_fn emit, void *ctx);
 void batcher_deinit(batcher *b);
+
+/* Numbers the next message seq (> 0; 1 after batcher_init()): the seq of
+ * the checkpoint the tailer resumes from. */
+void batcher_set_seq(batcher *b, uint64_t seq);
 
 /* Adds a transaction (borrowed) at time now_us; emits the messages it
  * fills. Returns 0 or the first error of emit / MCSQ_ERR_NOMEM. */

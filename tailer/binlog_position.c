@@ -16,6 +16,7 @@ void binlog_position_copy(binlog_position *dst, const binlog_position *src)
     dst->pos = src->pos;
     memcpy(dst->gtid, src->gtid, strnlen(src->gtid, sizeof(src->gtid) - 1) + 1);
     dst->gtid[sizeof(dst->gtid) - 1] = '\0';
+    dst->seq = src->seq;
 }
 
 int binlog_position_set(binlog_position *p, const char *file, uint64_t pos, const char *gtid)
@@ -27,5 +28,6 @@ int binlog_position_set(binlog_position *p, const char *file, uint64_t pos, cons
     memcpy(p->file, file, flen + 1);
     p->pos = pos;
     memcpy(p->gtid, glen ? gtid : "", glen + 1);
+    p->seq = 0;
     return MCSQ_OK;
 }

@@ -30,6 +30,8 @@ typedef struct binlog_position {
     char file[BINLOG_FILE_MAX];
     uint64_t pos;                     /* byte offset in file */
     char gtid[BINLOG_GTID_STATE_MAX]; /* MariaDB GTID state at pos; "" when unknown */
+    uint64_t seq; /* the number of the first bus message after pos (bus_message.h "seq");
+                   * 0 when unknown (a checkpoint from before messages were numbered) */
 } binlog_position;
 
 /* Where an event sits: its binlog file and byte range. */
@@ -42,7 +44,7 @@ typedef struct binlog_pos {
 /* Copies src to dst (only the bytes the strings use). */
 void binlog_position_copy(binlog_position *dst, const binlog_position *src);
 
-/* Sets p to file, pos and gtid (NULL or "": unknown). Returns 0, or
+/* Sets p to file, pos and gtid (NULL or "": unknown), seq 0. Returns 0, or
  * MCSQ_ERR_LIMIT (p unchanged) when file or gtid does not fit. */
 int binlog_position_set(binlog_position *p, const char *file, uint64_t pos, const char *gtid);
 

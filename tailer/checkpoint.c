@@ -5,9 +5,13 @@
  *     file=binlog.000003
  *     pos=8812
  *     gtid=0-1-42,1-2-7
+ *     seq=1043
  *
- * Unknown lines are errors: a checkpoint is either fully understood or not
- * used.
+ * seq (optional: absent in checkpoints from before bus messages were
+ * numbered, and written only when known) is the number of the first bus
+ * message after the position: a restarted tailer continues its numbering
+ * from it (bus/seq_tracker.h). Unknown lines are errors: a checkpoint is
+ * either fully understood or not used.
  */
 #include "tailer/checkpoint.h"
 #include "core/errstr.h"
@@ -46,6 +50,12 @@ static int parse_line(char *line, binlog_position *pos, int *seen)
         *seen |= 2;
     } else if (strcmp(line, "gtid") == 0 && strlen(value) < sizeof(pos->gtid)) {
         strcpy(pos->gtid, value);
+    } else if (strcmp(line, "seq") == 0) {
+        errno = 0;
+        pos->seq = strtoull(value, &end, 10);
+        if (errno != 0 || *end != '\0' || end == value || value[0] == '-' || pos->seq == 0 ||
+            pos->seq > INT64_MAX)
+            return MCSQ_ERR_CORRUPT;
     } else {
         return MCSQ_ERR_CORRUPT;
     }
@@ -110,6 +120,8 @@ int checkpoint_save(const char *dir, const binlog_position *pos, char *errstr, s
         return errstr_set(errstr, errstr_size, MCSQ_ERR_NOMEM, "out of memory");
     int len = snprintf(text, cap, "# mcsqueal checkpoint\nfile=%s\npos=%" PRIu64 "\ngtid=%s\n",
                        pos->file, pos->pos, pos->gtid);
+    if (pos->seq > 0)
+        len += snprintf(text + len, cap - (size_t)len, "seq=%" PRIu64 "\n", pos->seq);
     char why[512];
     int rc = state_file_replace(path, tmp, text, (size_t)len, why, sizeof(why));
     free(text);

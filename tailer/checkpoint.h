@@ -3,7 +3,7 @@
  * atomically (temp file, fsync, rename, fsync of the directory) so that a
  * crash leaves either the old or the new checkpoint, never a torn one. Only
  * positions whose invalidations, and all before them, the bus acknowledged
- * are ever written.
+ * are ever written, with the number of the next bus message (seq).
  */
 #ifndef MCSQ_TAILER_CHECKPOINT_H
 #define MCSQ_TAILER_CHECKPOINT_H

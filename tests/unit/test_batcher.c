@@ -2,7 +2,8 @@
  * Unit tests of the batcher and the acknowledgement watermark: message
  * contents per the bus contract, the three closing rules (keys, bytes,
  * linger), splitting of oversized transactions (each key in exactly one
- * piece), keyless transactions, and the watermark moving only over
+ * piece), keyless transactions, the messages' numbers ("seq") and the
+ * numbers their resume positions carry, and the watermark moving only over
  * acknowledged prefixes.
  */
 #include "tailer/ack_tracker.h"
@@ -26,6 +27,7 @@ typedef struct sink {
     char *payload[MAX_OUT];
     size_t nkeys[MAX_OUT];
     uint64_t resume_pos[MAX_OUT]; /* 0: none */
+    uint64_t resume_seq[MAX_OUT];
     int n;
 } sink;
 
@@ -39,6 +41,7 @@ static int collect(void *ctx, char *payload, size_t len, size_t nkeys, size_t nt
     s->payload[s->n] = payload;
     s->nkeys[s->n] = nkeys;
     s->resume_pos[s->n] = resume ? resume->pos : 0;
+    s->resume_seq[s->n] = resume ? resume->seq : 0;
     s->n++;
     return MCSQ_OK;
 }
@@ -91,7 +94,7 @@ static void test_message_contract(void **state)
                         "{\"v\":1,\"source\":\"db-east-1\",\"region\":\"east\",\"txns\":["
                         "{\"gtid\":\"0-1-9\",\"pos\":\"binlog.000001:400\",\"commit_us\":"
                         "1700000000000000,\"read_us\":1700000000000100,\"keys\":[\"k0\",\"k1\"],"
-                        "\"markers\":[\"k0\"]}]}");
+                        "\"markers\":[\"k0\"]}],\"seq\":1}");
     assert_int_equal(s.resume_pos[0], 500);
     assert_int_equal(batcher_due_in(&b, 7000), -1);
     sink_free(&s);
@@ -170,6 +173,61 @@ static void test_splits_large_transaction(void **state)
     assert_non_null(strstr(s.payload[0], "\"k0\""));
     assert_non_null(strstr(s.payload[s.n - 1], "\"k1499\""));
     assert_each_key_once(&s, 1500, 800);
+    sink_free(&s);
+    batcher_deinit(&b);
+}
+
+/* The "seq" of message i of the sink (parsed by the contract's reader). */
+static uint64_t seq_of(const sink *s, int i)
+{
+    bus_message m;
+    bus_message_init(&m, NULL);
+    assert_non_null(s->payload[i]);
+    assert_int_equal(bus_message_parse(&m, s->payload[i], strlen(s->payload[i]), NULL, 0), 0);
+    uint64_t seq = m.seq;
+    bus_message_deinit(&m);
+    return seq;
+}
+
+/* Messages are numbered 1, 2, ...; batches without a message take no
+ * number; the parts of a split transaction take one each; a resume position
+ * carries the number of the next message; batcher_set_seq() continues a
+ * numbering (a restart from a checkpoint). */
+static void test_message_numbers(void **state)
+{
+    (void)state;
+    sink s = {0};
+    batcher b;
+    assert_int_equal(batcher_init(&b, "src", "r", 4, 100000, 5, collect, &s), 0);
+    add(&b, 100, 0, 1, 0, 10);
+    batcher_flush(&b, 100, true); /* message 1 */
+    add(&b, 200, 0, 0, 0, 200);
+    batcher_flush(&b, 300, true); /* keyless: no message, no number */
+    add(&b, 300, 0, 10, 0, 400);  /* 10 keys, 4 a message: messages 2, 3 and (open) 4 */
+    batcher_flush(&b, 500, true);
+    assert_int_equal(s.n, 5);
+    assert_int_equal(seq_of(&s, 0), 1);
+    assert_int_equal(s.resume_seq[0], 2);
+    assert_null(s.payload[1]);
+    assert_int_equal(s.resume_pos[1], 200);
+    assert_int_equal(s.resume_seq[1], 2);
+    assert_int_equal(seq_of(&s, 2), 2);
+    assert_int_equal(s.resume_pos[2], 0); /* a part: no resume position */
+    assert_int_equal(seq_of(&s, 3), 3);
+    assert_int_equal(seq_of(&s, 4), 4);
+    assert_int_equal(s.resume_pos[4], 300);
+    assert_int_equal(s.resume_seq[4], 5);
+    sink_free(&s);
+    batcher_deinit(&b);
+
+    /* restarted from the checkpoint of resume_seq[1]: message 2 again */
+    assert_int_equal(batcher_init(&b, "src", "r", 4, 100000, 5, collect, &s), 0);
+    batcher_set_seq(&b, 2);
+    add(&b, 300, 0, 2, 0, 10);
+    batcher_flush(&b, 100, true);
+    assert_int_equal(s.n, 1);
+    assert_int_equal(seq_of(&s, 0), 2);
+    assert_int_equal(s.resume_seq[0], 3);
     sink_free(&s);
     batcher_deinit(&b);
 }
@@ -261,11 +319,9 @@ static void test_watermark_prefix_only(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_message_contract),
-        cmocka_unit_test(test_closes_at_max_keys),
-        cmocka_unit_test(test_splits_large_transaction),
-        cmocka_unit_test(test_keyless_transactions),
-        cmocka_unit_test(test_escaping_in_keys),
+        cmocka_unit_test(test_message_contract),         cmocka_unit_test(test_closes_at_max_keys),
+        cmocka_unit_test(test_splits_large_transaction), cmocka_unit_test(test_message_numbers),
+        cmocka_unit_test(test_keyless_transactions),     cmocka_unit_test(test_escaping_in_keys),
         cmocka_unit_test(test_watermark_prefix_only),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -292,6 +292,38 @@ static void test_commit_exact(void **state)
     bus_message_deinit(&m);
 }
 
+/* "seq", the message's optional sequence number: a positive integer, read
+ * wherever it comes; absent is 0. */
+static void test_seq(void **state)
+{
+    (void)state;
+    bus_message m;
+    bus_message_init(&m, NULL);
+    assert_int_equal(parse_tmp(&m, ENV(TXN(""))), MCSQ_OK);
+    assert_int_equal(m.seq, 0);
+    assert_int_equal(parse_tmp(&m, "{\"v\":1,\"source\":\"s\",\"region\":\"r\",\"txns\":[],"
+                                   "\"seq\":9223372036854775807}"),
+                     MCSQ_OK);
+    assert_true(m.seq == INT64_MAX);
+    assert_int_equal(
+        parse_tmp(&m, "{\"seq\" : 42,\"v\":1,\"source\":\"s\",\"region\":\"r\",\"txns\":[]}"),
+        MCSQ_OK);
+    assert_int_equal(m.seq, 42);
+    assert_int_equal(parse_tmp(&m, ENV(TXN(""))), MCSQ_OK); /* not left over */
+    assert_int_equal(m.seq, 0);
+    static const char *bad[] = {
+        "{\"v\":1,\"seq\":0}",           "{\"v\":1,\"seq\":-3}",
+        "{\"v\":1,\"seq\":\"7\"}",       "{\"v\":1,\"seq\":1.5}",
+        "{\"v\":1,\"seq\":1,\"seq\":2}", "{\"v\":1,\"seq\":99999999999999999999}"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        assert_int_equal(parse_tmp(&m, bad[i]), MCSQ_ERR_CORRUPT);
+        assert_non_null(strstr(errbuf, "seq"));
+    }
+    assert_int_equal(parse_tmp(&m, "{\"v\":1,\"seq\":0}"), MCSQ_ERR_CORRUPT);
+    assert_string_equal(errbuf, "byte 13: seq: expected a positive integer");
+    bus_message_deinit(&m);
+}
+
 /* ---- the writer ---- */
 
 /* The exact bytes of entries and scan lines; `mcsqueal scan` prints these
@@ -327,11 +359,17 @@ static void test_write_exact(void **state)
     sb.len = 0;
     bus_message_write_head(&sb, "s\"rc", 4, "east", 4);
     bus_message_write_txn(&sb, &bare, 0, 3, false);
-    bus_message_write_end(&sb);
+    bus_message_write_end(&sb, 0);
     strbuf_putc(&sb, '\0');
     assert_string_equal(sb.buf,
                         "{\"v\":1,\"source\":\"s\\\"rc\",\"region\":\"east\",\"txns\":["
                         "{\"pos\":\"b\\\"x:4\",\"commit_us\":0,\"read_us\":-1,\"keys\":[]}]}");
+    sb.len = 0;
+    bus_message_write_head(&sb, "s", 1, "r", 1);
+    bus_message_write_end(&sb, (uint64_t)INT64_MAX);
+    strbuf_putc(&sb, '\0');
+    assert_string_equal(sb.buf, "{\"v\":1,\"source\":\"s\",\"region\":\"r\",\"txns\":[],"
+                                "\"seq\":9223372036854775807}");
     strbuf_deinit(&sb);
 }
 
@@ -1227,6 +1265,7 @@ int main(void)
         cmocka_unit_test(test_escape_then_utf8),
         cmocka_unit_test(test_round_trip_batcher),
         cmocka_unit_test(test_commit_exact),
+        cmocka_unit_test(test_seq),
         cmocka_unit_test(test_errors_syntax),
         cmocka_unit_test(test_errors_contract),
         cmocka_unit_test(test_errors_strings),

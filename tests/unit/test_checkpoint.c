@@ -66,6 +66,11 @@ static void test_roundtrip(void **state)
     assert_string_equal(out.file, "binlog.000042");
     assert_int_equal(out.pos, 123456789012ull);
     assert_string_equal(out.gtid, "0-1-42,7-3-100");
+    assert_int_equal(out.seq, 0); /* unknown: no seq line */
+    in.seq = 1043;                /* the next bus message's number */
+    assert_int_equal(checkpoint_save(dir, &in, err, sizeof(err)), MCSQ_OK);
+    assert_int_equal(checkpoint_load(dir, &out, err, sizeof(err)), MCSQ_OK);
+    assert_int_equal(out.seq, 1043);
     in.gtid[0] = '\0'; /* a server without GTIDs */
     in.pos = 4;
     assert_int_equal(checkpoint_save(dir, &in, err, sizeof(err)), MCSQ_OK);
@@ -86,6 +91,10 @@ static void test_damaged_is_an_error(void **state)
         "file=binlog.000001\npos=abc\n",          /* not a number */
         "file=binlog.000001\npos=2\n",            /* below the first event */
         "file=binlog.000001\npos=100\nextra=1\n", /* unknown line */
+        "file=binlog.000001\npos=100\nseq=0\n",   /* message numbers start at 1 */
+        "file=binlog.000001\npos=100\nseq=-1\n",
+        "file=binlog.000001\npos=100\nseq=x\n",
+        "file=binlog.000001\npos=100\nseq=9223372036854775808\n",
         "garbage\n",
         "",
     };
