@@ -9,11 +9,16 @@
 #include "core/log.h"
 #include "mcsqueal/error.h"
 
+#include <errno.h>
 #include <librdkafka/rdkafka.h>
+#include <pthread.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define MAX_PARTITIONS 1024
+#define DESTROY_TIMEOUT_MS 5000 /* see destroy_bounded() */
 
 struct bus_consumer {
     rd_kafka_t *rk;
@@ -303,6 +308,73 @@ int64_t bus_consumer_lag(bus_consumer *c)
     return bus_consumer_lag_each(c, lag_add, &lag) < 0 ? -1 : lag;
 }
 
+/* rd_kafka_destroy() on a thread of its own, for destroy_bounded(). */
+typedef struct destroyer {
+    rd_kafka_t *rk;
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    bool done;
+} destroyer;
+
+static void *destroy_main(void *arg)
+{
+    destroyer *d = arg;
+    rd_kafka_destroy(d->rk);
+    pthread_mutex_lock(&d->lock);
+    d->done = true;
+    pthread_cond_signal(&d->cond);
+    pthread_mutex_unlock(&d->lock);
+    return NULL;
+}
+
+/* Destroys rk, waiting at most DESTROY_TIMEOUT_MS. librdkafka 2.0.2 can
+ * wait forever in rd_kafka_destroy() (a broker thread waiting for a
+ * partition reference that is never released) after the topic was deleted
+ * and created again under the consumer; by then the offsets are committed
+ * and the group left, so a process that stops does not wait for it: the
+ * handle is left behind (and freed by the exit). */
+static void destroy_bounded(rd_kafka_t *rk)
+{
+    destroyer *d = calloc(1, sizeof(*d));
+    pthread_t t;
+    if (d == NULL) {
+        rd_kafka_destroy(rk);
+        return;
+    }
+    d->rk = rk;
+    pthread_mutex_init(&d->lock, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&d->cond, &ca);
+    pthread_condattr_destroy(&ca);
+    if (pthread_create(&t, NULL, destroy_main, d) != 0) {
+        rd_kafka_destroy(rk);
+        free(d);
+        return;
+    }
+    struct timespec until;
+    clock_gettime(CLOCK_MONOTONIC, &until);
+    until.tv_sec += DESTROY_TIMEOUT_MS / 1000;
+    pthread_mutex_lock(&d->lock);
+    int rc = 0;
+    while (!d->done && rc != ETIMEDOUT)
+        rc = pthread_cond_timedwait(&d->cond, &d->lock, &until);
+    bool done = d->done;
+    pthread_mutex_unlock(&d->lock);
+    if (!done) { /* the thread still uses d: both are left behind */
+        pthread_detach(t);
+        log_warn("bus: the Kafka consumer did not finish closing within %d s (librdkafka); "
+                 "going on without it: the offsets are committed",
+                 DESTROY_TIMEOUT_MS / 1000);
+        return;
+    }
+    pthread_join(t, NULL);
+    pthread_cond_destroy(&d->cond);
+    pthread_mutex_destroy(&d->lock);
+    free(d);
+}
+
 void bus_consumer_destroy(bus_consumer *c)
 {
     if (c == NULL)
@@ -310,7 +382,7 @@ void bus_consumer_destroy(bus_consumer *c)
     if (c->rk != NULL) {
         rd_kafka_commit(c->rk, NULL, 0);
         rd_kafka_consumer_close(c->rk);
-        rd_kafka_destroy(c->rk);
+        destroy_bounded(c->rk);
     }
     free(c);
 }

@@ -98,7 +98,8 @@ typedef void (*bus_lag_fn)(void *ctx, int32_t partition, int64_t lag);
  * reported, or -1 when the assignment cannot be read. */
 int bus_consumer_lag_each(bus_consumer *c, bus_lag_fn fn, void *ctx);
 
-/* Commits, leaves the group and frees everything. */
+/* Commits, leaves the group and frees everything (librdkafka's part waited
+ * for at most 5 s: see destroy_bounded() in bus_consumer.c). */
 void bus_consumer_destroy(bus_consumer *c);
 
 #endif
