@@ -360,7 +360,9 @@ class KafkaCluster:
             props = os.path.join(self.node_dir(n), "server.properties")
             with open(props, "w") as f:
                 f.write(self._properties(n))
-            args = ["format", "-t", self.cluster_id, "-c", props]
+            # "--cluster-id=ID": an id that starts with '-' (1 in 64) is not taken
+            # for an option
+            args = ["format", "--cluster-id=" + self.cluster_id, "-c", props]
             for user, pw in self.scram_users.items():
                 for mech in ("SCRAM-SHA-256", "SCRAM-SHA-512"):
                     args += ["--add-scram", "%s=[name=%s,password=%s]" % (mech, user, pw)]
