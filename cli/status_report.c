@@ -189,7 +189,7 @@ static void errors_section(const ctx *c)
     error_line(c, &any, "bus delivery failures", P "bus_messages_total", "result", "failed");
     error_line(c, &any, "dead letters (state_dir/deadletter.jsonl)", P "bus_messages_total",
                "result", "poison");
-    error_line(c, &any, "messages lost to retention", P "bus_messages_total", "result", "lost");
+    error_line(c, &any, "messages lost by the bus", P "bus_messages_total", "result", "lost");
     error_line(c, &any, "keys rejected", P "keys_rejected_total", NULL, NULL);
     error_line(c, &any, "deletes spooled", P "deletes_total", "result", "spooled");
     error_line(c, &any, "invalid keys", P "deletes_total", "result", "invalid");

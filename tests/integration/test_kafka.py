@@ -14,6 +14,12 @@ private one when run alone):
      --print; a wrong password is refused by the broker and reported as an
      authentication failure; check-config refuses a missing CA file and SASL
      without a mechanism.
+  3. tailer_restart  `mcsqueal tail` killed with SIGKILL after the router
+     deleted a transaction its checkpoint does not cover yet, and started
+     again: it sends that message again under the number it had ("seq",
+     continued from the checkpoint); the router (on_gap = flush) takes it
+     for the duplicate of a restart: nothing counted lost, no pool flushed,
+     and the transactions after it are in order.
 
 Usage: test_kafka.py MCSQUEAL_BINARY   (MCSQ_KAFKA_TEST selects tests)
 """
@@ -230,9 +236,90 @@ def test_security(ctx):
               (os.path.basename(cfg), r.returncode, want, r.stdout, r.stderr))
 
 
+def checkpoint_seq(path):
+    """The seq= of a checkpoint file, or None."""
+    try:
+        with open(path) as f:
+            for line in f:
+                if line.startswith("seq="):
+                    return int(line[4:])
+    except FileNotFoundError:
+        pass
+    return None
+
+
+def test_tailer_restart(ctx):
+    c = cluster()
+    srv = SHARED_DB.get()
+    pools = rt.Pools(ctx)
+    wl = rt.Workload(srv, "t_seq")
+    ctx.closers.append(wl.close)
+    uni = rt.Universe("seq", 30)
+    pools.set_everywhere(uni.keys)
+    cfg = pipeline_config(ctx, "seq", srv, pools, 5107, "brokers = %s\n" % c.bootstrap,
+                          unique("seq"))
+    with open(cfg) as f:
+        text = f.read()
+    # a checkpoint at most every 5 s: a transaction right after one is
+    # published but not checkpointed
+    tail_cfg = ctx.write("seq-tail.ini", text.replace("checkpoint_interval_ms = 100",
+                                                      "checkpoint_interval_ms = 5000"))
+    port = harness.free_port()
+    route_cfg = ctx.write("seq-route.ini", text.replace("[router]\n", "[router]\non_gap = flush\n")
+                          .replace("listen =\n", "listen = 127.0.0.1:%d\n" % port))
+    ckpt = os.path.join(ctx.dir, "state-seq", "checkpoint")
+    route = harness.Proc(rt.MCSQUEAL, ctx.dir, ["route", "--config", route_cfg], "route-seq")
+    tail = harness.Proc(rt.MCSQUEAL, ctx.dir, ["tail", "--config", tail_cfg], "tail-seq-1")
+    ctx.logs += [tail.log, route.log]
+    ctx.closers += [route.stop, tail.stop]
+    tail.wait_log("binlog: streaming from", timeout=60)
+    harness.wait_ready(port, 60, proc=route)
+
+    def commit(n):
+        keys = uni.take(n)
+        wl.run([wl.insert(annotation(keys))], keys)
+        pools.wait_verified(keys, [], "seq", timeout=60)
+
+    commit(2)
+    harness.wait_until(lambda: checkpoint_seq(ckpt) is not None, 30, what="a checkpoint with seq")
+    seq = checkpoint_seq(ckpt)
+    commit(2)  # message `seq`, deleted, not yet in the checkpoint
+    check(checkpoint_seq(ckpt) == seq, "the checkpoint moved too early (%s -> %s): the "
+          "restart would send nothing again" % (seq, checkpoint_seq(ckpt)))
+    tail.kill9()
+    tail = harness.Proc(rt.MCSQUEAL, ctx.dir, ["tail", "--config", tail_cfg], "tail-seq-2")
+    ctx.logs.append(tail.log)
+    ctx.closers.append(tail.stop)
+    tail.wait_log("binlog: streaming from", timeout=60)
+    commit(3)
+    harness.wait_until(lambda: "sends again from message" in route.text(), 30,
+                       what="the router seeing the message sent again")
+    m = harness.scrape(port)
+    lost = harness.metric(m, "mcsqueal_bus_messages_total", result="lost")
+    flushed = [harness.metric(m, "mcsqueal_pool_flushes_total", pool=p, result="flushed")
+               for p in ("main", "gut")]
+    print("  checkpoint at message %d; after the restart: %s; lost %s, flushes %s" %
+          (seq, [ln.split("bus: ", 1)[1] for ln in route.text().splitlines()
+                 if "sends again" in ln], lost, flushed))
+    check("sends again from message %d (%d was expected)" % (seq, seq + 1) in route.text(),
+          "the router did not see message %d again:\n%s" % (seq, harness.tail_text(route.log)))
+    check(not lost, "a restart from the checkpoint counted as lost: %s" % lost)
+    check(not any(flushed), "pools flushed after a restart: %s" % flushed)
+    check("LOST" not in route.text(), "the router logged a loss:\n%s" %
+          harness.tail_text(route.log))
+    check(checkpoint_seq(ckpt) is not None and checkpoint_seq(ckpt) >= seq,
+          "checkpoint seq went back: %s" % checkpoint_seq(ckpt))
+    tail.stop_ok()
+    # the message sent again and the next transaction's: one message or two
+    check(checkpoint_seq(ckpt) in (seq + 1, seq + 2), "after the final checkpoint seq=%s, "
+          "expected %d or %d" % (checkpoint_seq(ckpt), seq + 1, seq + 2))
+    route.stop_ok()
+
+
 TESTS = [
     ("idempotent_producer", test_idempotent_producer),
     ("security", test_security),
+    ("tailer_restart", test_tailer_restart),
 ]
 
 

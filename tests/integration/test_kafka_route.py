@@ -8,6 +8,13 @@ back without a rebalance (gap (a)). Nothing is lost across the kills and the
 rebalances (offsets are committed only for messages whose deletes were
 confirmed, also when partitions are revoked).
 
+The bus losing messages, with [router] on_gap = warn and flush: retention
+deleting messages no router read (seen from offsets: gap_warn, gap_flush),
+and the topic deleted and created again under a running router (offsets
+start over: only the messages' per-source "seq" numbers show it: seq_warn,
+seq_flush), where a source that then sends again from its checkpoint
+(numbers it already sent) is no further loss.
+
 The gap of a restart is measured per message: a watcher polls the first
 undeleted key of every partition and records when it disappears; the gap is
 the longest time from a message's send to its delete among the messages sent
@@ -367,6 +374,111 @@ def gap_test(ctx, policy):
     r.stop_ok()
 
 
+def seq_test(ctx, policy):
+    """The topic deleted and created again while a router runs: the messages
+    of source src-0 numbered 4..6 went with the old topic, 7 comes in the
+    new one: the router counts 3 lost, names the source and the numbers,
+    and with on_gap = flush flushes the cluster and gutter pools once, never
+    the regional pool. Then src-0 sends 5..7 again and goes on with 8 (a
+    tailer restarted from its checkpoint): duplicates, no further loss and
+    no further flush."""
+    c = cluster()
+    topic = ctx.topic()
+    c.create_topic(topic, partitions=1, replication=1)
+    pools = {role: harness.Memcached(ctx.dir, role) for role in ("cluster", "gutter", "regional")}
+    port = free_port()
+    cfg = ctx.route_config("r", "", pools["cluster"], port)
+    with open(cfg) as f:
+        text = f.read().replace("instance = \n", "instance = \non_gap = %s\n" % policy)
+    # the router sees the topic come back within a second
+    text = text.replace("topic = %s\n" % topic, "topic = %s\n"
+                        "kafka.topic.metadata.refresh.interval.ms = 500\n" % topic)
+    text = text.replace("[metrics]", "[pool gut]\nservers = %s\nrole = gutter\n"
+                        "[pool reg]\nservers = %s\nrole = regional\n[metrics]" %
+                        (pools["gutter"].name, pools["regional"].name))
+    cfg = ctx.write("r.ini", text)
+    keys = {role: Keys(m) for role, m in pools.items()}
+    from confluent_kafka import Producer
+
+    def send(seq, tag):
+        k = ["%s:%d" % (tag, seq)]
+        for kc in keys.values():
+            kc.set_many(k)
+        now_us = int(time.time() * 1e6)
+        msg = json.dumps({"v": 1, "source": "src-0", "region": REGION, "txns": [
+            {"pos": "binlog.000001:%d" % (4 + seq), "commit_us": now_us, "read_us": now_us,
+             "keys": k}], "seq": seq}).encode()
+        producer = Producer({"bootstrap.servers": c.bootstrap, "acks": "all"})
+        producer.produce(topic, value=msg, key=b"src-0", partition=0)
+        check(producer.flush(30) == 0, "message %d not delivered" % seq)
+        return k[0]
+
+    def deleted(k):
+        wait_until(lambda: not keys["cluster"].present([k]), 60, what="the delete of " + k)
+
+    r = harness.Proc(MCSQUEAL, ctx.dir, ["route", "--config", cfg], "r")
+    ctx.logs.append(r.log)
+    ctx.closers.append(r.stop)
+    harness.wait_ready(port, 60, proc=r)
+    for seq in (1, 2, 3):
+        deleted(send(seq, "a"))
+    c.delete_topic(topic)
+    t0 = time.monotonic()
+    while True:  # the broker takes a moment to forget the old topic
+        try:
+            c.create_topic(topic, partitions=1, replication=1)
+            break
+        except Exception as e:  # noqa: BLE001 (TOPIC_ALREADY_EXISTS while deleting)
+            check(time.monotonic() - t0 < 60, "topic not created again: %r" % e)
+            time.sleep(0.2)
+    for kc in keys.values():
+        kc.set_many(["sentinel"])
+    deleted(send(7, "b"))
+    m = harness.scrape(port)
+    n_lost = harness.metric(m, "mcsqueal_bus_messages_total", result="lost")
+    flushed = {p: harness.metric(m, "mcsqueal_pool_flushes_total", pool=p, result="flushed")
+               for p in ("main", "gut", "reg")}
+    kept = {role: "sentinel" in kc.present(["sentinel"]) for role, kc in keys.items()}
+    print("  %s: topic deleted and created again; lost counted %s, flushes %s" %
+          (policy, n_lost, flushed))
+    check(n_lost == 3, "mcsqueal_bus_messages_total{result=\"lost\"} = %s, expected 3" % n_lost)
+    check("source src-0: message 7 where 4 was expected" in r.text() and
+          "invalidations are LOST" in r.text(), "no loud log line:\n%s" % tail_text(r.log))
+    if policy == "flush":
+        check(flushed["main"] == 1 and flushed["gut"] == 1 and not flushed["reg"],
+              "flushes per pool: %s, expected main and gut once" % flushed)
+        check(kept == {"cluster": False, "gutter": False, "regional": True},
+              "sentinel after the flush: %s" % kept)
+    else:
+        check(not flushed["main"] and not flushed["gut"] and not flushed["reg"],
+              "flushed with on_gap = warn: %s" % flushed)
+        check(all(kept.values()), "a pool was flushed with on_gap = warn: %s" % kept)
+    # a restart from a checkpoint: 5..7 again, then 8
+    for seq in (5, 6, 7, 8):
+        last = send(seq, "c")
+    deleted(last)
+    m = harness.scrape(port)
+    check(harness.metric(m, "mcsqueal_bus_messages_total", result="lost") == 3,
+          "a source sending again from its checkpoint counted as lost: %s" %
+          harness.metric(m, "mcsqueal_bus_messages_total", result="lost"))
+    again = {p: harness.metric(m, "mcsqueal_pool_flushes_total", pool=p, result="flushed")
+             for p in ("main", "gut", "reg")}
+    check(again == flushed, "flushed again after the rewind: %s, before %s" % (again, flushed))
+    check("source src-0 sends again from message 5 (8 was expected)" in r.text(),
+          "the rewind is not logged:\n%s" % tail_text(r.log))
+    for kc in keys.values():
+        kc.close()
+    r.stop_ok()
+
+
+def test_seq_warn(ctx):
+    seq_test(ctx, "warn")
+
+
+def test_seq_flush(ctx):
+    seq_test(ctx, "flush")
+
+
 def test_gap_warn(ctx):
     gap_test(ctx, "warn")
 
@@ -379,6 +491,8 @@ TESTS = [
     ("kill_and_restart", test_kill_and_restart),
     ("gap_warn", test_gap_warn),
     ("gap_flush", test_gap_flush),
+    ("seq_warn", test_seq_warn),
+    ("seq_flush", test_seq_flush),
 ]
 
 
