@@ -8,6 +8,7 @@
 #include "mcsqueal/error.h"
 
 #include <librdkafka/rdkafka.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,6 +57,7 @@ static int configure(rd_kafka_conf_t *conf, const mcsq_config *cfg, const char *
 {
     char client_id[256];
     snprintf(client_id, sizeof(client_id), "mcsqueal-%s", cfg->mcsqueal.name);
+    bool embedded = strcmp(cfg->bus.brokers, "embedded") == 0;
     const kafka_setting defaults[] = {
         {"bootstrap.servers", bootstrap},
         {"client.id", client_id},
@@ -64,15 +66,24 @@ static int configure(rd_kafka_conf_t *conf, const mcsq_config *cfg, const char *
         {"message.timeout.ms", "0"}, /* retry until delivered: never drop */
         {"linger.ms", "0"},          /* the batcher already batches */
         {"socket.nagle.disable", "true"},
-        {"queue.buffering.max.messages", "100000"},
+        /* Kafka: at most as many messages unacknowledged as requests may be
+         * in flight (5 with idempotence). librdkafka 2.0.2's broker thread
+         * polls with a zero timeout for as long as a message waits for a
+         * free in-flight slot: against a broker that took tens of ms per
+         * request it spun at half a core and starved the broker (commit ->
+         * delete p50 4.6 s at 5k tx/s; 0.5 s with this bound, the thread's
+         * CPU from 4 s to 0.06 s per 8 s: docs/benchmarks.md, "Real Apache
+         * Kafka"). A full queue holds the publisher in bus_producer_send();
+         * the transactions behind it wait in its queue and go out in fewer,
+         * larger messages. */
+        {"queue.buffering.max.messages", embedded ? "100000" : "5"},
         {"queue.buffering.max.kbytes", "262144"},
         {"message.max.bytes", "1000000"},
         {"compression.codec", "lz4"}, /* key lists compress well; cheap on CPU */
         /* the embedded bus answers in well under a millisecond, and with more
          * than one request in flight librdkafka held a burst's last message
          * back for about 40 ms (the tail benchmark's end, 2026-11-21) */
-        {"max.in.flight.requests.per.connection",
-         strcmp(cfg->bus.brokers, "embedded") == 0 ? "1" : "5"},
+        {"max.in.flight.requests.per.connection", embedded ? "1" : "5"},
     };
     return kafka_conf_apply(conf, defaults, sizeof(defaults) / sizeof(defaults[0]), cfg, errstr,
                             errstr_size);
