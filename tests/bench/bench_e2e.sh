@@ -13,7 +13,8 @@
 # Each configuration in BENCH_E2E_CONFIGS gets a fresh `mcsqueal run` (fresh
 # state_dir, start = end) per round; rounds interleave the configurations.
 # A run: wait until it is ready (GET /ready), BENCH_WARMUP seconds of the
-# workload (not counted), scrape /metrics, BENCH_SECONDS of the workload, wait
+# workload (not counted; the run waits until its deletes are confirmed),
+# scrape /metrics, BENCH_SECONDS of the workload, wait
 # until every transaction's deletes are confirmed, scrape again; the
 # histograms' differences give p50/p99 (interpolated within a bucket as
 # Prometheus's histogram_quantile does; buckets 0.5, 1, 2, 5, 10, 20 ms ...)
@@ -291,7 +292,8 @@ EOF
 }
 
 # --- measurements ------------------------------------------------------------------
-cpu_now() { helper cpu "$server_pid" "${mc_pids[@]}"; } # mariadbd memcached1 memcached2
+# mariadbd memcached1 memcached2 [Kafka broker]
+cpu_now() { helper cpu "$server_pid" "${mc_pids[@]}" ${kafka_pid:+"$kafka_pid"}; }
 
 # one_run NAME TAG [PERF_OUT]: a fresh `mcsqueal run`, warm-up, measured window;
 # appends "TAG name=NAME <diff> <writer> cpu..." to $work/results
@@ -311,9 +313,15 @@ one_run() {
     sleep 0.05
   done
   "$mcsqueal" status --url "$url" --ready >/dev/null || die "mcsqueal run not ready within 30 s"
-  "$writer" -S "$sock" --rate "$rate" --seconds "$warmup" --threads "$nthreads" --seed 7 \
-    >/dev/null || die "paced_writer (warm-up) failed"
-  sleep 0.5
+  helper scrape "$url" "$work/warm.$tag.json"
+  wline=$("$writer" -S "$sock" --rate "$rate" --seconds "$warmup" --threads "$nthreads" --seed 7) ||
+    die "paced_writer (warm-up) failed"
+  # the warm-up's deletes all confirmed before the window opens, so that a
+  # backlog (e.g. a producer still getting its id from a broker that just
+  # started) is not measured as the window's lag
+  helper drain "$url" "$work/warm.$tag.json" "$(kv txns "$wline")" 60 ||
+    note "$tag: the warm-up's transactions were not all confirmed within 60 s"
+  sleep 0.2
   helper scrape "$url" "$work/before.$tag.json"
   helper threads "$run_pid" >"$work/threads0.$tag"
   cpu0=$(cpu_now)
@@ -373,6 +381,10 @@ cpu_delta() { # LINE: CPU seconds of mariadbd and both memcached during the wind
   awk -v a="$(kv cpu0 "$1")" -v b="$(kv cpu1 "$1")" 'BEGIN { n = split(a, x, ","); split(b, y, ",")
     printf "%.2f %.2f", y[1] - x[1], (y[2] - x[2]) + (y[3] - x[3]) }'
 }
+broker_cpu() { # LINE: ", Kafka broker N CPU s" in the window (BENCH_KAFKA=1), else nothing
+  awk -v a="$(kv cpu0 "$1")" -v b="$(kv cpu1 "$1")" 'BEGIN { n = split(a, x, ","); split(b, y, ",")
+    if (n >= 4) printf ", Kafka broker %.2f CPU s", y[4] - x[4] }'
+}
 run_cpu() { # TAG: CPU seconds of mcsqueal run during the window
   awk 'NR == FNR { u[$1] = $3 + $4; next } { s += $3 + $4 - u[$1] } END { printf "%.2f", s }' \
     "$work/threads0.$1" "$work/threads1.$1"
@@ -403,9 +415,9 @@ checks=$(
     printf '  %-16s writer: %s txns, %s late (>1 ms behind schedule, worst %s ms), rtt p50 %s ms p99 %s ms;\n' \
       "$tag" "$wtx" "$(kv late "$line")" "$(kv late_max_ms "$line")" "$(kv rtt_p50_ms "$line")" \
       "$(kv rtt_p99_ms "$line")"
-    printf '  %-16s tailer: %s txns, %s keys; bus: %s messages produced, %s consumed, %s lost;\n' \
+    printf '  %-16s tailer: %s txns, %s keys; bus: %s messages produced, %s consumed, %s lost%s;\n' \
       "" "$(kv binlog_txns "$line")" "$(kv keys "$line")" "$(kv produced "$line")" \
-      "$(kv consumed "$line")" "$(kv lost "$line")"
+      "$(kv consumed "$line")" "$(kv lost "$line")" "$(broker_cpu "$line")"
     printf '  %-16s router: %s txns observed, %s deletes confirmed, %s spooled: %s\n' \
       "" "$(kv lag_n "$line")" "$(kv confirmed "$line")" "$(kv spooled "$line")" "$ok"
   done <"$work/results"

@@ -57,7 +57,7 @@ bench_init() { # TEMPLATE: the temp dir ${TMPDIR:-/tmp}/TEMPLATE.XXXXXX, and the
 # bench_bus: sets brokers (bus.brokers) and bus_label: the embedded bus, or
 # with BENCH_KAFKA=1 a 1-broker Apache Kafka (scripts/kafka: KRaft, the full
 # JIT) started in $work/kafka and stopped at exit; the tailer produces with
-# acks=all (its default).
+# acks=all (its default); kafka_pid is the broker's JVM.
 bench_bus() {
   brokers=embedded
   bus_label="embedded bus"
@@ -66,6 +66,11 @@ bench_bus() {
   note "starting a 1-broker Apache Kafka (scripts/kafka)"
   /usr/bin/python3 "$root/scripts/kafka" start --detach --full-jit --max-lifetime 7200 \
     --dir "$kafka_dir" >"$work/kafka.out" 2>&1 || { cat "$work/kafka.out" >&2; die "Kafka did not start"; }
+  # the broker's JVM, for its CPU time (its command line names its log directory)
+  kafka_pid=""
+  for p in $(pgrep -f -- "-Dkafka.logs.dir=$kafka_dir/" || true); do
+    [[ $(cat "/proc/$p/comm" 2>/dev/null) == java ]] && kafka_pid=$p
+  done
   brokers=$(sed -n 's/^bootstrap servers: *//p' "$work/kafka.out")
   [[ -n $brokers ]] || die "scripts/kafka printed no bootstrap servers"
   bus_label="Apache Kafka $(sed -n 's/^Apache Kafka \([^:]*\):.*/\1/p' "$work/kafka.out"), 1 broker at $brokers, acks=all"
