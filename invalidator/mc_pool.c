@@ -75,6 +75,12 @@
 /* A key of a proxy batch written to the proxy of this round, not answered
  * yet (internal; never left in a caller's outcome). */
 #define OUTCOME_SENT 0xff
+/* Deletes in flight to a proxy at most: twemproxy reads a whole pipeline
+ * before it answers any of it (10,000 deletes written at once waited 1.1 to
+ * 1.8 s for their first answer on the test machine, past the poll timeout),
+ * while with about 1,000 in flight its answers flow and it is 2 to 3 times
+ * faster. */
+#define PROXY_WINDOW 1024
 
 typedef enum conn_state {
     CONN_CLOSED = 0,
@@ -120,6 +126,9 @@ typedef struct mc_server {
     uint32_t next_opaque; /* replies so far matched keys below this one (proxy: the next
                              key an answer can be for) */
     size_t awaiting;      /* proxy: answers still due for what out holds */
+    size_t send_limit;    /* bytes of out that may be written now (proxy: the window) */
+    uint32_t win_next;    /* proxy: the next key to let into the window */
+    size_t in_flight;     /* proxy: requests let into the window and not answered */
     bool tried;           /* proxy: took a round of the current batch */
     bool err_pending;     /* an error without an opaque came after next_opaque */
     char *in;             /* replies not parsed yet (IN_SIZE bytes) */
@@ -134,6 +143,8 @@ typedef struct batch_ctx {
     uint8_t *outcome;      /* (ref) */
     const uint32_t *owner; /* (ref) */
     size_t n;
+    const mcsq_key *keys; /* (ref) proxy batches: the keys, to size their requests; else NULL */
+    size_t req_extra;     /* proxy batches: bytes of a request besides the key */
 } batch_ctx;
 
 struct mc_pool {
@@ -434,6 +445,24 @@ static bool reply_handle(mc_server *s, size_t si, const batch_ctx *b, const char
     return false;
 }
 
+/* Lets requests of proxy si into its window until PROXY_WINDOW are in
+ * flight: out holds the requests of its keys in key order. Without keys (a
+ * memcached, a probe) everything may be written. */
+static void window_fill(mc_server *s, size_t si, const batch_ctx *b)
+{
+    if (b->keys == NULL) {
+        s->send_limit = s->out.len;
+        return;
+    }
+    while (s->in_flight < PROXY_WINDOW && s->win_next < b->n) {
+        size_t i = s->win_next++;
+        if (b->owner[i] != si || b->outcome[i] != OUTCOME_SENT)
+            continue;
+        s->send_limit += b->req_extra + b->keys[i].len;
+        s->in_flight++;
+    }
+}
+
 /* One answer of a proxy (text_delete.h), for the next key written to it
  * that has none yet; the last due answer ends the server's run. Returns
  * false on a protocol violation (not an answer to `delete`, or one too
@@ -452,6 +481,8 @@ static bool text_reply_handle(mc_server *s, size_t si, const batch_ctx *b, const
             return false;
         b->outcome[i] = text_delete_confirmed(r) ? MC_POOL_CONFIRMED : MC_POOL_FAILED;
         s->next_opaque = (uint32_t)i + 1;
+        s->in_flight--;
+        window_fill(s, si, b);
     }
     if (r == TEXT_DELETE_ERROR) {
         s->err = MCSQ_ERR_IO;
@@ -588,7 +619,7 @@ static void server_write(const mc_pool *pool, mc_server *s, int64_t now)
     if (s->conn == CONN_HELLO)
         (void)server_send(pool, s, VERSION_REQ, VERSION_REQ_LEN, &s->hello_off, now);
     else
-        (void)server_send(pool, s, s->out.data, s->out.len, &s->off, now);
+        (void)server_send(pool, s, s->out.data, s->send_limit, &s->off, now);
 }
 
 static void server_connected(const mc_pool *pool, mc_server *s, int64_t now)
@@ -619,7 +650,7 @@ static void server_event(const mc_pool *pool, size_t si, short revents, const ba
     if (s->run == RUN_ACTIVE && (s->conn == CONN_OPEN || s->conn == CONN_HELLO) &&
         (revents & (POLLIN | POLLERR | POLLHUP)))
         server_read(pool, si, b, now);
-    if (s->run == RUN_ACTIVE && s->conn == CONN_OPEN && s->off < s->out.len && !s->write_blocked)
+    if (s->run == RUN_ACTIVE && s->conn == CONN_OPEN && s->off < s->send_limit && !s->write_blocked)
         server_write(pool, s, now); /* just verified: start at once */
 }
 
@@ -633,7 +664,7 @@ static short server_events(const mc_server *s)
         return POLLOUT;
     if (s->conn == CONN_HELLO)
         return s->hello_off < VERSION_REQ_LEN ? POLLOUT : POLLIN;
-    bool writing = s->off < s->out.len;
+    bool writing = s->off < s->send_limit;
     return (short)((writing ? POLLOUT : 0) | (!writing || s->write_blocked ? POLLIN : 0));
 }
 
@@ -666,8 +697,14 @@ static void loop_run(mc_pool *pool, const batch_ctx *b)
     int64_t now = clock_mono_ms();
     int timeout;
     for (size_t i = 0; i < pool->nservers; i++) {
-        if (pool->servers[i].run == RUN_ACTIVE)
-            server_begin(pool, &pool->servers[i], now);
+        mc_server *s = &pool->servers[i];
+        if (s->run != RUN_ACTIVE)
+            continue;
+        s->send_limit = 0;
+        s->win_next = 0;
+        s->in_flight = 0;
+        window_fill(s, i, b);
+        server_begin(pool, s, now);
     }
     size_t k;
     while ((k = loop_collect(pool, now, &timeout)) > 0) {
@@ -942,8 +979,11 @@ int mc_pool_delete_batch(mc_pool *pool, const mcsq_key *keys, size_t n, mc_pool_
     batch_reset(pool);
     if (owner == NULL)
         return batch_nomem(pool, keys, n, res->outcome, NULL, res);
-    if (pool->proxy)
+    if (pool->proxy) {
+        b.keys = keys;
+        b.req_extra = TEXT_DELETE_OVERHEAD + pool->prefix_len;
         return proxy_batch(pool, keys, &b, owner, res);
+    }
     int rc = 0;
     for (size_t i = 0; i < n && rc == 0; i++)
         rc = batch_add(pool, &keys[i], (uint32_t)i, &b, owner);

@@ -28,7 +28,9 @@
  * that place keys themselves): memcached's text protocol, the one twemproxy
  * speaks (invalidator/text_delete.h). A batch goes to ONE proxy, the first
  * in configuration order that is not down, as pipelined `delete
- * <prefix><key>` requests; each answer (in order) confirms its key
+ * <prefix><key>` requests (at most 1024 in flight: twemproxy answers a
+ * pipeline only once it has read all of it); each answer (in order)
+ * confirms its key
  * (DELETED, NOT_FOUND) or fails it (an error answer). The keys the proxy
  * did not confirm, because it answered an error or failed, go to the next
  * proxy in the same call, and so on; what no proxy confirmed is FAILED,
