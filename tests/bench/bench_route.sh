@@ -38,6 +38,14 @@
 #   BENCH_PLACEMENT       the pool's `placement` (default libmemcached; e.g.
 #                         pymemcache, dalli, all): compare each mode's
 #                         route figures with libmemcached's
+#   BENCH_PROXY=0         1: also route through one twemproxy (nutcracker) in
+#                         front of both servers (a pool of that proxy,
+#                         placement = proxy), cached and missing keys, in the
+#                         same rounds as the direct runs: the proxy's cost
+#                         as a ratio. For its cached-keys runs every key is
+#                         stored on both servers (twemproxy places keys its
+#                         own way), so each delete hits, and one copy of
+#                         each key must remain afterwards
 #   BENCH_PERF=0          1: two more router runs (cached, missing keys) under
 #                         `perf record -g -p PID` from the first confirmed delete
 #                         on, and their top functions per thread
@@ -53,6 +61,7 @@ runs=${BENCH_RUNS:-5}
 partitions=${BENCH_PARTITIONS:-}
 extra_bus=${BENCH_ROUTE_BUS:-}
 perf_run=${BENCH_PERF:-0}
+proxy_run=${BENCH_PROXY:-0}
 python=/usr/bin/python3
 export LC_ALL=C
 
@@ -65,6 +74,8 @@ done
 [[ -z $partitions || $partitions =~ ^[0-9]+$ ]] || die "BENCH_PARTITIONS must be a number"
 need_tools memcached kcat cc pkg-config "$python"
 [[ $perf_run == 0 ]] || command -v perf >/dev/null || die "BENCH_PERF=1 needs perf"
+[[ $proxy_run == 0 ]] || command -v nutcracker >/dev/null ||
+  [[ -x /usr/sbin/nutcracker ]] || die "BENCH_PROXY=1 needs nutcracker (twemproxy)"
 
 bench_init mcsq-bench-route
 
@@ -134,7 +145,8 @@ cat >"$work/helper.py" <<'EOF'
 watch URL TOTAL TIMEOUT STATE PERF_OUT CMD...: starts CMD, polls URL every
    10 ms until deletes_total{pool="main",result="confirmed"} >= TOTAL, then
    SIGTERM; prints key=value results and writes per-thread CPU to STATE.threads
-items PORT...: prints curr_items of each memcached"""
+items PORT...: prints curr_items of each memcached
+flush PORT...: flush_all on each memcached"""
 import json
 import os
 import re
@@ -259,6 +271,15 @@ def watch(url, total, timeout, state, perf_out, cmd):
              steady, c / t_end if t_end > 0 else 0, hwm, rc))
 
 
+def flush(ports):
+    for port in ports:
+        s = socket.create_connection(("127.0.0.1", int(port)), timeout=5)
+        s.sendall(b"flush_all\r\n")
+        if s.recv(64) != b"OK\r\n":
+            sys.exit("flush_all on port %s failed" % port)
+        s.close()
+
+
 def items(ports):
     out = []
     for port in ports:
@@ -282,6 +303,8 @@ if __name__ == "__main__":
     elif sys.argv[1] == "watch":
         watch(sys.argv[2], int(sys.argv[3]), float(sys.argv[4]), sys.argv[5], sys.argv[6],
               sys.argv[7:])
+    elif sys.argv[1] == "flush":
+        flush(sys.argv[2:])
     else:
         items(sys.argv[2:])
 EOF
@@ -297,6 +320,35 @@ mc_cpu() { # CPU seconds (user + sys) both memcached have used
 servers="127.0.0.1:${mc_ports[0]} 127.0.0.1:${mc_ports[1]}"
 mc_threads=$(memcached -h | sed -n 's/.*number of threads to use (default: \([0-9]*\)).*/\1/p')
 note "memcached on 127.0.0.1:${mc_ports[0]} and 127.0.0.1:${mc_ports[1]}"
+
+# --- twemproxy (BENCH_PROXY=1) ---------------------------------------------------------
+proxy_servers=""
+if [[ $proxy_run != 0 ]]; then
+  nutcracker=$(command -v nutcracker || echo /usr/sbin/nutcracker)
+  nc_port=$(free_port)
+  cat >"$work/nutcracker.yml" <<EOF
+pool:
+  listen: 127.0.0.1:$nc_port
+  hash: fnv1a_64
+  distribution: ketama
+  timeout: 2000
+  auto_eject_hosts: false
+  servers:
+    - 127.0.0.1:${mc_ports[0]}:1
+    - 127.0.0.1:${mc_ports[1]}:1
+EOF
+  "$nutcracker" -c "$work/nutcracker.yml" -s "$(free_port)" -a 127.0.0.1 \
+    -o "$work/nutcracker.log" >/dev/null 2>&1 &
+  nc_pid=$!
+  pids+=("$nc_pid")
+  for _ in $(seq 1 200); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$nc_port") 2>/dev/null && break
+    kill -0 "$nc_pid" 2>/dev/null || { cat "$work/nutcracker.log" >&2; die "nutcracker exited"; }
+    sleep 0.05
+  done
+  proxy_servers="127.0.0.1:$nc_port"
+  note "twemproxy $("$nutcracker" --version 2>&1 | sed -n 's/^This is nutcracker-//p') on $proxy_servers"
+fi
 
 # --- the messages --------------------------------------------------------------------
 mkdir -p "$work/msgs"
@@ -367,7 +419,10 @@ settings() { # STRING: one "key = value" line per ';'-separated entry
   done
 }
 metrics_port=$(free_port)
+route_servers=$servers
+route_placement=${BENCH_PLACEMENT:-libmemcached}
 route_config() { # NAME: writes $work/NAME.ini with cluster NAME and a fresh state_dir
+  # (pool main: $route_servers with $route_placement)
   rm -rf "$work/state.$1"
   mkdir -p "$work/state.$1"
   cat >"$work/$1.ini" <<EOF
@@ -386,8 +441,8 @@ $(settings "$extra_bus")
 cluster = $1
 
 [pool main]
-servers = $servers
-placement = ${BENCH_PLACEMENT:-libmemcached}
+servers = $route_servers
+placement = $route_placement
 
 [metrics]
 listen = 127.0.0.1:$metrics_port
@@ -414,6 +469,24 @@ route_run() {
 
 items() { "$python" "$work/helper.py" items "${mc_ports[@]}"; }
 
+# proxy_round R: the router through twemproxy (placement = proxy), over cached
+# keys (every key on both servers) and then missing ones (for twemproxy: each
+# key's copy on its own server is gone, the other copy is not its)
+proxy_round() {
+  local after
+  "$python" "$work/helper.py" flush "${mc_ports[@]}"
+  "$work/mcfill" "127.0.0.1:${mc_ports[0]}" "127.0.0.1:${mc_ports[0]}" user: "$keys" ||
+    die "mcfill failed"
+  "$work/mcfill" "127.0.0.1:${mc_ports[1]}" "127.0.0.1:${mc_ports[1]}" user: "$keys" ||
+    die "mcfill failed"
+  route_servers=$proxy_servers route_placement=proxy route_run "phits$1" phits
+  after=$(items)
+  [[ $(awk '{ print $1 + $2 }' <<<"$after") == "$keys" ]] ||
+    proxy_check="MISMATCH: round $1, items after the proxy run $after (want $keys in all)"
+  route_servers=$proxy_servers route_placement=proxy route_run "pabsent$1" pabsent
+  "$python" "$work/helper.py" flush "${mc_ports[@]}"
+}
+
 # --- measurements ------------------------------------------------------------------
 note "measuring: $runs interleaved rounds of bench_mc_delete, route (cached keys), route (missing keys)"
 : >"$work/stats.raw"
@@ -423,7 +496,10 @@ note "measuring: $runs interleaved rounds of bench_mc_delete, route (cached keys
 : >"$work/stats.misses"
 : >"$work/stats.hits"
 : >"$work/stats.absent"
+: >"$work/stats.phits"
+: >"$work/stats.pabsent"
 deleted_check="OK: no key left on either server after any cached-keys run"
+proxy_check="OK: after each proxy run over cached keys, exactly one copy of each key left"
 for r in $(seq 1 "$runs"); do
   # shellcheck disable=SC2086 # two servers, two arguments
   BENCH_KEYS=$keys BENCH_RUNS=1 BENCH_RAW_MISSES=0 "$mcdelete" $servers >"$work/mcdelete.$r" 2>&1 ||
@@ -440,6 +516,7 @@ for r in $(seq 1 "$runs"); do
   after=$(items)
   [[ $after == "0 0" ]] || deleted_check="MISMATCH: round $r, items before $before, after $after"
   route_run "absent$r" absent
+  [[ $proxy_run == 0 ]] || proxy_round "$r"
 done
 
 # --- profile (optional) ------------------------------------------------------------
@@ -504,6 +581,22 @@ threads_of() { # KIND ROUND
 }
 hits=$(kv steady "$hits_line")
 absent=$(kv steady "$absent_line")
+proxy_rows=""
+proxy_checks=""
+if [[ $proxy_run != 0 ]]; then
+  read -r phits_round phits_line < <(best_line "$work/stats.phits")
+  read -r pabsent_round pabsent_line < <(best_line "$work/stats.pabsent")
+  proxy_rows=$(
+    row_line "through twemproxy, cached keys" phits "$phits_round" "$phits_line"
+    row_line "through twemproxy, missing keys" pabsent "$pabsent_round" "$pabsent_line"
+  )
+  proxy_checks=$(
+    printf '| %-56s | %10s | %10s | %6s |\n' "through twemproxy / direct, cached keys (information)" \
+      "$(ratio "$(kv steady "$phits_line")" "$hits")" "-" "-"
+    printf '| %-56s | %10s | %10s | %6s |' "through twemproxy / direct, missing keys (information)" \
+      "$(ratio "$(kv steady "$pabsent_line")" "$absent")" "-" "-"
+  )
+fi
 
 cat <<EOF
 
@@ -519,6 +612,8 @@ raw binary, runs:     $(tr '\n' ' ' <"$work/stats.raw")keys/s
 load average:         $(cut -d' ' -f1-3 /proc/loadavg) (at the end; the machine's other work shares the CPUs)
 route cached, runs:   steady $(all "$work/stats.hits" steady) keys/s
 route missing, runs:  steady $(all "$work/stats.absent" steady) keys/s
+${proxy_servers:+twemproxy:            one nutcracker on $proxy_servers in front of both servers (fnv1a_64, ketama), a pool of it with placement = proxy; $proxy_check
+route via proxy:      steady, cached $(all "$work/stats.phits" steady) keys/s; missing $(all "$work/stats.pabsent" steady) keys/s}
 route threads, best cached-keys run (CPU seconds from start to the last delete):
 $(threads_of hits "$hits_round")
 route threads, best missing-keys run:
@@ -536,6 +631,7 @@ $(printf '| %-42s | %10s | %9s | %9s | %8s | %7s | %7s | %7s |' "mcsqueal route 
 | ------------------------------------------ | ---------- | --------- | --------- | -------- | ------- | ------- | ------- |
 $(row_line "cached keys (every delete hits)" hits "$hits_round" "$hits_line")
 $(row_line "missing keys (every delete \"not found\")" absent "$absent_round" "$absent_line")
+${proxy_rows}
 
 (steady: keys confirmed between the first poll that saw a confirmed delete and
 the poll that saw all $keys, over that time; wall: $keys over the time from
@@ -554,6 +650,7 @@ $(printf '| %-56s | %10s | %10s | %6s |' "route confirmed deletes/s, missing key
 $(printf '| %-56s | %10s | %10s | %6s |' "route confirmed deletes/s, cached keys (wall)" "$(kv wall "$hits_line")" "-" "-")
 $(printf '| %-56s | %10s | %10s | %6s |' "route / mc_pool alone, cached keys (information)" "$(ratio "$hits" "$pool")" "-" "-")
 $(printf '| %-56s | %10s | %10s | %6s |' "route / mc_pool alone, missing keys (information)" "$(ratio "$absent" "$pool_misses")" "-" "-")
+${proxy_checks}
 EOF
 if [[ -n $profile ]]; then
   printf '\n%s\n' "$profile"
