@@ -106,7 +106,8 @@ kv() { # KEY LINE: the value of KEY in a line of key=value pairs
 # CRC32 checksums, no syncing), on a free loopback port and $work/mysqld.sock,
 # with its own --tmpdir (a mariadbd starting elsewhere empties a shared /tmp of
 # its #sql files, which broke mariadb-install-db). Sets data, sock, port and
-# server_pid; returns once the socket is open.
+# server_pid; returns once the socket is open. Arguments are passed on to
+# mariadbd (after the ones above).
 start_mariadbd() {
   data=$work/data
   sock=$work/mysqld.sock
@@ -118,7 +119,7 @@ start_mariadbd() {
   mariadbd --no-defaults --user=root --datadir="$data" --tmpdir="$work" --socket="$sock" \
     --port="$port" --bind-address=127.0.0.1 --log-bin="$data/binlog" --server-id=1 \
     --binlog-format=ROW --max-binlog-size=1G --innodb-flush-log-at-trx-commit=0 --sync-binlog=0 \
-    --log-error="$work/mariadbd.err" >>"$work/mariadbd.err" 2>&1 &
+    --log-error="$work/mariadbd.err" "$@" >>"$work/mariadbd.err" 2>&1 &
   server_pid=$!
   for _ in $(seq 1 300); do
     [[ -S $sock ]] && return 0
@@ -186,6 +187,177 @@ int main(int argc, char **argv)
         return 1;
     fprintf(f, "%.6f %ld %d\n", (double)(b.tv_sec - a.tv_sec) + (b.tv_nsec - a.tv_nsec) / 1e9,
             ru.ru_maxrss, WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
+    return fclose(f) != 0;
+}
+EOF
+}
+
+# build_tailwatch: $work/tailwatch STATFILE THREADFILE CHECKPOINT END_FILE END_POS TIMEOUT_S CMD...:
+# starts CMD (the tailer), reads CHECKPOINT each time inotify reports a file
+# written or renamed into its directory (and every 5 ms, when it also samples
+# VmHWM) until its file= and pos= reach END_FILE:END_POS, then sends SIGTERM
+# and waits. Appends
+# "seconds_to_end vmhwm_kib_at_end max_rss_kib exit" to STATFILE (exit 124:
+# timeout; seconds_to_end is from fork to the poll that saw the end) and
+# writes the per-thread CPU seconds at the end to THREADFILE as
+# "tid name user sys" lines (the main thread's name ends in "(main)").
+build_tailwatch() {
+  cc -O2 -o "$work/tailwatch" -x c - <<'EOF'
+#include <dirent.h>
+#include <libgen.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/inotify.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+static double now(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + t.tv_nsec / 1e9;
+}
+static int reached(const char *path, const char *end_file, unsigned long long end_pos)
+{
+    char line[4096], file[4096] = "";
+    unsigned long long pos = 0;
+    int have_pos = 0;
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        return 0;
+    while (fgets(line, sizeof(line), f) != NULL) {
+        if (strncmp(line, "file=", 5) == 0) {
+            snprintf(file, sizeof(file), "%s", line + 5);
+            file[strcspn(file, "\n")] = '\0';
+        } else if (strncmp(line, "pos=", 4) == 0) {
+            have_pos = sscanf(line + 4, "%llu", &pos) == 1;
+        }
+    }
+    fclose(f);
+    int cmp = strcmp(file, end_file);
+    return file[0] != '\0' && have_pos && (cmp > 0 || (cmp == 0 && pos >= end_pos));
+}
+static long vmhwm(pid_t pid)
+{
+    char path[64], line[256];
+    long kib = -1;
+    snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        return -1;
+    while (fgets(line, sizeof(line), f) != NULL)
+        if (sscanf(line, "VmHWM: %ld", &kib) == 1)
+            break;
+    fclose(f);
+    return kib;
+}
+static void threads(pid_t pid, const char *out)
+{
+    char dir[64], path[300], buf[1024];
+    FILE *o = fopen(out, "w");
+    snprintf(dir, sizeof(dir), "/proc/%d/task", (int)pid);
+    DIR *d = opendir(dir);
+    if (o == NULL || d == NULL)
+        goto done;
+    double tck = (double)sysconf(_SC_CLK_TCK);
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.')
+            continue;
+        snprintf(path, sizeof(path), "%s/%s/stat", dir, e->d_name);
+        FILE *f = fopen(path, "r");
+        if (f == NULL)
+            continue;
+        size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+        fclose(f);
+        buf[n] = '\0';
+        char *open = strchr(buf, '('), *close = strrchr(buf, ')');
+        unsigned long ut, stime;
+        if (open == NULL || close == NULL ||
+            sscanf(close + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut,
+                   &stime) != 2)
+            continue;
+        *close = '\0';
+        for (char *c = open + 1; *c; c++)
+            if (*c == ' ')
+                *c = '_';
+        int main_thread = atoi(e->d_name) == (int)pid;
+        fprintf(o, "%s %s%s %.2f %.2f\n", e->d_name, open + 1, main_thread ? "(main)" : "",
+                ut / tck, stime / tck);
+    }
+done:
+    if (d != NULL)
+        closedir(d);
+    if (o != NULL)
+        fclose(o);
+}
+int main(int argc, char **argv)
+{
+    if (argc < 8)
+        return 2;
+    const char *stat_file = argv[1], *thread_file = argv[2], *ckpt = argv[3], *end_file = argv[4];
+    unsigned long long end_pos = strtoull(argv[5], NULL, 10);
+    double timeout = atof(argv[6]), t_end = -1;
+    long hwm = -1;
+    /* the checkpoint is written to a temporary file and renamed: both show
+     * in its directory, so the end is seen when it happens, not at a poll */
+    char dir[4096];
+    snprintf(dir, sizeof(dir), "%s", ckpt);
+    int ino = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+    if (ino < 0 || inotify_add_watch(ino, dirname(dir), IN_MOVED_TO | IN_CLOSE_WRITE) < 0)
+        return 1;
+    double t0 = now();
+    pid_t pid = fork();
+    if (pid == 0) {
+        execvp(argv[7], argv + 7);
+        _exit(127);
+    }
+    if (pid < 0)
+        return 1;
+    struct timespec tick = {0, 5000000};
+    int st = 0, done = 0;
+    struct rusage ru;
+    char events[4096];
+    for (;;) {
+        if (wait4(pid, &st, WNOHANG, &ru) == pid) {
+            done = 1; /* exited before reaching the end: a failure */
+            break;
+        }
+        long h = vmhwm(pid);
+        if (h > hwm)
+            hwm = h;
+        if (reached(ckpt, end_file, end_pos)) {
+            t_end = now() - t0;
+            threads(pid, thread_file);
+            break;
+        }
+        if (now() - t0 > timeout)
+            break;
+        struct pollfd pfd = {ino, POLLIN, 0};
+        if (poll(&pfd, 1, 5) > 0)
+            while (read(ino, events, sizeof(events)) > 0)
+                ; /* drained: the checkpoint is read at the top of the loop */
+    }
+    if (!done) {
+        kill(pid, SIGTERM);
+        double t_term = now();
+        while (wait4(pid, &st, WNOHANG, &ru) != pid) {
+            if (now() - t_term > 15)
+                kill(pid, SIGKILL);
+            nanosleep(&tick, NULL);
+        }
+    }
+    int rc = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+    if (t_end < 0 && rc == 0)
+        rc = 124;
+    FILE *f = fopen(stat_file, "a");
+    if (f == NULL)
+        return 1;
+    fprintf(f, "%.6f %ld %ld %d\n", t_end, hwm, ru.ru_maxrss, rc);
     return fclose(f) != 0;
 }
 EOF

@@ -8,14 +8,16 @@
  * behind sends at once, without sleeping, until it is on time again). Each
  * transaction is one auto-committed InnoDB statement,
  *
- *   UPDATE bench_users SET v = v + 1, note = '...' WHERE id = N
+ *   UPDATE bench_users SET v = v + 1, note = 'paced G probe <unix us>' WHERE id = N
  *   /<star> mcsqueal: user:N profile:N @probe=<unix us> <star>/
  *
  * where the probe is CLOCK_REALTIME read just before the statement is sent
  * (never a whole second: mcsqueal would take that for a header timestamp):
  * the commit happens after it, so mcsqueal's invalidation lag (commit_us
  * from the probe -> delete confirmed) is measured exactly, or a little long
- * by the statement's own execution, never short.
+ * by the statement's own execution, never short. The probe is in the row
+ * too, for a reader that sees rows but not the statement (Debezium's MySQL
+ * connector on MariaDB, in bench_debezium.sh).
  *
  * --setup creates the table (ids 1..--rows) and exits. Otherwise the run
  * prints one line of key=value pairs: transactions committed, seconds, the
@@ -199,8 +201,9 @@ static void *writer_main(void *arg)
             probe--;
         int len = snprintf(sql, sizeof(sql),
                            "UPDATE bench_users SET v = v + 1, note = 'paced %" PRIu64
-                           "' WHERE id = %u /* mcsqueal: user:%u profile:%u @probe=%" PRId64 " */",
-                           g, id, id, id, probe);
+                           " probe %" PRId64 "' WHERE id = %u /* mcsqueal: user:%u profile:%u "
+                           "@probe=%" PRId64 " */",
+                           g, probe, id, id, id, probe);
         int64_t t0 = mono_ns();
         if (mysql_real_query(w->conn, sql, (unsigned long)len) != 0) {
             if (w->errors++ == 0)

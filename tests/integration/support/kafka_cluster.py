@@ -41,6 +41,8 @@ import tempfile
 import time
 import uuid
 
+import maven_fetch
+
 KAFKA_VERSION = "3.9.2"
 SCALA_VERSION = "2.13"
 # the slf4j binding the broker jars leave to the distribution (log4j2)
@@ -54,8 +56,7 @@ def cache_dir():
     ~/.cache/mcsqueal/kafka-<version> (XDG_CACHE_HOME respected)."""
     if os.environ.get("MCSQ_KAFKA_HOME"):
         return os.environ["MCSQ_KAFKA_HOME"]
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return os.path.join(base, "mcsqueal", "kafka-%s" % KAFKA_VERSION)
+    return os.path.join(maven_fetch.cache_base(), "kafka-%s" % KAFKA_VERSION)
 
 
 def libs_dir():
@@ -105,35 +106,11 @@ POM = """<project xmlns="http://maven.apache.org/POM/4.0.0">
 def fetch(quiet=False):
     """Copies the broker jars and their runtime dependencies from Maven into
     cache_dir() unless they are there; returns 0 or mvn's exit code."""
-    if os.path.exists(_complete_marker()):
-        return 0
-    mvn = shutil.which("mvn")
-    if mvn is None:
-        print("kafka: mvn not found (scripts/deps installs maven)", file=sys.stderr)
-        return 1
-    work = tempfile.mkdtemp(prefix="mcsq-kafka-fetch-")
-    try:
-        with open(os.path.join(work, "pom.xml"), "w") as f:
-            f.write(POM.format(scala=SCALA_VERSION, kafka=KAFKA_VERSION, log4j=LOG4J_VERSION,
-                               slf4j=SLF4J_VERSION))
-        staging = os.path.join(work, "libs")
-        if not quiet:
-            print("kafka: fetching Apache Kafka %s jars into %s" % (KAFKA_VERSION, libs_dir()),
-                  file=sys.stderr)
-        r = subprocess.run([mvn, "-q", "-B", "dependency:copy-dependencies",
-                            "-DoutputDirectory=" + staging, "-DincludeScope=runtime"],
-                           cwd=work, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        if r.returncode != 0:
-            print("kafka: mvn failed (%d):\n%s" % (r.returncode, r.stdout[-4000:]), file=sys.stderr)
-            return r.returncode
-        os.makedirs(cache_dir(), exist_ok=True)
-        shutil.rmtree(libs_dir(), ignore_errors=True)
-        shutil.move(staging, libs_dir())
-        with open(_complete_marker(), "w") as f:
-            f.write("org.apache.kafka:kafka_%s:%s\n" % (SCALA_VERSION, KAFKA_VERSION))
-        return 0
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
+    return maven_fetch.fetch(
+        "kafka", cache_dir(),
+        POM.format(scala=SCALA_VERSION, kafka=KAFKA_VERSION, log4j=LOG4J_VERSION,
+                   slf4j=SLF4J_VERSION),
+        "org.apache.kafka:kafka_%s:%s" % (SCALA_VERSION, KAFKA_VERSION), quiet=quiet)
 
 
 def free_port():
