@@ -40,7 +40,8 @@
 #   - throughput: max.batch.size=8192, max.queue.size=32768, poll.interval.ms
 #     left at 500 (the queue is never empty while it catches up); producer
 #     linger.ms=5, batch.size=1 MiB. Paced: poll.interval.ms=1,
-#     max.batch.size=2048 (default), producer linger.ms=0.
+#     max.batch.size=2048 (default), producer linger.ms=0. Producer
+#     compression lz4, as mcsqueal's default.
 #   - mcsqueal: its defaults for throughput; paced: bus.linger_ms=2,
 #     bus.kafka.linger.ms=0 (bench_e2e.sh's "tuned").
 #   - JVM warm-up: Debezium's streaming rate is taken from its first record to
@@ -111,8 +112,12 @@ build_tailwatch # $work/tailwatch (see bench_lib.sh)
 
 # --- servers -----------------------------------------------------------------------
 BENCH_KAFKA=1 bench_bus # brokers, kafka_dir
+# the broker's JVM: the node's pid file names `timeout` (scripts/kafka's
+# --max-lifetime), whose child it is
 broker_pid=$(cat "$kafka_dir"/*/pid 2>/dev/null | head -n 1)
 [[ $broker_pid =~ ^[0-9]+$ ]] && kill -0 "$broker_pid" || die "no broker pid in $kafka_dir"
+[[ $(cat "/proc/$broker_pid/comm") == java ]] || broker_pid=$(pgrep -P "$broker_pid" | head -n 1)
+[[ $(cat "/proc/$broker_pid/comm" 2>/dev/null) == java ]] || die "the broker's JVM not found"
 start_mariadbd --version=8.0.2-10.11-MariaDB-log # see the header: Debezium's MySQL connector
 sql() { mariadb --no-defaults -S "$sock" -uroot -N -B -e "$1"; }
 
@@ -169,7 +174,7 @@ dbz_common=(
   debezium.schema.history.internal=io.debezium.relational.history.MemorySchemaHistory
   debezium.include.query=true debezium.provide.transaction.metadata=true
   debezium.include.schema.changes=false debezium.converter.schemas.enable=false
-  producer.acks=all producer.enable.idempotence=true
+  producer.acks=all producer.enable.idempotence=true producer.compression.type=lz4
 )
 dbz_throughput=(
   start_file="$first_binlog" start_pos=4 debezium.snapshot.mode=recovery
@@ -224,6 +229,9 @@ run_dbz() {
     'BEGIN { printf "%.3f %.2f %d %s %s %.3f %.2f %d\n", e - f, ce - cf, h, b, s, e, ce, r }' \
     >>"$work/res.$1"
 }
+# both topics exist before the first run: no run waits for a topic's creation
+"${driver[@]}" topics bootstrap="$brokers" names=mcsqueal.bench,dbz.bench,dbz.paced \
+  >"$work/topics.out" 2>&1 || { cat "$work/topics.out" >&2; die "creating the topics failed"; }
 names=(tail_null dbz_null tail_kafka dbz_kafka)
 for n in "${names[@]}"; do : >"$work/res.$n"; done
 note "throughput: $runs round(s) of ${names[*]} over $total_txns transactions"
@@ -234,6 +242,12 @@ for r in $(seq 1 "$runs"); do
   run_dbz dbz_kafka kafka
   note "round $r: $(for n in "${names[@]}"; do printf '%s %ss ' "$n" "$(tail -n 1 "$work/res.$n" | awk '{ print $1 }')"; done)"
 done
+# bytes on the broker's disk per run (record batches, lz4 on both sides)
+topic_bytes() {
+  find "$kafka_dir" -path "*/$1-0/*.log" -printf '%s\n' | awk -v r="$runs" '{ s += $1 } END { printf "%.0f", s / r }'
+}
+bytes_tail=$(topic_bytes mcsqueal.bench)
+bytes_dbz=$(topic_bytes dbz.bench)
 declare -A best
 for n in "${names[@]}"; do
   best[$n]=$(sort -n -k1,1 "$work/res.$n" | head -n 1)
@@ -241,8 +255,9 @@ done
 
 # --- paced mode --------------------------------------------------------------------------
 # paced_run NAME TOPIC CMD...: consumer on TOPIC, CMD in the background, warm-up,
-# the measured window; writes lat.NAME ("latency_us" per transaction of the window)
-# and appends "cpu_s" of CMD during the window to cpu.NAME
+# the measured window, then until every transaction of it was received; writes
+# lat.NAME ("latency_us" per transaction of the window, sorted) and cpu.NAME (CMD's
+# CPU seconds from the window's start until then)
 paced_run() {
   local name=$1 topic=$2 cons pid c0 c1 from
   shift 2
@@ -265,7 +280,18 @@ paced_run() {
   c0=$(ticks "$pid")
   "$writer" -S "$sock" --rate "$rate" --seconds "$seconds" >"$work/writer.$name" ||
     die "paced_writer failed"
-  sleep 2 # the last ones published
+  # until the consumer has every transaction of the window, or nothing new came
+  # for 15 s (at most 180 s): a side that falls behind is measured, not cut off
+  local want have last=-1 idle=0
+  want=$(kv txns "$(cat "$work/writer.$name")")
+  for _ in $(seq 1 180); do
+    have=$(awk -v f="$from" '$1 >= f { n++ } END { print n + 0 }' "$work/recv.$name")
+    [[ $have -ge $want ]] && break
+    if [[ $have == "$last" ]]; then idle=$((idle + 1)); else idle=0; fi
+    [[ $idle -ge 15 ]] && break
+    last=$have
+    sleep 1
+  done
   c1=$(ticks "$pid")
   secs "$c0" "$c1" >"$work/cpu.$name"
   stop_pid "$cons"
@@ -321,6 +347,7 @@ $(row "Debezium, null sink" dbz_null)
 $(row "mcsqueal tail, Kafka (acks=all)" tail_kafka)
 $(row "Debezium, Kafka (acks=all)" dbz_kafka)
 
+bus bytes per run (topic log on the broker): mcsqueal $bytes_tail ($(calc "%.1f" "$bytes_tail / $total_txns") per transaction, $(calc "%.1f" "$bytes_tail / $total_keys") per key); Debezium $bytes_dbz ($(calc "%.1f" "$bytes_dbz / $total_txns") per transaction)
 Debezium whole runs (JVM start -> last record): null $(f dbz_null 6) s, $(f dbz_null 7) CPU s; Kafka $(f dbz_kafka 6) s, $(f dbz_kafka 7) CPU s
 all rounds (s): $(for n in "${names[@]}"; do printf '%s %s; ' "$n" "$(awk '{ printf "%s ", $1 }' "$work/res.$n")"; done)
 

@@ -12,6 +12,8 @@
  *                         end table (end_table=, the binlog's last transaction)
  *                         and prints one line of key=value pairs (times, CPU,
  *                         peak RSS); with paced=1 it runs until SIGTERM.
+ *   topics KEY=VALUE...   Creates the topics names=A,B,... (one partition each)
+ *                         unless they exist.
  *   consume KEY=VALUE...  A Kafka consumer at the end of a topic (created with
  *                         one partition when missing) that writes one line
  *                         "probe_us received_us" per transaction it receives:
@@ -20,7 +22,7 @@
  *                         tests/bench/paced_writer also writes into the row
  *                         (the note column: "paced G probe US"; the MySQL
  *                         connector gives no statement text on MariaDB).
- *                         Runs until SIGTERM.
+ *                         Runs until SIGTERM, writing as it goes.
  *
  * Every setting of the engine is passed on the command line by the script, so
  * that the benchmark's report shows each choice.
@@ -78,7 +80,7 @@ public final class DebeziumDriver {
 
     public static void main(String[] args) throws Exception {
         if (args.length < 1) {
-            System.err.println("usage: DebeziumDriver engine|consume KEY=VALUE...");
+            System.err.println("usage: DebeziumDriver engine|consume|topics KEY=VALUE...");
             System.exit(2);
         }
         Map<String, String> opt = new HashMap<>();
@@ -103,6 +105,12 @@ public final class DebeziumDriver {
             engine(opt, engineProps, producerProps);
         } else if (args[0].equals("consume")) {
             consume(opt);
+        } else if (args[0].equals("topics")) {
+            Properties p = new Properties();
+            p.setProperty("bootstrap.servers", need(opt, "bootstrap"));
+            for (String t : need(opt, "names").split(",")) {
+                createTopic(p, t);
+            }
         } else {
             System.err.println("unknown mode " + args[0]);
             System.exit(2);
@@ -293,33 +301,38 @@ public final class DebeziumDriver {
         Runtime.getRuntime().halt(0); // no orderly shutdown: its time is not measured
     }
 
-    private static void consume(Map<String, String> opt) throws Exception {
-        String bootstrap = need(opt, "bootstrap"), topic = need(opt, "topic");
-        Path outPath = Path.of(need(opt, "out"));
-        Properties p = new Properties();
-        p.setProperty("bootstrap.servers", bootstrap);
+    /** Creates topic with one partition unless it exists. */
+    private static void createTopic(Properties p, String topic) throws Exception {
         try (Admin admin = Admin.create(p)) {
             if (!admin.listTopics().names().get().contains(topic)) {
                 admin.createTopics(List.of(new NewTopic(topic, 1, (short) 1))).all().get();
             }
         }
+    }
+
+    private static void consume(Map<String, String> opt) throws Exception {
+        String bootstrap = need(opt, "bootstrap"), topic = need(opt, "topic");
+        Path outPath = Path.of(need(opt, "out"));
+        Properties p = new Properties();
+        p.setProperty("bootstrap.servers", bootstrap);
+        createTopic(p, topic);
         p.setProperty("key.deserializer", StringDeserializer.class.getName());
         p.setProperty("value.deserializer", StringDeserializer.class.getName());
         p.setProperty("enable.auto.commit", "false");
         p.setProperty("fetch.min.bytes", "1");
         p.setProperty("fetch.max.wait.ms", "100");
         p.setProperty("max.partition.fetch.bytes", String.valueOf(16 << 20));
-        List<long[]> seen = new ArrayList<>();
         Thread main = Thread.currentThread();
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {
             STOP.set(true);
             try {
                 main.join(5000);
             } catch (InterruptedException e) {
-                // writing what there is
+                // exiting anyway
             }
         }));
-        try (KafkaConsumer<String, String> k = new KafkaConsumer<>(p)) {
+        try (KafkaConsumer<String, String> k = new KafkaConsumer<>(p);
+                BufferedWriter w = Files.newBufferedWriter(outPath, StandardCharsets.US_ASCII)) {
             List<TopicPartition> tps = new ArrayList<>();
             k.partitionsFor(topic).forEach(pi -> tps.add(new TopicPartition(topic, pi.partition())));
             k.assign(tps);
@@ -340,18 +353,17 @@ public final class DebeziumDriver {
                         continue;
                     }
                     Matcher m = (v.contains("\"txns\"") ? COMMIT_US : PROBE).matcher(v);
+                    if (m.pattern() == PROBE) { // the after image: the before one has the last probe
+                        m.region(Math.max(0, v.indexOf("\"after\":")), v.length());
+                    }
                     while (m.find()) {
-                        seen.add(new long[] {Long.parseLong(m.group(1)), recvUs});
+                        w.write(m.group(1) + " " + recvUs + "\n");
                         if (m.pattern() == PROBE) {
                             break; // one statement per paced transaction
                         }
                     }
                 }
-            }
-        }
-        try (BufferedWriter w = Files.newBufferedWriter(outPath, StandardCharsets.US_ASCII)) {
-            for (long[] s : seen) {
-                w.write(s[0] + " " + s[1] + "\n");
+                w.flush(); // the script follows the file
             }
         }
     }
