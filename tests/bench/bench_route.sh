@@ -347,6 +347,10 @@ EOF
     sleep 0.05
   done
   proxy_servers="127.0.0.1:$nc_port"
+  nc_cpu() { # CPU seconds (user + sys) twemproxy has used
+    awk -v t="$(getconf CLK_TCK)" '{ sub(/.*\) /, ""); split($0, f, " "); printf "%.2f\n", (f[12] + f[13]) / t }' \
+      "/proc/$nc_pid/stat"
+  }
   note "twemproxy $("$nutcracker" --version 2>&1 | sed -n 's/^This is nutcracker-//p') on $proxy_servers"
 fi
 
@@ -453,12 +457,15 @@ EOF
 # route_run NAME KIND [PERF_OUT]: one router run; appends the watcher's line and
 # both memcached's CPU seconds during the run to $work/stats.KIND
 route_run() {
-  local line cpu0
+  local line cpu0 nc0=0
   route_config "$1"
   cpu0=$(mc_cpu)
+  [[ -z $proxy_servers ]] || nc0=$(nc_cpu)
   line=$("$python" "$work/helper.py" watch "http://127.0.0.1:$metrics_port/metrics" "$keys" 120 \
     "$work/state.$1/run" "${3:--}" "$mcsqueal" route --config "$work/$1.ini")
   line+=" memcached_cpu=$(awk -v a="$cpu0" -v b="$(mc_cpu)" 'BEGIN { printf "%.2f", b - a }')"
+  [[ -z $proxy_servers ]] ||
+    line+=" proxy_cpu=$(awk -v a="$nc0" -v b="$(nc_cpu)" 'BEGIN { printf "%.2f", b - a }')"
   [[ $(kv ok "$line") == 1 ]] ||
     { cat "$work/state.$1/run.err" >&2; die "router run $1 failed: $line"; }
   [[ $(kv lost "$line") == 0 && $(kv spooled "$line") == 0 ]] ||
@@ -613,7 +620,8 @@ load average:         $(cut -d' ' -f1-3 /proc/loadavg) (at the end; the machine'
 route cached, runs:   steady $(all "$work/stats.hits" steady) keys/s
 route missing, runs:  steady $(all "$work/stats.absent" steady) keys/s
 ${proxy_servers:+twemproxy:            one nutcracker on $proxy_servers in front of both servers (fnv1a_64, ketama), a pool of it with placement = proxy; $proxy_check
-route via proxy:      steady, cached $(all "$work/stats.phits" steady) keys/s; missing $(all "$work/stats.pabsent" steady) keys/s}
+route via proxy:      steady, cached $(all "$work/stats.phits" steady) keys/s; missing $(all "$work/stats.pabsent" steady) keys/s
+twemproxy CPU s:      cached $(all "$work/stats.phits" proxy_cpu); missing $(all "$work/stats.pabsent" proxy_cpu) (each run, start to the last delete)}
 route threads, best cached-keys run (CPU seconds from start to the last delete):
 $(threads_of hits "$hits_round")
 route threads, best missing-keys run:
