@@ -21,11 +21,12 @@ import sys
 
 # CPU microseconds and bytes; see docs/capacity.md for where each comes from.
 FIGURES = {
-    # tailer, per transaction, Kafka producer (lz4) included: "Peer: Debezium"
-    # (tail into Kafka, 200,016 transactions of 5.0 keys); per key: the bus
-    # message writer's instruction count per key ("After the restructuring":
-    # 47.31M instructions for 20k transactions of 5 keys) at about 2 per ns
-    "tail_us_per_txn": 3.5,
+    # tailer CPU, Kafka producer (lz4) included: 0.88 CPU s for 250,010
+    # transactions of 5.0 keys ("Real Apache Kafka") = 3.52 us per transaction,
+    # split with the per-key cost of the bus message writer ("After the
+    # restructuring": 47.31M instructions for 20k transactions of 5 keys, about
+    # 2 instructions per ns: 0.25 us per key)
+    "tail_us_per_txn": 2.27,
     "tail_us_per_key": 0.25,
     # one tailer's ceiling: its binlog reader thread ("After the restructuring":
     # 381k transactions/s with the embedded bus on a quiet machine)
@@ -41,11 +42,13 @@ FIGURES = {
     # auditor: 0.31 CPU s per 20 s checking 10,000 keys/s twice ("Auditor")
     "audit_us_per_check": 1.55,
     "audit_checks_per_s": 100.0,  # [audit] max_checks_per_s default
-    # bus: bytes on the broker per transaction and per key (lz4), "Peer: Debezium"
-    "bus_bytes_per_txn": 12.0,
-    "bus_bytes_per_key": 4.0,
+    # bus: bytes on the broker ("Peer: Debezium": 52.6 per transaction of 5.0
+    # keys, lz4), split as the JSON is (about 115 bytes per transaction and 15
+    # per key before compression, "Router": 38 bytes per key at 5 keys)
+    "bus_bytes_per_txn": 32.0,
+    "bus_bytes_per_key": 4.1,
     # broker CPU per transaction ("Peer: Debezium", 1 broker, acks=all)
-    "broker_us_per_txn": 2.0,
+    "broker_us_per_txn": 5.0,
 }
 
 
