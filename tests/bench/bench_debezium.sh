@@ -90,6 +90,7 @@ dbz_cache=$(/usr/bin/python3 "$root/tests/bench/debezium/fetch" --print-cache)
   die "the driver's jars are not in $dbz_cache (run scripts/deps or tests/bench/debezium/fetch)"
 
 bench_init mcsq-bench-debezium # pids: tailers, engines, consumers
+load_start=$(cut -d ' ' -f 1-3 /proc/loadavg)
 
 # --- builds ----------------------------------------------------------------------
 bench_build "${1:-}" mcsqueal mcsqueal_nullbus gen_binlog paced_writer
@@ -329,7 +330,7 @@ dbz_line_null=$(head -n 1 "$work/lines.dbz_null")
 cat <<EOF
 
 Peer benchmark (Debezium): $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) CPUs, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
-load average at the end: $(cut -d ' ' -f 1-3 /proc/loadavg)
+load average at the start: $load_start, at the end: $(cut -d ' ' -f 1-3 /proc/loadavg)
 mariadbd $(mariadbd --version | awk '{ print $3 }') (reporting 8.0.2-10.11-MariaDB-log), ROW, CRC32, TCP on 127.0.0.1
 binlog:        ${#binlogs[@]} file(s), $(calc "%.1f" "$binlog_bytes / 1048576") MiB, end $end_file:$end_pos
 generator:     $gen_line
@@ -362,12 +363,13 @@ if [[ $paced != 0 ]]; then
   cat <<EOF
 
 Paced: $rate txns/s for $seconds s into Kafka, commit (probe) -> received by a consumer
-| side     | txns seen | p50 ms | p99 ms | max ms | CPU s/100k | writer |
+| side     | txns seen | p50 ms | p99 ms | max ms | CPU s/100k | writer (late: > 1 ms behind schedule) |
 | -------- | --------- | ------ | ------ | ------ | ---------- | ------ |
 $(for n in tail dbz; do
     printf '| %-8s | %9s | %6s | %6s | %6s | %10s | %s |\n' "$n" "$(wc -l <"$work/lat.$n")" \
       "$(pct "$work/lat.$n" 0.5)" "$(pct "$work/lat.$n" 0.99)" "$(pct "$work/lat.$n" 1)" \
-      "$(calc "%.2f" "$(cat "$work/cpu.$n") * 100000 / ($rate * $seconds)")" "$(cat "$work/writer.$n")"
+      "$(calc "%.2f" "$(cat "$work/cpu.$n") * 100000 / ($rate * $seconds)")" \
+      "$(w=$(cat "$work/writer.$n"); echo "rate=$(kv rate "$w") late=$(kv late "$w") late_max_ms=$(kv late_max_ms "$w")")"
   done)
 p99 ratio (Debezium / mcsqueal): $(ratio "$(pct "$work/lat.dbz" 0.99)" "$(pct "$work/lat.tail" 0.99)")x (goal >= 5x)
 EOF
