@@ -282,14 +282,14 @@ paced_run() {
   "$writer" -S "$sock" --rate "$rate" --seconds "$seconds" >"$work/writer.$name" ||
     die "paced_writer failed"
   # until the consumer has every transaction of the window, or nothing new came
-  # for 15 s (at most 180 s): a side that falls behind is measured, not cut off
+  # for 30 s (at most 240 s): a side that falls behind is measured, not cut off
   local want have last=-1 idle=0
   want=$(kv txns "$(cat "$work/writer.$name")")
-  for _ in $(seq 1 180); do
+  for _ in $(seq 1 240); do
     have=$(awk -v f="$from" '$1 >= f { n++ } END { print n + 0 }' "$work/recv.$name")
     [[ $have -ge $want ]] && break
     if [[ $have == "$last" ]]; then idle=$((idle + 1)); else idle=0; fi
-    [[ $idle -ge 15 ]] && break
+    [[ $idle -ge 30 ]] && break
     last=$have
     sleep 1
   done
