@@ -32,6 +32,7 @@ python3-confluent-kafka (the librdkafka mcsqueal itself links).
 import base64
 import json
 import os
+import shlex
 import shutil
 import signal
 import socket
@@ -194,7 +195,10 @@ class KafkaCluster:
         self.broker_config = dict(broker_config or {})
         self.security = security
         self.proxied = proxied
-        self.jvm = JVM_FULL if fast_jit else JVM_QUICK
+        # MCSQ_KAFKA_JVM_OPTS: more JVM options, e.g. "-Xlog:gc:file=gc.log"
+        # to see the broker's GC pauses in a benchmark
+        self.jvm = (JVM_FULL if fast_jit else JVM_QUICK) + \
+            shlex.split(os.environ.get("MCSQ_KAFKA_JVM_OPTS", ""))
         self.max_lifetime = max_lifetime
         self.cluster_id = None
         self.ports = {}  # node -> {"plain": p, "controller": p, "ssl": p, "sasl_ssl": p}
