@@ -830,6 +830,14 @@ def kill_schedule(rng, n):
     return True, rng.uniform(0.0, 1.5)  # while it deletes
 
 
+def wait_first_delete(pools, deletes_before, name):
+    """Wait until the process just assigned its partition has deleted
+    something: a kill "while it deletes" must not depend on how long the
+    resume takes on a loaded machine (the workload commits ~40 tx/s)."""
+    wait_until(lambda: pools.deletes() > deletes_before, 30, step=0.1,
+               what="the first delete of %s after its assignment" % name)
+
+
 class KillingWorkload:
     """Transactions of 1-3 keys of uni, in a thread of wl, while processes
     are killed: check_running() at each kill, finish() after the last."""
@@ -904,6 +912,7 @@ def test_router_kill9(ctx):
         stall = wait_assign and n >= KILLS - 2 * STALLED_KILLS
         if wait_assign:
             route.wait_log("bus: assigned", timeout=30)
+            wait_first_delete(pools, deletes_at_start, "route-%d" % n)
         if stall:
             # the next batch waits for the stopped server's timeout (1 s)
             # before its keys go to the spool: kill the router meanwhile
@@ -964,6 +973,7 @@ def test_run_kill9(ctx):
         wait_assign, delay = kill_schedule(rng, n)
         if wait_assign:
             run.wait_log("bus: assigned", timeout=30)
+            wait_first_delete(pools, deletes_at_start, "run-%d" % n)
         time.sleep(delay)
         check(run.alive(), "run exited %s:\n%s" % (run.proc.returncode, tail_text(run.log)))
         run.kill9()
