@@ -122,6 +122,15 @@ def free_port():
     return port
 
 
+def listening_socket():
+    """A socket listening on a free loopback port."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind(("127.0.0.1", 0))
+    s.listen(16)
+    return s
+
+
 def _answers(port):
     try:
         socket.create_connection(("127.0.0.1", port), timeout=1).close()
@@ -202,6 +211,7 @@ class KafkaCluster:
         self.max_lifetime = max_lifetime
         self.cluster_id = None
         self.ports = {}  # node -> {"plain": p, "controller": p, "ssl": p, "sasl_ssl": p}
+        self.proxy_sockets = {}  # node -> the listening socket of its "proxy" port
         self.procs = {}  # node -> Popen (or pid for an attached cluster)
         self.attached = False
         self.ca_file = None
@@ -329,9 +339,16 @@ class KafkaCluster:
         for n in self.nodes():
             self.ports[n] = {}
             for k in kinds:
-                port = free_port()
-                while port in taken:
+                if k == "proxy":
+                    # a FaultProxy listens here later: bound now, so that no
+                    # connection's ephemeral port takes it meanwhile
+                    sock = listening_socket()
+                    self.proxy_sockets[n] = sock
+                    port = sock.getsockname()[1]
+                else:
                     port = free_port()
+                    while port in taken:
+                        port = free_port()
                 taken.add(port)
                 self.ports[n][k] = port
         formats = []
@@ -512,6 +529,9 @@ class KafkaCluster:
                 self._signal(n, signal.SIGKILL)
         for n in self.nodes():
             self._reap(n, 30)
+        for sock in self.proxy_sockets.values():
+            sock.close()
+        self.proxy_sockets.clear()
         if remove and (self.owned_dir or self.attached) and \
                 os.environ.get("MCSQ_TEST_KEEP", "") in ("", "0"):
             shutil.rmtree(self.dir, ignore_errors=True)
@@ -659,10 +679,12 @@ class FaultProxy:
         self.open.set()
         self.closing = False
         self.conns = []
-        self.server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.server.bind(("127.0.0.1", self.port))
-        self.server.listen(16)
+        self.server = cluster.proxy_sockets.pop(node, None)
+        if self.server is None:  # a second proxy of the node
+            self.server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            self.server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            self.server.bind(("127.0.0.1", self.port))
+            self.server.listen(16)
         threading.Thread(target=self._accept, daemon=True).start()
 
     def cut_after_produce(self, n=1):
