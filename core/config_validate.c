@@ -154,6 +154,14 @@ static void validate_placement(config_run *run, size_t slot)
                          "proxies such as twemproxy speak only the text protocol; use "
                          "invalidate = delete with placement = proxy",
                          pool->name);
+    if (run->cfg->router.on_gap == MCSQ_ON_GAP_FLUSH && mode == KEY_PLACEMENT_PROXY &&
+        pool->role != MCSQ_POOL_REGIONAL)
+        config_run_error(run, line,
+                         "[pool %s] placement: [router] on_gap = flush sends flush_all to the "
+                         "pool's servers, and proxies such as twemproxy close the connection on "
+                         "it; use on_gap = warn and flush the servers behind the proxies "
+                         "yourself after a gap",
+                         pool->name);
     if (pool->role == MCSQ_POOL_REGIONAL && mode != KEY_PLACEMENT_LIBMEMCACHED &&
         mode != KEY_PLACEMENT_ALL)
         config_run_error(run, line,

@@ -631,6 +631,9 @@ static void test_pool_placement(void **state)
     load_fails(fx, "[pool a]\nservers = h:1\nplacement = proxy\ninvalidate = stale\n", 3,
                "[pool a] placement: invalidate = stale needs the meta protocol");
     load_ok(fx, "[pool a]\nservers = h:1\nplacement = all\ninvalidate = stale\n");
+    load_fails(fx, "[router]\non_gap = flush\n[pool a]\nservers = h:1\nplacement = proxy\n", 5,
+               "[pool a] placement: [router] on_gap = flush sends flush_all");
+    load_ok(fx, "[router]\non_gap = warn\n[pool a]\nservers = h:1\nplacement = proxy\n");
 }
 
 static void test_continuation_errors(void **state)
