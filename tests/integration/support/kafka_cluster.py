@@ -32,6 +32,7 @@ python3-confluent-kafka (the librdkafka mcsqueal itself links).
 import base64
 import json
 import os
+import random
 import shlex
 import shutil
 import signal
@@ -122,13 +123,25 @@ def free_port():
     return port
 
 
-def listening_socket():
-    """A socket listening on a free loopback port."""
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    s.bind(("127.0.0.1", 0))
-    s.listen(16)
-    return s
+def free_port_below_ephemeral():
+    """A free loopback port below the kernel's ephemeral range, which
+    outgoing connections never take (free_port() is in that range)."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            low = int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        low = 32768
+    for _ in range(100):
+        port = random.randint(max(1024, low // 2), low - 1)
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            s.bind(("127.0.0.1", port))
+            return port
+        except OSError:
+            continue
+        finally:
+            s.close()
+    return free_port()
 
 
 def _answers(port):
@@ -211,7 +224,6 @@ class KafkaCluster:
         self.max_lifetime = max_lifetime
         self.cluster_id = None
         self.ports = {}  # node -> {"plain": p, "controller": p, "ssl": p, "sasl_ssl": p}
-        self.proxy_sockets = {}  # node -> the listening socket of its "proxy" port
         self.procs = {}  # node -> Popen (or pid for an attached cluster)
         self.attached = False
         self.ca_file = None
@@ -339,16 +351,12 @@ class KafkaCluster:
         for n in self.nodes():
             self.ports[n] = {}
             for k in kinds:
-                if k == "proxy":
-                    # a FaultProxy listens here later: bound now, so that no
-                    # connection's ephemeral port takes it meanwhile
-                    sock = listening_socket()
-                    self.proxy_sockets[n] = sock
-                    port = sock.getsockname()[1]
-                else:
-                    port = free_port()
-                    while port in taken:
-                        port = free_port()
+                # the fault proxy binds its port later, maybe in another
+                # process: a port no connection takes as its ephemeral one
+                pick = free_port_below_ephemeral if k == "proxy" else free_port
+                port = pick()
+                while port in taken:
+                    port = pick()
                 taken.add(port)
                 self.ports[n][k] = port
         formats = []
@@ -529,9 +537,6 @@ class KafkaCluster:
                 self._signal(n, signal.SIGKILL)
         for n in self.nodes():
             self._reap(n, 30)
-        for sock in self.proxy_sockets.values():
-            sock.close()
-        self.proxy_sockets.clear()
         if remove and (self.owned_dir or self.attached) and \
                 os.environ.get("MCSQ_TEST_KEEP", "") in ("", "0"):
             shutil.rmtree(self.dir, ignore_errors=True)
@@ -679,12 +684,10 @@ class FaultProxy:
         self.open.set()
         self.closing = False
         self.conns = []
-        self.server = cluster.proxy_sockets.pop(node, None)
-        if self.server is None:  # a second proxy of the node
-            self.server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            self.server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            self.server.bind(("127.0.0.1", self.port))
-            self.server.listen(16)
+        self.server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.server.bind(("127.0.0.1", self.port))
+        self.server.listen(16)
         threading.Thread(target=self._accept, daemon=True).start()
 
     def cut_after_produce(self, n=1):
