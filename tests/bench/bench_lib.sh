@@ -89,10 +89,14 @@ bench_build() { # BUILD_DIR_OR_EMPTY TARGET...: sets build (a Release build in $
   cmake --build "$build" -j "$(nproc)" --target "$@" >/dev/null
 }
 
-free_port() {
-  local p
+free_port() { # a loopback port nothing listens on, below the ephemeral range (which any
+  # connection's local end may take between the pick and the bind, or between two
+  # starts of a server that keeps its port, as the router's metrics listener does)
+  local p low
+  low=$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
+  ((low > 20000)) || low=32768
   for _ in $(seq 1 50); do
-    p=$((20000 + RANDOM % 40000))
+    p=$((16384 + RANDOM % (low - 16384)))
     if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then echo "$p"; return; fi
   done
   die "no free loopback port found"

@@ -30,6 +30,9 @@ import urllib.request
 
 import skips
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "support"))
+from ports import free_port  # noqa: E402,F401  (the tests use harness.free_port)
+
 SKIP = skips.SKIP  # the exit code ctest counts as skipped (SKIP_RETURN_CODE)
 KEEP = os.environ.get("MCSQ_TEST_KEEP", "") not in ("", "0")
 
@@ -103,14 +106,6 @@ def read_text(path):
 
 def tail_text(path, lines=40):
     return "\n".join(read_text(path).splitlines()[-lines:])
-
-
-def free_port():
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def wait_until(pred, timeout, step=0.05, what="condition"):

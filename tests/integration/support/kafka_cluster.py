@@ -32,7 +32,6 @@ python3-confluent-kafka (the librdkafka mcsqueal itself links).
 import base64
 import json
 import os
-import random
 import shlex
 import shutil
 import signal
@@ -44,6 +43,7 @@ import time
 import uuid
 
 import maven_fetch
+from ports import free_port
 
 KAFKA_VERSION = "3.9.2"
 SCALA_VERSION = "2.13"
@@ -113,35 +113,6 @@ def fetch(quiet=False):
         POM.format(scala=SCALA_VERSION, kafka=KAFKA_VERSION, log4j=LOG4J_VERSION,
                    slf4j=SLF4J_VERSION),
         "org.apache.kafka:kafka_%s:%s" % (SCALA_VERSION, KAFKA_VERSION), quiet=quiet)
-
-
-def free_port():
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
-def free_port_below_ephemeral():
-    """A free loopback port below the kernel's ephemeral range, which
-    outgoing connections never take (free_port() is in that range)."""
-    try:
-        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
-            low = int(f.read().split()[0])
-    except (OSError, ValueError, IndexError):
-        low = 32768
-    for _ in range(100):
-        port = random.randint(max(1024, low // 2), low - 1)
-        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        try:
-            s.bind(("127.0.0.1", port))
-            return port
-        except OSError:
-            continue
-        finally:
-            s.close()
-    return free_port()
 
 
 def _answers(port):
@@ -351,12 +322,9 @@ class KafkaCluster:
         for n in self.nodes():
             self.ports[n] = {}
             for k in kinds:
-                # the fault proxy binds its port later, maybe in another
-                # process: a port no connection takes as its ephemeral one
-                pick = free_port_below_ephemeral if k == "proxy" else free_port
-                port = pick()
+                port = free_port()  # the fault proxy binds its own later
                 while port in taken:
-                    port = pick()
+                    port = free_port()
                 taken.add(port)
                 self.ports[n][k] = port
         formats = []
