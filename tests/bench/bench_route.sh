@@ -38,6 +38,15 @@
 #   BENCH_PLACEMENT       the pool's `placement` (default libmemcached; e.g.
 #                         pymemcache, dalli, all): compare each mode's
 #                         route figures with libmemcached's
+#   BENCH_COMPARE_PLACEMENT  placements (comma-separated, e.g.
+#                         "libmemcached-modula,pymemcache,dalli") to compare with
+#                         libmemcached in the same rounds: each round runs a
+#                         router of every one of them and of libmemcached, in an
+#                         order rotated by round, over cached keys (every key
+#                         stored on both servers, so each delete hits whatever
+#                         the placement) and over missing keys; reports each
+#                         mode's best and the median of its per-round ratios
+#                         to libmemcached (goal >= 0.9 for the client modes)
 #   BENCH_PROXY=0         1: also route through one twemproxy (nutcracker) in
 #                         front of both servers (a pool of that proxy,
 #                         placement = proxy), cached and missing keys, in the
@@ -62,6 +71,10 @@ partitions=${BENCH_PARTITIONS:-}
 extra_bus=${BENCH_ROUTE_BUS:-}
 perf_run=${BENCH_PERF:-0}
 proxy_run=${BENCH_PROXY:-0}
+compare_list=()
+if [[ -n ${BENCH_COMPARE_PLACEMENT:-} ]]; then
+  IFS=, read -r -a compare_list <<<"libmemcached,${BENCH_COMPARE_PLACEMENT}"
+fi
 python=/usr/bin/python3
 export LC_ALL=C
 
@@ -494,6 +507,25 @@ proxy_round() {
   "$python" "$work/helper.py" flush "${mc_ports[@]}"
 }
 
+# compare_round R: a router of each placement of compare_list (libmemcached
+# first, then rotated by round) over cached keys, each key on both servers, then
+# over missing keys
+compare_round() {
+  local i n=${#compare_list[@]} mode tag
+  for ((i = 0; i < n; i++)); do
+    mode=${compare_list[$(((i + $1) % n))]}
+    tag=cmp_${mode//-/_}
+    "$python" "$work/helper.py" flush "${mc_ports[@]}"
+    "$work/mcfill" "127.0.0.1:${mc_ports[0]}" "127.0.0.1:${mc_ports[0]}" user: "$keys" ||
+      die "mcfill failed"
+    "$work/mcfill" "127.0.0.1:${mc_ports[1]}" "127.0.0.1:${mc_ports[1]}" user: "$keys" ||
+      die "mcfill failed"
+    route_placement=$mode route_run "${tag}_h$1" "${tag}_h"
+    "$python" "$work/helper.py" flush "${mc_ports[@]}"
+    route_placement=$mode route_run "${tag}_a$1" "${tag}_a"
+  done
+}
+
 # --- measurements ------------------------------------------------------------------
 note "measuring: $runs interleaved rounds of bench_mc_delete, route (cached keys), route (missing keys)"
 : >"$work/stats.raw"
@@ -524,6 +556,7 @@ for r in $(seq 1 "$runs"); do
   [[ $after == "0 0" ]] || deleted_check="MISMATCH: round $r, items before $before, after $after"
   route_run "absent$r" absent
   [[ $proxy_run == 0 ]] || proxy_round "$r"
+  [[ ${#compare_list[@]} == 0 ]] || compare_round "$r"
 done
 
 # --- profile (optional) ------------------------------------------------------------
@@ -605,6 +638,39 @@ if [[ $proxy_run != 0 ]]; then
   )
 fi
 
+compare_rows=""
+if [[ ${#compare_list[@]} -gt 0 ]]; then
+  compare_rows=$(
+    "$python" - "$work" "${compare_list[@]}" <<'PY'
+import re, statistics, sys
+work, modes = sys.argv[1], sys.argv[2:]
+def steady(mode, kind):
+    with open("%s/stats.cmp_%s_%s" % (work, mode.replace("-", "_"), kind)) as f:
+        return [float(re.search(r"\bsteady=(\S+)", l).group(1)) for l in f if l.strip()]
+base = {k: steady("libmemcached", k) for k in ("h", "a")}
+print("placements in the same rounds (cached keys: every key on both servers; x: to libmemcached,")
+print("best to best and the median of the per-round ratios; goal for client modes: median >= 0.9)")
+print()
+print("| %-20s | %10s | %12s | %10s | %12s | %6s |" % ("placement", "cached/s", "x (med)", "missing/s", "x (med)", "result"))
+print("| %s | %s | %s | %s | %s | %s |" % ("-" * 20, "-" * 10, "-" * 12, "-" * 10, "-" * 12, "-" * 6))
+for m in modes:
+    cells, ok = [], True
+    for k in ("h", "a"):
+        v = steady(m, k)
+        rounds = [a / b for a, b in zip(v, base[k]) if a > 0 and b > 0]
+        if not rounds:  # too few keys for a steady rate
+            ok = False
+            cells += ["%.0f" % max(v), "-"]
+            continue
+        med = statistics.median(rounds)
+        ok = ok and med >= 0.9
+        cells += ["%.0f" % max(v), "%.2f (%.2f)" % (max(v) / max(base[k]), med)]
+    verdict = "-" if m in ("libmemcached", "all") else ("PASS" if ok else "FAIL")
+    print("| %-20s | %10s | %12s | %10s | %12s | %6s |" % (m, cells[0], cells[1], cells[2], cells[3], verdict))
+PY
+  )
+fi
+
 cat <<EOF
 
 Router benchmark: $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) CPUs, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
@@ -659,6 +725,8 @@ $(printf '| %-56s | %10s | %10s | %6s |' "route confirmed deletes/s, cached keys
 $(printf '| %-56s | %10s | %10s | %6s |' "route / mc_pool alone, cached keys (information)" "$(ratio "$hits" "$pool")" "-" "-")
 $(printf '| %-56s | %10s | %10s | %6s |' "route / mc_pool alone, missing keys (information)" "$(ratio "$absent" "$pool_misses")" "-" "-")
 ${proxy_checks}
+${compare_rows:+
+$compare_rows}
 EOF
 if [[ -n $profile ]]; then
   printf '\n%s\n' "$profile"
