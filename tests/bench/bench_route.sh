@@ -667,6 +667,10 @@ for m in modes:
         cells += ["%.0f" % max(v), "%.2f (%.2f)" % (max(v) / max(base[k]), med)]
     verdict = "-" if m in ("libmemcached", "all") else ("PASS" if ok else "FAIL")
     print("| %-20s | %10s | %12s | %10s | %12s | %6s |" % (m, cells[0], cells[1], cells[2], cells[3], verdict))
+print()
+for m in modes:
+    print("%-20s rounds, cached: %s; missing: %s" % (m, " ".join("%.0f" % v for v in steady(m, "h")),
+                                                     " ".join("%.0f" % v for v in steady(m, "a"))))
 PY
   )
 fi
