@@ -41,6 +41,9 @@
 #   BENCH_KAFKA=0         1: `mcsqueal run` goes through a real 1-broker Apache Kafka
 #                         (scripts/kafka, acks=all) instead of its embedded bus; one
 #                         unreported run first warms the broker's JIT up
+#   BENCH_KAFKA_CPU       with BENCH_KAFKA=1: the broker alone on this CPU, mariadbd,
+#                         memcached, the writer and mcsqueal on the others (a broker
+#                         host of its own, in small)
 #   BENCH_KEEP=0          1: keep the temp dir (logs, metrics snapshots) and say where
 #   TMPDIR                where the throwaway server lives
 # Exit code: 0 when the benchmark ran (whatever the numbers), 1 on failure.
@@ -439,7 +442,7 @@ threads_of() { # TAG
 
 cat <<EOF
 
-End-to-end benchmark: $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) CPUs, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
+End-to-end benchmark: $(date -u +%Y-%m-%dT%H:%MZ), $(nproc --all) CPUs, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
 mariadbd $(mariadbd --version | awk '{ print $3 }') (ROW, innodb_flush_log_at_trx_commit=0, sync_binlog=0), memcached $(memcached -V | awk '{ print $2 }') x2, all on this machine
 bus:         $bus_label
 workload:    paced_writer, $rate transactions/s for $seconds s (+ $warmup s warm-up) over $nthreads connections;

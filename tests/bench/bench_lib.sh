@@ -52,6 +52,25 @@ bench_init() { # TEMPLATE: the temp dir ${TMPDIR:-/tmp}/TEMPLATE.XXXXXX, and the
   trap bench_cleanup EXIT
   trap 'exit 130' INT
   trap 'exit 143' TERM
+  bench_pin_others
+}
+
+# With BENCH_KAFKA=1 and BENCH_KAFKA_CPU=N, the broker gets CPU N to itself:
+# the script and everything it starts run on the other CPUs (set here, from
+# bench_init, so mariadbd and memcached inherit it) and bench_bus moves every
+# thread of the broker's JVM to CPU N: a broker host of its own, in small.
+kafka_cpu=""
+bench_pin_others() {
+  [[ ${BENCH_KAFKA:-0} != 0 && -n ${BENCH_KAFKA_CPU:-} ]] || return 0
+  local n others
+  n=$(nproc --all)
+  [[ $BENCH_KAFKA_CPU =~ ^[0-9]+$ && $BENCH_KAFKA_CPU -lt $n && $n -ge 2 ]] ||
+    die "BENCH_KAFKA_CPU must be a CPU number below $n, on a machine of 2 CPUs or more"
+  need_tools taskset
+  kafka_cpu=$BENCH_KAFKA_CPU
+  others=$(seq 0 $((n - 1)) | grep -vx "$kafka_cpu" | paste -sd,)
+  taskset -pc "$others" $$ >/dev/null || die "taskset -pc $others failed"
+  others_cpus=$others
 }
 
 # bench_bus: sets brokers (bus.brokers) and bus_label: the embedded bus, or
@@ -74,6 +93,11 @@ bench_bus() {
   brokers=$(sed -n 's/^bootstrap servers: *//p' "$work/kafka.out")
   [[ -n $brokers ]] || die "scripts/kafka printed no bootstrap servers"
   bus_label="Apache Kafka $(sed -n 's/^Apache Kafka \([^:]*\):.*/\1/p' "$work/kafka.out"), 1 broker at $brokers, acks=all"
+  if [[ -n $kafka_cpu ]]; then
+    [[ -n $kafka_pid ]] || die "BENCH_KAFKA_CPU: the broker's JVM was not found"
+    taskset -a -pc "$kafka_cpu" "$kafka_pid" >/dev/null || die "taskset -a -pc $kafka_cpu failed"
+    bus_label+="; the broker alone on CPU $kafka_cpu, everything else on CPUs $others_cpus"
+  fi
 }
 
 bench_build() { # BUILD_DIR_OR_EMPTY TARGET...: sets build (a Release build in $work when empty)

@@ -362,7 +362,7 @@ threads=$(awk '$3 + $4 > 0 { printf "  %-8s %-16s user %5.2f s  sys %5.2f s\n", 
 
 cat <<EOF
 
-Tail benchmark: $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) CPUs, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
+Tail benchmark: $(date -u +%Y-%m-%dT%H:%MZ), $(nproc --all) CPUs, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
 mariadbd $(mariadbd --version | awk '{ print $3 }'), binlog_format=ROW, checksum CRC32, over TCP on 127.0.0.1
 binlog:                 ${#binlogs[@]} file(s), $(awk -v b="$binlog_bytes" 'BEGIN { printf "%.1f", b / 1048576 }') MiB, end $end_file:$end_pos
 generator:              $gen_line
