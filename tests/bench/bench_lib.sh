@@ -59,18 +59,18 @@ bench_init() { # TEMPLATE: the temp dir ${TMPDIR:-/tmp}/TEMPLATE.XXXXXX, and the
 # the script and everything it starts run on the other CPUs (set here, from
 # bench_init, so mariadbd and memcached inherit it) and bench_bus moves every
 # thread of the broker's JVM to CPU N: a broker host of its own, in small.
-kafka_cpu=""
+kafka_cpu=""   # the broker's CPU, when pinned
+others_cpus="" # the CPUs of everything else then
 bench_pin_others() {
   [[ ${BENCH_KAFKA:-0} != 0 && -n ${BENCH_KAFKA_CPU:-} ]] || return 0
-  local n others
+  local n
   n=$(nproc --all)
   [[ $BENCH_KAFKA_CPU =~ ^[0-9]+$ && $BENCH_KAFKA_CPU -lt $n && $n -ge 2 ]] ||
     die "BENCH_KAFKA_CPU must be a CPU number below $n, on a machine of 2 CPUs or more"
   need_tools taskset
   kafka_cpu=$BENCH_KAFKA_CPU
-  others=$(seq 0 $((n - 1)) | grep -vx "$kafka_cpu" | paste -sd,)
-  taskset -pc "$others" $$ >/dev/null || die "taskset -pc $others failed"
-  others_cpus=$others
+  others_cpus=$(seq 0 $((n - 1)) | grep -vx "$kafka_cpu" | paste -sd,)
+  taskset -pc "$others_cpus" $$ >/dev/null || die "taskset -pc $others_cpus failed"
 }
 
 # bench_bus: sets brokers (bus.brokers) and bus_label: the embedded bus, or

@@ -489,16 +489,22 @@ route_run() {
 
 items() { "$python" "$work/helper.py" items "${mc_ports[@]}"; }
 
-# proxy_round R: the router through twemproxy (placement = proxy), over cached
-# keys (every key on both servers) and then missing ones (for twemproxy: each
-# key's copy on its own server is gone, the other copy is not its)
-proxy_round() {
-  local after
+# fill_both_servers: every key stored on both servers (after a flush), so that
+# each delete hits whichever server a placement or a proxy sends it to
+fill_both_servers() {
   "$python" "$work/helper.py" flush "${mc_ports[@]}"
   "$work/mcfill" "127.0.0.1:${mc_ports[0]}" "127.0.0.1:${mc_ports[0]}" user: "$keys" ||
     die "mcfill failed"
   "$work/mcfill" "127.0.0.1:${mc_ports[1]}" "127.0.0.1:${mc_ports[1]}" user: "$keys" ||
     die "mcfill failed"
+}
+
+# proxy_round R: the router through twemproxy (placement = proxy), over cached
+# keys (every key on both servers) and then missing ones (for twemproxy: each
+# key's copy on its own server is gone, the other copy is not its)
+proxy_round() {
+  local after
+  fill_both_servers
   route_servers=$proxy_servers route_placement=proxy route_run "phits$1" phits
   after=$(items)
   [[ $(awk '{ print $1 + $2 }' <<<"$after") == "$keys" ]] ||
@@ -515,11 +521,7 @@ compare_round() {
   for ((i = 0; i < n; i++)); do
     mode=${compare_list[$(((i + $1) % n))]}
     tag=cmp_${mode//-/_}
-    "$python" "$work/helper.py" flush "${mc_ports[@]}"
-    "$work/mcfill" "127.0.0.1:${mc_ports[0]}" "127.0.0.1:${mc_ports[0]}" user: "$keys" ||
-      die "mcfill failed"
-    "$work/mcfill" "127.0.0.1:${mc_ports[1]}" "127.0.0.1:${mc_ports[1]}" user: "$keys" ||
-      die "mcfill failed"
+    fill_both_servers
     route_placement=$mode route_run "${tag}_h$1" "${tag}_h"
     "$python" "$work/helper.py" flush "${mc_ports[@]}"
     route_placement=$mode route_run "${tag}_a$1" "${tag}_a"

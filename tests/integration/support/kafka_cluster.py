@@ -322,7 +322,7 @@ class KafkaCluster:
         for n in self.nodes():
             self.ports[n] = {}
             for k in kinds:
-                port = free_port()  # the fault proxy binds its own later
+                port = free_port()
                 while port in taken:
                     port = free_port()
                 taken.add(port)
